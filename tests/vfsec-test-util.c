@@ -1,0 +1,88 @@
+/* vfsec-test-util.c: helpers shared by the test programs. */
+#include "vfsec-test-util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void
+vfsec_test_skip_all(const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    printf("SKIP: %s\n", msg);
+    fflush(stdout);
+    exit(VFSEC_TEST_SKIP);
+}
+
+void
+vfsec_test_require_root(void)
+{
+    if (geteuid() != 0)
+        vfsec_test_skip_all("needs root (network namespaces, netdevs); running as uid %u",
+                            (unsigned)geteuid());
+}
+
+gboolean
+vfsec_test_wait_for_file(const char *path, guint timeout_ms)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    gboolean found = FALSE;
+
+    g_assert_cmpint(fd, >=, 0);
+    /* Watch before checking, so a file created in between is not missed. */
+    if (inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        close(fd);
+        return g_file_test(path, G_FILE_TEST_EXISTS);
+    }
+    while (!(found = g_file_test(path, G_FILE_TEST_EXISTS))) {
+        gint64 left = deadline - g_get_monotonic_time();
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        char buf[4096];
+
+        if (left <= 0)
+            break;
+        if (poll(&pfd, 1, (int)MAX(1, left / 1000)) < 0 && errno != EINTR)
+            break;
+        while (read(fd, buf, sizeof(buf)) > 0)
+            ;
+    }
+    close(fd);
+    return found;
+}
+
+int
+vfsec_test_run(const char *const *argv, char **out, char **err)
+{
+    g_autoptr(GError) error = NULL;
+    int status = 0;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                      out, err, &status, &error)) {
+        g_test_message("cannot run %s: %s", argv[0], error->message);
+        return -1;
+    }
+    if (!WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+const char *
+vfsec_test_env(const char *name)
+{
+    const char *value = g_getenv(name);
+
+    if (!value)
+        g_error("environment variable %s is not set: run this test through 'meson test'", name);
+    return value;
+}
