@@ -21,6 +21,11 @@ typedef struct {
 void vfsec_vf_info_free(VfsecVfInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecVfInfo, vfsec_vf_info_free)
 
+/* The PF's netdev, for callers that must program the VF through it (VLAN,
+ * trust, MAC via the PF's netlink): fails with VFSEC_ERROR_NOT_FOUND when the
+ * PF has none (e.g. bound to vfio-pci). Owned by @info. */
+const char *vfsec_vf_info_require_pf_netdev(const VfsecVfInfo *info, GError **error);
+
 typedef struct {
     VfsecPciAddr pci;
     char *netdev;           /* NULL when no network driver is bound */
