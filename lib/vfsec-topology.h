@@ -21,6 +21,11 @@ typedef struct {
 void vfsec_vf_info_free(VfsecVfInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecVfInfo, vfsec_vf_info_free)
 
+/* The PF's netdev, for callers that must program the VF through it (VLAN,
+ * trust, MAC via the PF's netlink): fails with VFSEC_ERROR_NOT_FOUND when the
+ * PF has none (e.g. bound to vfio-pci). Owned by @info. */
+const char *vfsec_vf_info_require_pf_netdev(const VfsecVfInfo *info, GError **error);
+
 typedef struct {
     VfsecPciAddr pci;
     char *netdev;           /* NULL when no network driver is bound */
@@ -35,11 +40,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecPfInfo, vfsec_pf_info_free)
 
 typedef struct _VfsecTopology VfsecTopology;
 
-/* @sysfs_root NULL means "/sys". */
+/* @sysfs_root NULL means "/sys"; a relative root is made absolute at once.
+ * Symlinks are resolved inside the root (absolute targets count from it) and
+ * never lead out of it. */
 VfsecTopology *vfsec_topology_new(const char *sysfs_root);
 void vfsec_topology_free(VfsecTopology *topo);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecTopology, vfsec_topology_free)
 
+/* The absolute root, owned by @topo. */
 const char *vfsec_topology_root(const VfsecTopology *topo);
 
 /* A VF by its PCI address: fails with VFSEC_ERROR_NOT_FOUND when the device
@@ -49,7 +57,8 @@ VfsecVfInfo *vfsec_topology_lookup_vf(VfsecTopology *topo, const VfsecPciAddr *v
 /* Reverse lookup: the VF whose network interface is @netdev. */
 VfsecVfInfo *vfsec_topology_lookup_netdev(VfsecTopology *topo, const char *netdev,
                                           GError **error);
-/* A PF by netdev name or by PCI address string, with all its VFs. */
+/* A PF by netdev name or by PCI address string, with all its VFs.
+ * Each lookup returns a new object the caller frees, or NULL with @error set. */
 VfsecPfInfo *vfsec_topology_lookup_pf(VfsecTopology *topo, const char *pf, GError **error);
 
 G_END_DECLS
