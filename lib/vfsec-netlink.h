@@ -8,6 +8,7 @@
 #include <netinet/in.h>  /* before any linux/ header that pulls linux/in6.h */
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <linux/if.h>  /* after net/if.h: IF_OPER_* */
 
