@@ -830,17 +830,35 @@ nl_recv(int fd, guint8 **buf, gsize *buflen, int flags)
     return n;
 }
 
-/* Checks the message at @p (@rem bytes left in the datagram); returns its
- * length, or -EBADMSG when its header does not fit or lies. */
-static gssize
-nl_msg_check(const guint8 *p, gsize rem)
-{
-    const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+/* Called for each message of a datagram, with its length checked; returns 0
+ * to go on, 1 to stop, or -errno. */
+typedef int (*NlMsgFunc)(const struct nlmsghdr *nlh, gsize len, gpointer data);
 
-    if (rem < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > rem ||
-        nl_step(nlh->nlmsg_len, rem) == 0)
-        return -EBADMSG;
-    return nlh->nlmsg_len;
+/* Frames the messages of the datagram [@buf, @buf + @n) as nl_attr_walk()
+ * frames attributes: -EBADMSG when a header does not fit or lies. */
+static int
+nl_datagram_walk(const guint8 *buf, gsize n, NlMsgFunc func, gpointer data)
+{
+    const guint8 *p = buf;
+    gsize rem = n;
+
+    while (rem > 0) {
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+        gsize step;
+        int rc;
+
+        if (rem < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > rem)
+            return -EBADMSG;
+        step = nl_step(nlh->nlmsg_len, rem);
+        if (step == 0)
+            return -EBADMSG;
+        rc = func(nlh, nlh->nlmsg_len, data);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+        p += step;
+        rem -= step;
+    }
+    return 0;
 }
 
 static int
@@ -935,6 +953,7 @@ vfsec_netlink_last_ext_ack(VfsecNetlink *nl)
 }
 
 typedef struct {
+    VfsecNetlink *nl;
     guint32 seq;
     VfsecNetlinkReplyFunc func;
     gpointer user_data;
@@ -944,37 +963,27 @@ typedef struct {
     int result;
 } NlTransaction;
 
-/* Handles one datagram of a transaction; -EBADMSG when its framing lies. */
 static int
-nl_transaction_datagram(VfsecNetlink *nl, NlTransaction *t, gsize n)
+nl_transaction_msg(const struct nlmsghdr *nlh, gsize len, gpointer data)
 {
-    const guint8 *p = nl->rxbuf;
-    gsize rem = n;
+    NlTransaction *t = data;
 
-    while (rem > 0 && !t->done) {
-        gssize len = nl_msg_check(p, rem);
-        const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
-        gsize step;
-
-        if (len < 0)
-            return (int)len;
-        if (nlh->nlmsg_seq == t->seq && nlh->nlmsg_pid == nl->portid) {
-            if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-                t->interrupted = TRUE;
-            if (nlh->nlmsg_type == NLMSG_ERROR) {
-                t->done = TRUE;
-                t->result = nl_error_msg(nl, nlh, (gsize)len);
-            } else if (nlh->nlmsg_type == NLMSG_DONE) {
-                t->done = TRUE;
-                t->result = 0;
-            } else if (nlh->nlmsg_type >= NLMSG_MIN_TYPE && t->func && t->func_rc == 0) {
-                t->func_rc = t->func(nlh, (gsize)len, t->user_data);
-            }
-        }
-        step = nl_step((gsize)len, rem);
-        p += step;
-        rem -= step;
+    if (nlh->nlmsg_seq != t->seq || nlh->nlmsg_pid != t->nl->portid)
+        return 0;  /* a late answer to an earlier, abandoned request */
+    if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+        t->interrupted = TRUE;
+    if (nlh->nlmsg_type == NLMSG_ERROR) {
+        t->done = TRUE;
+        t->result = nl_error_msg(t->nl, nlh, len);
+        return 1;
     }
+    if (nlh->nlmsg_type == NLMSG_DONE) {
+        t->done = TRUE;
+        t->result = 0;
+        return 1;
+    }
+    if (nlh->nlmsg_type >= NLMSG_MIN_TYPE && t->func && t->func_rc == 0)
+        t->func_rc = t->func(nlh, len, t->user_data);
     return 0;
 }
 
@@ -982,7 +991,7 @@ int
 vfsec_netlink_transact(VfsecNetlink *nl, struct nlmsghdr *nlh, VfsecNetlinkReplyFunc func,
                        gpointer user_data)
 {
-    NlTransaction t = { .func = func, .user_data = user_data };
+    NlTransaction t = { .nl = nl, .func = func, .user_data = user_data };
     int fd = mnl_socket_get_fd(nl->sock);
 
     g_clear_pointer(&nl->ext_ack, g_free);
@@ -1004,7 +1013,7 @@ vfsec_netlink_transact(VfsecNetlink *nl, struct nlmsghdr *nlh, VfsecNetlinkReply
             continue;  /* a unicast from a process, not the kernel's answer */
         if (n < 0)
             return (int)n;
-        rc = nl_transaction_datagram(nl, &t, (gsize)n);
+        rc = nl_datagram_walk(nl->rxbuf, (gsize)n, nl_transaction_msg, &t);
         if (rc < 0)
             return rc;
     }
@@ -1250,32 +1259,21 @@ vfsec_netlink_monitor_get_fd(VfsecNetlinkMonitor *mon)
     return mnl_socket_get_fd(mon->sock);
 }
 
-/* Delivers the link messages of one datagram; FALSE when it is malformed. */
-static gboolean
-monitor_datagram(VfsecNetlinkMonitor *mon, gsize n)
+/* Delivers one notification; -EBADMSG when it is malformed. */
+static int
+monitor_msg(const struct nlmsghdr *nlh, gsize len, gpointer data)
 {
-    const guint8 *p = mon->rxbuf;
-    gsize rem = n;
+    VfsecNetlinkMonitor *mon = data;
+    g_autoptr(VfsecLinkInfo) info = NULL;
+    int rc;
 
-    while (rem > 0) {
-        gssize len = nl_msg_check(p, rem);
-        const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
-        gsize step;
-
-        if (len < 0)
-            return FALSE;
-        if (nlh->nlmsg_type == RTM_NEWLINK || nlh->nlmsg_type == RTM_DELLINK) {
-            g_autoptr(VfsecLinkInfo) info = NULL;
-
-            if (vfsec_link_info_parse(nlh, (gsize)len, &info) < 0)
-                return FALSE;
-            mon->func(info, mon->user_data);
-        }
-        step = nl_step((gsize)len, rem);
-        p += step;
-        rem -= step;
-    }
-    return TRUE;
+    if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+        return 0;
+    rc = vfsec_link_info_parse(nlh, len, &info);
+    if (rc < 0)
+        return rc;
+    mon->func(info, mon->user_data);
+    return 0;
 }
 
 int
@@ -1297,7 +1295,7 @@ vfsec_netlink_monitor_dispatch(VfsecNetlinkMonitor *mon)
         }
         if (n < 0)
             return (int)n;
-        if (!monitor_datagram(mon, (gsize)n)) {
+        if (nl_datagram_walk(mon->rxbuf, (gsize)n, monitor_msg, mon) < 0) {
             g_debug("link monitor: malformed notification dropped");
             mon->func(NULL, mon->user_data);
         }

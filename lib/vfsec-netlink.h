@@ -216,7 +216,8 @@ typedef struct _VfsecNetlinkMonitor VfsecNetlinkMonitor;
 
 /* Called with each RTM_NEWLINK/RTM_DELLINK notification, parsed (borrowed:
  * copy what you keep). @info NULL means notifications were lost (the socket
- * overflowed) or a notification was malformed: re-read the state with a dump. */
+ * overflowed) or a notification was malformed: re-read the state with a dump.
+ * The callback must not free the monitor. */
 typedef void (*VfsecNetlinkMonitorFunc)(const VfsecLinkInfo *info, gpointer user_data);
 
 /* A non-blocking NETLINK_ROUTE socket in namespace @netns_fd (< 0: the
