@@ -517,7 +517,8 @@ attr_ok_size(const struct nlattr *attr, gsize size)
     return mnl_attr_validate2(attr, MNL_TYPE_UNSPEC, size) == 0;
 }
 
-/* Reads one u32 "vf" member that starts every IFLA_VF_* struct. */
+/* One IFLA_VF_INFO being parsed. Every IFLA_VF_* struct starts with the VF
+ * index; they must all agree. */
 typedef struct {
     VfsecVfLinkInfo vf;
     gboolean have_index;

@@ -171,6 +171,13 @@ test_links(void)
     g_assert_no_error(error);
     g_assert_true(vfsec_netlink_link_set_mtu(live->nl_b, "vb", 9000, &error));
     g_assert_no_error(error);
+    /* The kernel explains this one in an extended ACK; it must reach us. */
+    g_assert_false(vfsec_netlink_link_set_mtu(live->nl_a, "va", 10, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
+    g_assert_nonnull(vfsec_netlink_last_ext_ack(live->nl_a));
+    g_assert_nonnull(strstr(error->message, vfsec_netlink_last_ext_ack(live->nl_a)));
+    g_test_message("%s", error->message);
+    g_clear_error(&error);
     g_assert_true(vfsec_netlink_link_set_up(live->nl_a, "va", TRUE, &error));
     g_assert_no_error(error);
     g_assert_true(vfsec_netlink_link_set_up(live->nl_b, "vb", TRUE, &error));
