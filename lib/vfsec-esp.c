@@ -29,7 +29,6 @@
 #include <netinet/in.h>
 #include <nettle/gcm.h>
 #include <nettle/memops.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include "vfsec-error.h"
@@ -79,21 +78,13 @@ vfsec_esp_result_to_string(VfsecEspResult result)
 }
 
 
-/* Sets @error and returns @result, for the one-line failure paths. */
-static VfsecEspResult G_GNUC_PRINTF(3, 4)
-esp_fail(GError **error, VfsecEspResult result, const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, VFSEC_ERROR,
-                        result == VFSEC_ESP_EXHAUSTED ? VFSEC_ERROR_TOO_LARGE : VFSEC_ERROR_PROTOCOL,
-                        msg);
-    return result;
-}
+/* Sets @error and yields @result, for the one-line failure returns. Running
+ * out of sequence numbers or IVs is a bound, everything else the packet. */
+#define esp_fail(error, result, ...) \
+    (g_set_error((error), VFSEC_ERROR, \
+                 (result) == VFSEC_ESP_EXHAUSTED ? VFSEC_ERROR_TOO_LARGE : VFSEC_ERROR_PROTOCOL, \
+                 __VA_ARGS__), \
+     (result))
 
 VfsecEspSa *
 vfsec_esp_sa_new(VfsecEspDir dir, guint32 spi, guint32 salt, const guint8 *key, gsize key_len,
@@ -330,7 +321,9 @@ replay_update(VfsecEspSa *sa, guint32 seq)
         sa->replay_top = seq;
         return;
     }
-    sa->replay_bitmap |= G_GUINT64_CONSTANT(1) << (sa->replay_top - seq);
+    /* Only reachable that far left with the window off: nothing to record. */
+    if (sa->replay_top - seq < 64)
+        sa->replay_bitmap |= G_GUINT64_CONSTANT(1) << (sa->replay_top - seq);
 }
 
 /* ---- Encrypt / decrypt ---- */

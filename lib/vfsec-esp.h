@@ -79,7 +79,7 @@ VfsecEspResult vfsec_esp_encrypt_placed(VfsecEspSa *sa, const guint8 *pkt, gsize
                                         guint8 next_header, GByteArray *out, VfsecEspInfo *info,
                                         GError **error);
 /* Verifies and decrypts the ESP packet @pkt into @out (the original IP packet
- * with its next header restored). The replay window moves only for packets
+ * with its next header restored; @out must not share memory with @pkt). The replay window moves only for packets
  * whose ICV verified. @info (may be NULL) gets SPI, seq, IV and next header. */
 VfsecEspResult vfsec_esp_decrypt(VfsecEspSa *sa, const guint8 *pkt, gsize len,
                                  GByteArray *out, VfsecEspInfo *info, GError **error);

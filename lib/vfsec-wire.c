@@ -61,19 +61,9 @@ proto_fail(GError **error, const char *fmt, ...)
     return FALSE;
 }
 
-/* Like proto_fail() for op bodies: returns the status the agent answers with. */
-static VfsecWireStatus G_GNUC_PRINTF(3, 4)
-op_fail(GError **error, VfsecWireStatus status, const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL, msg);
-    return status;
-}
+/* For op bodies: sets the error and yields the status the agent answers with. */
+#define op_fail(error, status, ...) \
+    (g_set_error((error), VFSEC_ERROR, VFSEC_ERROR_PROTOCOL, __VA_ARGS__), (status))
 
 /* ---- Names ---- */
 
@@ -1407,6 +1397,32 @@ batch_frame_clear(gpointer data)
     g_clear_pointer(&frame->frame, g_bytes_unref);
 }
 
+/* A frame copy that is zeroed when its last reference goes: ADD_SA frames
+ * hold keys. */
+typedef struct {
+    gsize len;
+    guint8 data[];
+} SecretFrame;
+
+static void
+secret_frame_free(gpointer data)
+{
+    SecretFrame *frame = data;
+
+    explicit_bzero(frame->data, frame->len);
+    g_free(frame);
+}
+
+static GBytes *
+secret_bytes_new(const guint8 *data, gsize len)
+{
+    SecretFrame *frame = g_malloc(sizeof(SecretFrame) + len);
+
+    frame->len = len;
+    memcpy(frame->data, data, len);
+    return g_bytes_new_with_free_func(frame->data, len, secret_frame_free, frame);
+}
+
 static void
 batch_push(VfsecWireBatch *batch, VfsecWireBuilder *b, guint32 seq, guint first_op)
 {
@@ -1416,7 +1432,7 @@ batch_push(VfsecWireBatch *batch, VfsecWireBuilder *b, guint32 seq, guint first_
         .seq = seq,
         .first_op = first_op,
         .n_ops = vfsec_wire_builder_count(b),
-        .frame = g_bytes_new(data, len),
+        .frame = secret_bytes_new(data, len),
     };
 
     g_array_append_val(batch->frames, frame);
@@ -1442,8 +1458,14 @@ vfsec_wire_batch_new(const VfsecWireTags *tags, const VfsecWireL2 *l2, guint32 f
             batch_push(batch, b, seq, first_op);
             vfsec_wire_builder_reset(b, ++seq);
             first_op = i;
-            /* An empty frame takes any op that can fit at all. */
+            /* An empty frame takes any op that can fit at all: append
+             * reports INVALID, not FULL, for one that never fits. */
             res = vfsec_wire_builder_append(b, &ops[i], error);
+            if (res == VFSEC_WIRE_APPEND_FULL) {
+                g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
+                            "batch op #%u does not fit an empty frame", i);
+                return NULL;
+            }
         }
         if (res != VFSEC_WIRE_APPEND_OK) {
             g_prefix_error(error, "batch op #%u: ", i);

@@ -342,6 +342,7 @@ typedef struct {
 
 /* Frees what @op owns and zeroes it (key material included). */
 void vfsec_wire_op_clear(VfsecWireOp *op);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VfsecWireOp, vfsec_wire_op_clear)
 /* One line for logs: never prints key bytes or salt. Free with g_free. */
 char *vfsec_wire_op_describe(const VfsecWireOp *op, VfsecWireKind kind);
 
@@ -371,8 +372,9 @@ typedef enum {
     /* Any op that does not decode fails the whole frame. For replies, and for
      * tests that want the first error. */
     VFSEC_WIRE_DECODE_STRICT = 0,
-    /* An op body that does not decode is kept with status/error set, so an
-     * agent can answer every op of the request. Framing errors still fail. */
+    /* Requests only (replies are always strict): an op body that does not
+     * decode is kept with status/error set, so an agent can answer every op
+     * of the request. Framing errors still fail the frame. */
     VFSEC_WIRE_DECODE_PER_OP = 1 << 0,
 } VfsecWireDecodeFlags;
 

@@ -777,7 +777,7 @@ test_fit(void)
         { "REMOVE_SA by index", VFSEC_WIRE_OP_REMOVE_SA, VFSEC_WIRE_REMOVE_SA_PER_FRAME, 18 + 12 + 124 * 12 },
         /* (1500 - 12) / 108 */
         { "ADD_SA", VFSEC_WIRE_OP_ADD_SA, VFSEC_WIRE_ADD_SA_PER_FRAME, 18 + 12 + 13 * 108 },
-        /* (1500 - 12) / 20: the request has room, the MAC table entries fit 74 */
+        /* (1500 - 12) / 20 */
         { "MAC_ADD", VFSEC_WIRE_OP_MAC_ADD, 74, 18 + 12 + 74 * 20 },
         /* the reply bounds these: (1500 - 12) / 8 and (1500 - 12) / 20 */
         { "REMOVE_ALL_SA", VFSEC_WIRE_OP_REMOVE_ALL_SA, 186, 18 + 12 + 186 * 4 },
