@@ -21,9 +21,13 @@
  * mode, after one op). Each frame gets its own seq and becomes a Request; a
  * reclaim keeps up to config.pipeline of them in flight, the other ops have
  * one frame. A Request in flight sits in the pending table under its seq and
- * is resent unchanged (same seq: the agent answers a duplicate seq from its
- * reply cache) every retry_ms until answered or until the Op's deadline,
- * which runs from the call, queueing included.
+ * is resent unchanged, under the same seq, every retry_ms until answered or
+ * until the Op's deadline, which runs from the call, queueing included. The
+ * agent either answers a resent seq from a reply cache or executes it again;
+ * for the second, docs/wire-protocol.md (3.4) makes repeated ops answer
+ * consistently, and a resent request takes those answers as success:
+ * ADD_SA -> DUPLICATE_KEY (with the index), REMOVE_SA -> NO_SUCH_SA,
+ * MAC_REPLACE -> STALE_GENERATION equal to the generation it asked for.
  *
  * Replies. vfsec_pfdrv_receive_frame() decodes a frame and looks its seq up.
  * Frames that do not decode, or whose seq no Request waits for (a late or
@@ -33,8 +37,8 @@
  * port's), then the gate stage (kept while its domain's or the port's gate is
  * held), and is then decoded and matched again, since a delayed, held or
  * corrupted copy may no longer match anything. REMOVE_SA answered NO_SUCH_SA
- * counts as removed: after a retry the first copy did it; otherwise the
- * record was stale (counted), and the SA is gone either way.
+ * on a first try counts as removed too: the record was stale (counted), and
+ * the SA is gone either way.
  *
  * Re-entrancy. The send callback may feed the reply back synchronously, and
  * completing an Op would run user callbacks in the middle of the scheduler.
@@ -820,8 +824,8 @@ status_error(Op *op, guint status, guint32 value)
                            "%s: the agent already holds the SA key at index %u", who, value);
     case VFSEC_WIRE_STATUS_STALE_GENERATION:
         return g_error_new(VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
-                           "%s: the agent's local-MAC table is at generation %u, not %u", who, value,
-                           g_array_index(op->items, VfsecWireOp, 0).generation);
+                           "%s: the agent's local-MAC table is at generation %u, not below %u", who,
+                           value, g_array_index(op->items, VfsecWireOp, 0).generation);
     case VFSEC_WIRE_STATUS_NO_SUCH_SA:
     case VFSEC_WIRE_STATUS_NO_SUCH_MAC:
         code = VFSEC_ERROR_NOT_FOUND;
@@ -900,7 +904,10 @@ apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
         }
         break;
     case OP_MAC_REPLACE:
-        if (rop->status == VFSEC_WIRE_STATUS_OK) {
+        /* A retried MAC_REPLACE finds the generation it asked for in place. */
+        if (rop->status == VFSEC_WIRE_STATUS_OK ||
+            (rop->status == VFSEC_WIRE_STATUS_STALE_GENERATION && req->tries > 1 &&
+             rop->value == item->generation)) {
             op->value = rop->value;
             return;
         }

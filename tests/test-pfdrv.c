@@ -18,8 +18,9 @@ typedef struct {
     GHashTable *by_index;    /* index -> AgentSa* */
     guint32 next_index;
     guint32 generation;
-    GHashTable *cache;       /* seq -> GBytes: a duplicate seq gets the same reply */
-    gboolean no_cache;       /* a broken agent that redoes duplicated requests */
+    GHashTable *cache;       /* seq -> GBytes, with cache_replies */
+    gboolean cache_replies;  /* answer a resent seq from a cache instead of executing it
+                              * again (docs/wire-protocol.md 3.4 allows both) */
     gboolean defer;          /* answer from an idle instead of inside the send call */
     GQueue outbox;           /* GBytes* replies waiting for the idle */
     guint idle_id;
@@ -74,12 +75,12 @@ agent_answer(Agent *agent, const VfsecWireOp *req, VfsecWireOp *rep)
         g_hash_table_remove_all(agent->by_index);
         return;
     case VFSEC_WIRE_OP_MAC_REPLACE:
-        if (req->generation != agent->generation) {
+        if (req->generation <= agent->generation) {
             rep->status = VFSEC_WIRE_STATUS_STALE_GENERATION;
             rep->value = agent->generation;
             return;
         }
-        rep->value = ++agent->generation;
+        rep->value = agent->generation = req->generation;
         return;
     case VFSEC_WIRE_OP_QUERY:
         rep->query.capacity = rep->value = 4096;
@@ -127,7 +128,7 @@ agent_send(VfsecPfdrv *pfdrv, const guint8 *frame, gsize len, gpointer user_data
     agent->max_ops = MAX(agent->max_ops, req->ops->len);
     agent->max_in_flight = MAX(agent->max_in_flight, vfsec_pfdrv_in_flight(pfdrv));
 
-    reply = agent->no_cache ? NULL : g_hash_table_lookup(agent->cache, GUINT_TO_POINTER(req->seq));
+    reply = !agent->cache_replies ? NULL : g_hash_table_lookup(agent->cache, GUINT_TO_POINTER(req->seq));
     if (reply) {
         g_bytes_ref(reply);
     } else {
@@ -613,6 +614,22 @@ test_reclaim_gate(Fixture *fx, gconstpointer data)
     wait_clear(&w);
 }
 
+static gboolean
+mac_replace(Fixture *fx, guint32 generation, guint32 *out, GError **error)
+{
+    VfsecWireMacEntry entries[2] = { { vf_mac(0), 0, { { 0 } } },
+                                     { vf_mac(1), 1, { { VFSEC_WIRE_TPID_8021Q, 100 } } } };
+    Wait w = { 0 };
+    gboolean ok;
+
+    vfsec_pfdrv_mac_replace_async(fx->pfdrv, generation, entries, G_N_ELEMENTS(entries), NULL,
+                                  wait_cb, &w);
+    wait_for(&w);
+    ok = vfsec_pfdrv_mac_replace_finish(fx->pfdrv, w.result, out, error);
+    wait_clear(&w);
+    return ok;
+}
+
 typedef struct {
     const char *name;
     VfsecPfdrvFault fault;
@@ -632,16 +649,24 @@ static const FaultCase fault_cases[] = {
       VFSEC_PFDRV_COUNTER_REPLIES_UNMATCHED, TRUE },
 };
 
+typedef struct {
+    const FaultCase *fault;
+    gboolean cache_replies;
+} FaultRun;
+
 static void
 test_faults(Fixture *fx, gconstpointer data)
 {
-    const FaultCase *c = data;
+    const FaultRun *run = data;
+    const FaultCase *c = run->fault;
     VfsecPfdrvReclaim r = { 0 };
     VfsecWireAddSa sa = vf_sa(fx, 0);
     g_autoptr(GError) error = NULL;
     g_autoptr(GArray) list = NULL;
+    guint32 generation = 0;
     guint32 index = 0;
 
+    fx->agent.cache_replies = run->cache_replies;
     add_many(fx, 1, 6);
     add_many(fx, 2, 3);
 
@@ -664,16 +689,25 @@ test_faults(Fixture *fx, gconstpointer data)
             g_main_context_iteration(NULL, TRUE);
     }
 
-    /* A port-wide fault hits the PF's own requests too; the agent answers a
-     * resent ADD_SA from its reply cache, so the index is the first one. */
+    /* A port-wide fault hits VF 0's requests too. However the agent answers a
+     * resent ADD_SA (cached reply, or DUPLICATE_KEY with the first index), the
+     * PF records the index the SA really has. */
     vfsec_pfdrv_set_fault(fx->pfdrv, VFSEC_PFDRV_PORT, c->fault, 1, 4 * RETRY_MS);
     g_assert_true(add_sa(fx, 0, &sa, &index, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(counter(fx, c->fault_counter), ==, 2);
     g_assert_cmpuint(g_hash_table_size(fx->agent.by_index), ==, 1);
+    g_assert_nonnull(g_hash_table_lookup(fx->agent.by_index, GUINT_TO_POINTER(index)));
     list = vfsec_pfdrv_list_sas(fx->pfdrv, 0);
     g_assert_cmpuint(list->len, ==, 1);
     g_assert_cmpuint(g_array_index(list, VfsecPfdrvSa, 0).sa_index, ==, index);
+
+    /* MAC_REPLACE resent: STALE_GENERATION at the asked generation is success. */
+    vfsec_pfdrv_set_fault(fx->pfdrv, VFSEC_PFDRV_PORT, c->fault, 1, 4 * RETRY_MS);
+    g_assert_true(mac_replace(fx, 5, &generation, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(generation, ==, 5);
+    g_assert_cmpuint(fx->agent.generation, ==, 5);
 }
 
 static void
@@ -683,9 +717,8 @@ test_retry_no_such_sa(Fixture *fx, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     add_many(fx, 1, 3);
-    /* An agent without a reply cache redoes the resent REMOVE_SAs and
-     * answers NO_SUCH_SA: the first copy removed them, so that is success. */
-    fx->agent.no_cache = TRUE;
+    /* The agent executes the resent REMOVE_SAs again and answers NO_SUCH_SA:
+     * the first copy removed them, so that is success, and no record was stale. */
     vfsec_pfdrv_set_fault(fx->pfdrv, 1, VFSEC_PFDRV_FAULT_DROP, 1, 0);
     g_assert_true(reclaim(fx, 1, 0, &r, &error));
     g_assert_no_error(error);
@@ -783,9 +816,9 @@ test_serialized(Fixture *fx, gconstpointer data)
 static void
 test_port_ops(Fixture *fx, gconstpointer data)
 {
-    VfsecWireMacEntry entries[2] = { { vf_mac(0), 0, { { 0 } } }, { vf_mac(1), 1, { { 0x8100, 100 } } } };
     g_autoptr(GError) error = NULL;
     VfsecWireQueryInfo info = { 0 };
+    g_autofree VfsecWireMacEntry *many = g_new0(VfsecWireMacEntry, VFSEC_WIRE_MAC_REPLACE_MAX + 1);
     guint32 generation = 0;
     guint32 removed = 0;
     Wait w = { 0 };
@@ -793,17 +826,22 @@ test_port_ops(Fixture *fx, gconstpointer data)
     add_many(fx, 0, 2);
     add_many(fx, VFSEC_PFDRV_PF, 1);
 
-    vfsec_pfdrv_mac_replace_async(fx->pfdrv, 0, entries, 2, NULL, wait_cb, &w);
-    wait_for(&w);
-    g_assert_true(vfsec_pfdrv_mac_replace_finish(fx->pfdrv, w.result, &generation, &error));
+    g_assert_true(mac_replace(fx, 1, &generation, &error));
+    g_assert_no_error(error);
     g_assert_cmpuint(generation, ==, 1);
-    wait_clear(&w);
-
-    vfsec_pfdrv_mac_replace_async(fx->pfdrv, 0, entries, 2, NULL, wait_cb, &w);
-    wait_for(&w);
-    g_assert_false(vfsec_pfdrv_mac_replace_finish(fx->pfdrv, w.result, &generation, &error));
+    g_assert_false(mac_replace(fx, 1, &generation, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
-    g_assert_nonnull(strstr(error->message, "generation 1, not 0"));
+    g_assert_cmpstr(error->message, ==,
+                    "port p0: the agent's local-MAC table is at generation 1, not below 1");
+    g_clear_error(&error);
+
+    for (guint i = 0; i <= VFSEC_WIRE_MAC_REPLACE_MAX; i++)
+        many[i].mac = vf_mac(i);
+    vfsec_pfdrv_mac_replace_async(fx->pfdrv, 2, many, VFSEC_WIRE_MAC_REPLACE_MAX + 1, NULL,
+                                  wait_cb, &w);
+    wait_for(&w);
+    g_assert_false(vfsec_pfdrv_mac_replace_finish(fx->pfdrv, w.result, NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE);
     g_clear_error(&error);
     wait_clear(&w);
 
@@ -864,6 +902,14 @@ test_names(void)
         g_assert_true(g_regex_match_simple("^[a-z0-9.-]+$", vfsec_pfdrv_counter_to_string(i), 0, 0));
 }
 
+static const FaultRun fault_runs[] = {
+    { &fault_cases[0], FALSE }, { &fault_cases[1], FALSE },
+    { &fault_cases[2], FALSE }, { &fault_cases[3], FALSE },
+    { &fault_cases[0], TRUE }, { &fault_cases[1], TRUE },
+    { &fault_cases[2], TRUE }, { &fault_cases[3], TRUE },
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(fault_runs) == 2 * G_N_ELEMENTS(fault_cases));
+
 int
 main(int argc, char **argv)
 {
@@ -883,10 +929,12 @@ main(int argc, char **argv)
     ADD("/pfdrv/port-ops", test_port_ops);
     ADD("/pfdrv/cancel-and-free", test_cancel_and_free);
 #undef ADD
-    for (guint i = 0; i < G_N_ELEMENTS(fault_cases); i++) {
-        g_autofree char *path = g_strdup_printf("/pfdrv/faults/%s", fault_cases[i].name);
+    for (guint i = 0; i < G_N_ELEMENTS(fault_runs); i++) {
+        const FaultRun *run = &fault_runs[i];
+        g_autofree char *path = g_strdup_printf("/pfdrv/faults/%s/%s", run->fault->name,
+                                                run->cache_replies ? "reply-cache" : "re-execute");
 
-        g_test_add(path, Fixture, &fault_cases[i], fixture_setup, test_faults, fixture_teardown);
+        g_test_add(path, Fixture, run, fixture_setup, test_faults, fixture_teardown);
     }
     g_test_add_func("/pfdrv/names", test_names);
     return g_test_run();
