@@ -1581,3 +1581,15 @@ vfsec_pfdrv_pending_ops(VfsecPfdrv *pfdrv)
 {
     return pfdrv->ops.length;
 }
+
+gboolean
+vfsec_pfdrv_reclaim_pending(VfsecPfdrv *pfdrv, guint vf)
+{
+    for (GList *l = pfdrv->ops.head; l; l = l->next) {
+        const Op *op = l->data;
+
+        if (op->kind == OP_RECLAIM && op->domain == vf)
+            return TRUE;
+    }
+    return FALSE;
+}

@@ -157,6 +157,10 @@ void vfsec_pfdrv_reclaim_vf_async(VfsecPfdrv *pfdrv, guint vf, guint timeout_ms,
 gboolean vfsec_pfdrv_reclaim_vf_finish(VfsecPfdrv *pfdrv, GAsyncResult *result,
                                        VfsecPfdrvReclaim *reclaim, GError **error);
 
+/* TRUE while a reclaim of @vf's domain is queued or running (the contract
+ * answers a second reclaim-vf of that VF "busy"). */
+gboolean vfsec_pfdrv_reclaim_pending(VfsecPfdrv *pfdrv, guint vf);
+
 /* REMOVE_ALL_SA: empties the agent's SAD and the database. Waits for every
  * operation queued before it and holds back every one queued after it.
  * *removed (optional) is the count the agent reported. */

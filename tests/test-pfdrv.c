@@ -591,8 +591,11 @@ test_reclaim_gate(Fixture *fx, gconstpointer data)
 
     add_many(fx, 1, 4);
     vfsec_pfdrv_gate_hold(fx->pfdrv, 1);
+    g_assert_false(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 1));
     vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, wait_cb, &w);
     iterate_idle();
+    g_assert_true(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 1));
+    g_assert_false(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 2));
 
     /* The agent did the work, but the PF has not seen the answer. */
     g_assert_null(w.result);
@@ -611,6 +614,7 @@ test_reclaim_gate(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(r.remaining, ==, 0);
     g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 1), ==, 0);
     g_assert_cmpuint(counter(fx, VFSEC_PFDRV_COUNTER_GATE_HELD), >=, 1);
+    g_assert_false(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 1));
     wait_clear(&w);
 }
 
