@@ -40,6 +40,7 @@ hello_handler(VfsecJsonlCall *call, gpointer user_data)
     }
     res->u.hello.version = VFSEC_CONTRACT_VERSION;
     res->u.hello.server = g_strdup("test-jsonl-server/0");
+    g_strfreev(res->u.hello.capabilities);
     res->u.hello.capabilities = g_strdupv((char **)caps);
     obj = vfsec_contract_result_to_json(res);
     vfsec_jsonl_call_return_result(call, obj);
