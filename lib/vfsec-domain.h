@@ -76,6 +76,9 @@ typedef enum {
     VFSEC_TEAMING_TRANSIENT,
 } VfsecTeaming;
 
+/* NULL for NONE, else "persistent" / "transient". */
+const char *vfsec_teaming_to_string(VfsecTeaming teaming);
+
 typedef struct {
     VfsecAttachmentKind kind;
 
@@ -87,7 +90,7 @@ typedef struct {
     gboolean has_mac;
     VfsecMac mac;
 
-    GArray *vlans;              /* guint16 VLAN ids in document order */
+    GArray *vlans;              /* guint16 VLAN ids in document order, never NULL */
     gboolean trunk;
     int native_vlan;            /* -1 when no tag carries nativeMode */
     VfsecNativeMode native_mode;
@@ -106,6 +109,12 @@ typedef struct {
 
     VfsecPolicy policy;         /* domain policy with this interface's override */
 } VfsecAttachment;
+
+/* One line naming every field that is set, in a fixed order, e.g.
+ * "interface-hostdev pci=0000:03:10.2 mac=52:54:00:12:34:56 vlan=42
+ *  managed=yes trust=untrusted hairpin=yes" (for logs, the CLI and tests).
+ * Returns a new string. */
+char *vfsec_attachment_to_string(const VfsecAttachment *att);
 
 /* A <vfsec:interface> override, kept so later layers can report unmatched ones. */
 typedef struct {
@@ -151,13 +160,16 @@ typedef struct {
     char *portgroup;
     gboolean has_mac;
     VfsecMac mac;
-    GArray *vlans;              /* guint16 */
+    GArray *vlans;              /* guint16, never NULL */
     gboolean trunk;
+    int native_vlan;            /* -1 when no tag carries nativeMode */
+    VfsecNativeMode native_mode;
     char *plug_type;            /* "hostdev-pci", "direct", "network", "bridge", ... */
     gboolean has_pci;           /* plug type hostdev-pci */
     VfsecPciAddr pci;
     char *plug_dev;             /* plug type direct */
     char *plug_mode;
+    char *plug_driver;          /* plug type hostdev-pci: <driver name> */
     VfsecTristate managed;
 } VfsecNetworkPort;
 
