@@ -53,9 +53,36 @@ VfsecFrameOut *vfsec_frame_list_push(GArray *out, VfsecEgress egress, int fn, gu
 VfsecFrameOut *vfsec_frame_list_take(GArray *out, VfsecEgress egress, int fn, guint flags,
                                      GByteArray *frame);
 
+/* What the port's parts need to know about a frame's L2 layout. */
+typedef struct {
+    VfsecMac dst;
+    VfsecMac src;
+    guint n_vlans;                            /* 0..2 802.1Q/802.1ad tags, outermost first */
+    VfsecWireVlan vlans[VFSEC_WIRE_MAX_TAGS];
+    gsize ethertype_offset;                   /* after the tags */
+    guint16 ethertype;
+    gsize l3_offset;                          /* the IPv4/IPv6 header; 0: not IP */
+} VfsecFrameL2;
+
+/* Parses the MACs, up to two VLAN tags (any VIDs, reserved ones included) and
+ * the ethertype. FALSE for a frame too short for that or with a third tag. */
+gboolean vfsec_frame_l2_parse(const guint8 *frame, gsize len, VfsecFrameL2 *l2);
+/* TRUE for a broadcast or multicast destination. */
+gboolean vfsec_frame_is_group(const guint8 *frame, gsize len);
+
 /* Counters are also exported as name/value pairs through this callback;
  * names match [a-z0-9._]+ (e.g. "vf3.spoof_drops", "agent.cfg_ok"). */
 typedef void (*VfsecCounterFunc)(const char *name, guint64 value, gpointer user_data);
+
+/* One guint64 field of a counters struct, for vfsec_counters_emit(). */
+typedef struct {
+    const char *name;
+    gsize offset;
+} VfsecCounterField;
+
+/* Calls @func with "<prefix><name>" for each of the @n fields of @counters. */
+void vfsec_counters_emit(const char *prefix, const VfsecCounterField *fields, gsize n,
+                         gconstpointer counters, VfsecCounterFunc func, gpointer user_data);
 
 /* ---- Switch ------------------------------------------------------------ */
 
