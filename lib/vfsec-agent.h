@@ -11,9 +11,6 @@ G_BEGIN_DECLS
 
 #define VFSEC_AGENT_SAD_CAPACITY_DEFAULT 4096
 #define VFSEC_AGENT_MAC_CAPACITY_DEFAULT 1024
-/* Replies the agent remembers to answer a retried request (same requester
- * MAC, same seq, same bytes) without executing it twice. */
-#define VFSEC_AGENT_REPLY_CACHE 256
 
 typedef struct {
     VfsecWireTags tags;       /* the port's reserved VIDs */
@@ -33,13 +30,13 @@ typedef struct {
     guint64 cfg_op_failed;      /* ops answered with another status */
     guint64 cfg_rejected;       /* frames dropped: malformed, truncated, oversized, wrong
                                  * version/magic/kind */
-    guint64 cfg_retried;        /* duplicate requests answered from the reply cache */
     guint64 cfg_from_uplink;    /* configuration frames from the wire: never honoured */
     /* transmit (switch -> uplink) */
     guint64 bypassed;           /* bypass-tag frames stripped and passed unparsed */
     guint64 offloaded_tx;       /* frames encrypted */
     guint64 tx_no_sa;           /* Tx metadata without a matching outbound SA: dropped */
-    guint64 tx_malformed;       /* Tx metadata or packet unusable: dropped */
+    guint64 tx_malformed;       /* Tx metadata or packet unusable, or a forged Rx header: dropped */
+    guint64 tso_segments;       /* segments cut from TSO super-frames */
     guint64 tx_error;           /* encryption refused (exhausted SA): dropped */
     guint64 uplink_tx;          /* frames sent to the wire */
     /* receive (uplink -> switch, and the hairpin's Rx pass) */
@@ -116,8 +113,10 @@ void vfsec_agent_from_switch(VfsecAgent *agent, const guint8 *frame, gsize len, 
  * counted and dropped. */
 void vfsec_agent_from_uplink(VfsecAgent *agent, const guint8 *frame, gsize len, GArray *out);
 
-/* Forgets every SA, the local-MAC table (generation back to 0) and the reply
- * cache, as a device reset does; counters are kept (resets + 1). */
+/* Forgets every SA and the local-MAC table (generation back to 0), as a
+ * device reset does; counters are kept (resets + 1). A retried request (same
+ * seq after a lost reply) is simply executed again: every op answers it
+ * consistently (docs/wire-protocol.md section 3.4). */
 void vfsec_agent_reset(VfsecAgent *agent);
 
 /* What a QUERY op answers. */

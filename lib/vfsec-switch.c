@@ -22,7 +22,12 @@
  * on the way out, so such a function receives untagged and non-reserved
  * frames, exactly like an untagged one.
  *
- * Downstream (the agent sends): Rx metadata, if outermost, is looked past to
+ * Only the PF configures the agent: a VF without a port tag (a trusted one)
+ * that sends a frame with the configuration VID outermost is dropped, as the
+ * PF's VLAN filter would; a port-tagged VF's is wrapped and bypassed anyway.
+ *
+ * Downstream (the agent sends): configuration replies go to the PF only. Rx
+ * metadata, if outermost, is looked past to
  * find the VLAN context. Unicast goes to the function owning the destination
  * MAC in that context (unknown: dropped and counted). Broadcast/multicast
  * goes to every function in the context except, for a frame the agent's
@@ -510,6 +515,12 @@ vfsec_switch_from_function(VfsecSwitch *sw, int fn, const guint8 *frame, gsize l
         g_debug("switch: frame from function %d with a foreign source MAC dropped", fn);
         return TRUE;
     }
+    if (fn != VFSEC_FN_PF && !f->state.has_port_tag &&
+        vfsec_wire_classify(&sw->tags, frame, len, NULL) == VFSEC_WIRE_CLASS_CONFIG) {
+        f->counters.config_drops++;
+        g_debug("switch: configuration-tagged frame from VF %d dropped", fn);
+        return TRUE;
+    }
     if (f->state.has_port_tag) {
         tagged = push_tag(frame, len, &f->state.port_tag);
         if (!tagged) {
@@ -551,6 +562,14 @@ vfsec_switch_from_agent(VfsecSwitch *sw, const guint8 *frame, gsize len, int exc
         sw->counters.malformed_drops++;
         return;
     }
+    if (vfsec_wire_classify(&sw->tags, frame, len, NULL) == VFSEC_WIRE_CLASS_CONFIG) {
+        /* The agent answers the PF driver and nobody else. */
+        if (sw->fns[0].state.has_mac && memcmp(sw->fns[0].state.mac.b, frame, 6) == 0)
+            deliver(sw, 0, frame, len, VFSEC_FRAME_REPLY, out);
+        else
+            sw->counters.unknown_dst_drops++;
+        return;
+    }
     if (skip >= 0)
         flags |= VFSEC_FRAME_HAIRPIN;
     ctx_at(sw, frame, len, VFSEC_WIRE_TAG_OFFSET + rx_md_len(sw, frame, len), &ctx);
@@ -567,6 +586,7 @@ vfsec_switch_from_agent(VfsecSwitch *sw, const guint8 *frame, gsize len, int exc
 static const VfsecCounterField fn_fields[] = {
     FN_FIELD(rx_frames), FN_FIELD(rx_bytes), FN_FIELD(tx_frames), FN_FIELD(tx_bytes),
     FN_FIELD(spoof_drops), FN_FIELD(malformed_drops), FN_FIELD(md_stripped),
+    FN_FIELD(config_drops),
 };
 #undef FN_FIELD
 

@@ -124,6 +124,8 @@ typedef struct {
     guint64 spoof_drops;     /* source MAC not the function's, spoofchk on */
     guint64 malformed_drops; /* shorter than an Ethernet header, or a tag that cannot be pushed */
     guint64 md_stripped;     /* Rx metadata removed on the way to a port-tagged VF */
+    guint64 config_drops;    /* a VF's frame with the configuration VID outermost: only the
+                              * PF configures the agent (the PF's VLAN filter for VFs) */
 } VfsecSwitchFnCounters;
 
 typedef struct {
@@ -171,7 +173,8 @@ gboolean vfsec_switch_from_function(VfsecSwitch *sw, int fn, const guint8 *frame
  * destination MAC in that VLAN context; broadcast/multicast to every function
  * in the context except @exclude_fn (the source of a hairpinned frame, else
  * VFSEC_FN_NONE). Port-tagged VFs get the frame without the port tag and
- * without Rx metadata; the PF and untagged VFs get it as is. */
+ * without Rx metadata; the PF and untagged VFs get it as is. Configuration
+ * replies go to the PF only. */
 void vfsec_switch_from_agent(VfsecSwitch *sw, const guint8 *frame, gsize len, int exclude_fn,
                              GArray *out);
 
