@@ -311,19 +311,26 @@ only_output(GArray *out, VfsecEgress egress)
 
 /* ---- Configuration ops ---- */
 
-enum { SA_A, SA_B, SA_A_VLAN, N_TEST_SAS };
+/* Three SAD domains that share destination, protocol and SPI: MAC A, MAC B,
+ * and MAC A behind VLAN 100. */
+enum { SA_A, SA_B, SA_A_VLAN, N_DOMAINS };
 
 static VfsecWireAddSa
-test_sa(int which)
+domain_sa(VfsecWireDir dir, guint32 spi, int domain)
 {
-    switch (which) {
-    case SA_B:
-        return sa_make(VFSEC_WIRE_DIR_OUT, 0x100, mac_b, 0, 2);
-    case SA_A_VLAN:
-        return sa_make(VFSEC_WIRE_DIR_OUT, 0x100, mac_a, 100, 3);
-    default:
-        return sa_make(VFSEC_WIRE_DIR_OUT, 0x100, mac_a, 0, 1);
-    }
+    static const struct {
+        const guint8 *mac;
+        guint16 vid;
+    } domains[N_DOMAINS] = { { mac_a, 0 }, { mac_b, 0 }, { mac_a, 100 } };
+
+    return sa_make(dir, spi, domains[domain].mac, domains[domain].vid,
+                   (guint8)(dir * N_DOMAINS + domain + 1));
+}
+
+static VfsecWireAddSa
+test_sa(int domain)
+{
+    return domain_sa(VFSEC_WIRE_DIR_OUT, 0x100, domain);
 }
 
 static VfsecWireMacEntry
@@ -877,37 +884,22 @@ typedef struct {
     int sa_of;           /* which SA the agent used (-1: none) */
 } RxCase;
 
-enum { RX_A, RX_B, RX_A_VLAN, N_RX_SAS };
-
 static const RxCase rx_cases[] = {
-    { "domain-a", mac_a, 0, RX_A, VFSEC_WIRE_RX_OK, RX_A },
-    { "domain-b", mac_b, 0, RX_B, VFSEC_WIRE_RX_OK, RX_B },
-    { "domain-a-vlan", mac_a, 100, RX_A_VLAN, VFSEC_WIRE_RX_OK, RX_A_VLAN },
+    { "domain-a", mac_a, 0, SA_A, VFSEC_WIRE_RX_OK, SA_A },
+    { "domain-b", mac_b, 0, SA_B, VFSEC_WIRE_RX_OK, SA_B },
+    { "domain-a-vlan", mac_a, 100, SA_A_VLAN, VFSEC_WIRE_RX_OK, SA_A_VLAN },
     /* Same (dst, proto, SPI), but the MAC picks A's SA: B's key fails there. */
-    { "b-key-to-mac-a", mac_a, 0, RX_B, VFSEC_WIRE_RX_INTEGRITY_FAIL, RX_A },
-    { "no-domain-vlan", mac_b, 100, RX_B, VFSEC_WIRE_RX_NO_SA, -1 },
+    { "b-key-to-mac-a", mac_a, 0, SA_B, VFSEC_WIRE_RX_INTEGRITY_FAIL, SA_A },
+    { "no-domain-vlan", mac_b, 100, SA_B, VFSEC_WIRE_RX_NO_SA, -1 },
 };
-
-static VfsecWireAddSa
-rx_sa(int which)
-{
-    switch (which) {
-    case RX_B:
-        return sa_make(VFSEC_WIRE_DIR_IN, 0x200, mac_b, 0, 5);
-    case RX_A_VLAN:
-        return sa_make(VFSEC_WIRE_DIR_IN, 0x200, mac_a, 100, 6);
-    default:
-        return sa_make(VFSEC_WIRE_DIR_IN, 0x200, mac_a, 0, 4);
-    }
-}
 
 static void
 test_rx_domains(gconstpointer data)
 {
     const RxCase *tc = data;
     g_autoptr(VfsecAgent) agent = agent_new(16, FALSE);
-    VfsecWireAddSa sas[N_RX_SAS];
-    guint32 index[N_RX_SAS];
+    VfsecWireAddSa sas[N_DOMAINS];
+    guint32 index[N_DOMAINS];
     g_autoptr(VfsecEspSa) tx = NULL;
     g_autoptr(GByteArray) plain = udp_packet(33);
     g_autoptr(GByteArray) frame = NULL;
@@ -916,8 +908,8 @@ test_rx_domains(gconstpointer data)
     g_autoptr(GArray) out = vfsec_frame_list_new();
     VfsecWireMetadata md;
 
-    for (int i = 0; i < N_RX_SAS; i++) {
-        sas[i] = rx_sa(i);
+    for (int i = 0; i < N_DOMAINS; i++) {
+        sas[i] = domain_sa(VFSEC_WIRE_DIR_IN, 0x200, i);
         index[i] = add_sa(agent, &sas[i], VFSEC_WIRE_STATUS_OK);
     }
     tx = esp_twin(&sas[tc->key_of], VFSEC_ESP_DIR_OUT);
@@ -940,7 +932,7 @@ static void
 test_rx_integrity_replay(void)
 {
     g_autoptr(VfsecAgent) agent = agent_new(16, FALSE);
-    VfsecWireAddSa sa = rx_sa(RX_A);
+    VfsecWireAddSa sa = domain_sa(VFSEC_WIRE_DIR_IN, 0x200, SA_A);
     g_autoptr(VfsecEspSa) tx = esp_twin(&sa, VFSEC_ESP_DIR_OUT);
     g_autoptr(GByteArray) plain = udp_packet(20);
     g_autoptr(GByteArray) first = NULL;

@@ -78,6 +78,20 @@ port_new(VfsecSwitchMode mode)
     return port;
 }
 
+/* The one's complement sum of a 20-byte IPv4 header: what goes into its
+ * checksum field when that is 0, and 0 when the checksum is right. */
+static guint16
+ipv4_header_sum(const guint8 *ip)
+{
+    guint32 sum = 0;
+
+    for (guint i = 0; i < 20; i += 2)
+        sum += vfsec_wire_get16(ip + i);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (guint16)~sum;
+}
+
 /* An untagged IPv4/UDP frame from @from to @to (host indexes) with @n bytes. */
 static GByteArray *
 udp_frame(int from, int to, const guint8 *dst_mac, gsize n)
@@ -98,15 +112,7 @@ udp_frame(int from, int to, const guint8 *dst_mac, gsize n)
     vfsec_wire_put16(ip + 2, (guint16)(28 + n));
     host_ip(from, ip + 12);
     host_ip(to, ip + 16);
-    {
-        guint32 sum = 0;
-
-        for (guint i = 0; i < 20; i += 2)
-            sum += vfsec_wire_get16(ip + i);
-        while (sum >> 16)
-            sum = (sum & 0xffff) + (sum >> 16);
-        vfsec_wire_put16(ip + 10, (guint16)~sum);
-    }
+    vfsec_wire_put16(ip + 10, ipv4_header_sum(ip));
     vfsec_wire_put16(ip + 20, 4000);
     vfsec_wire_put16(ip + 22, 5000);
     vfsec_wire_put16(ip + 24, (guint16)(8 + n));
@@ -567,6 +573,10 @@ test_untrusted_tx_bypassed(void)
     g_byte_array_append(inner, o->frame->data, o->frame->len);
     g_assert_true(vfsec_wire_metadata_strip(NULL, inner, &md, &error));
     g_assert_cmpmem(inner->data + inner->len - 100, 100, f->data + f->len - 100, 100);
+    /* The placed packet: protocol 50, 16 bytes longer, checksum still right. */
+    g_assert_cmpuint(inner->data[14 + 9], ==, VFSEC_WIRE_PROTO_ESP);
+    g_assert_cmpuint(vfsec_wire_get16(inner->data + 16), ==, vfsec_wire_get16(f->data + 16) + 16);
+    g_assert_cmphex(ipv4_header_sum(inner->data + 14), ==, 0);
     g_assert_cmpuint(c->bypassed, ==, 1);
     g_assert_cmpuint(c->offloaded_tx, ==, 0);
 }
