@@ -323,6 +323,7 @@ domain_sa(VfsecWireDir dir, guint32 spi, int domain)
         guint16 vid;
     } domains[N_DOMAINS] = { { mac_a, 0 }, { mac_b, 0 }, { mac_a, 100 } };
 
+    g_assert_true(domain >= 0 && domain < N_DOMAINS);
     return sa_make(dir, spi, domains[domain].mac, domains[domain].vid,
                    (guint8)(dir * N_DOMAINS + domain + 1));
 }
@@ -385,17 +386,15 @@ static const OpStep op_steps[] = {
 static void
 op_fill(VfsecWireOp *op, const OpStep *step)
 {
-    VfsecWireAddSa sa = test_sa(step->arg);
-
     switch (step->opcode) {
     case VFSEC_WIRE_OP_ADD_SA:
-        op->add_sa = sa;
+        op->add_sa = test_sa(step->arg);
         break;
     case VFSEC_WIRE_OP_REMOVE_SA:
         op->remove_sa.by_key = step->by_key;
-        op->remove_sa.key = sa.key;
+        op->remove_sa.key = test_sa(step->arg).key;
         op->remove_sa.sa_index = step->index;
-        op->remove_sa.spi = step->spi ? step->spi : sa.key.spi;
+        op->remove_sa.spi = step->spi ? step->spi : op->remove_sa.key.spi;
         break;
     case VFSEC_WIRE_OP_MAC_ADD:
     case VFSEC_WIRE_OP_MAC_REMOVE:
