@@ -27,7 +27,7 @@
 
 #include "vfsec-config.h"
 #include "vfsec-error.h"
-#include "vfsec-journal.h"
+#include "vfsec-file.h"
 
 static void
 vfsec_conf_pf_free(VfsecConfPf *pf)

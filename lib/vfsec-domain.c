@@ -3,22 +3,10 @@
 /*
  * Theory of operation
  *
- * Every document comes from outside (a hook's stdin, a libvirt event, a file),
- * so reading it is the dangerous part and happens in one place,
- * vfsec_xml_read():
- *   - the length is checked against VFSEC_DOMAIN_XML_MAX before libxml2 sees
- *     a byte;
- *   - the parser runs on its own (push) context with XML_PARSE_NONET and
- *     without XML_PARSE_NOENT / XML_PARSE_DTDLOAD / XML_PARSE_HUGE, so
- *     nothing is fetched, no entity is substituted and libxml2's depth limit
- *     holds;
- *   - the SAX internalSubset callback stops the parser at any <!DOCTYPE>:
- *     libvirt never writes one, and refusing it outright is the only way to
- *     be sure no entity declaration ("billion laughs", external entities)
- *     is ever expanded;
- *   - errors go to a structured handler on that context (and the RELAX NG
- *     contexts), never to libxml2's process-wide handlers, so vfsec neither
- *     prints to stderr nor disturbs another libxml2 user in the process.
+ * Every document comes from outside (a hook's stdin, a libvirt event, a
+ * file), so it is read only through vfsec_xml_read() (vfsec-xml.c: bounded
+ * by VFSEC_DOMAIN_XML_MAX, no DTD, no entity, no network, no output), and
+ * only the tree that reader accepted is walked.
  *
  * The domain is then walked in document order. Every <interface> and
  * <hostdev> under <devices> becomes a VfsecDevice, numbered per element name
@@ -35,35 +23,21 @@
  * Last comes the policy in <metadata>: matched by namespace URI, checked
  * field by field (so an error can name the offending value), then validated
  * against xml/vfsec-policy.rng for anything structural. Every attachment
- * gets a fully set policy: its override, over the domain policy, over the
- * built-in defaults.
+ * gets two views of it: written_policy, its override over the domain
+ * policy with the unwritten fields left unset, for vfsecd to layer its host
+ * defaults under; and policy, that over the built-in defaults, fully set,
+ * for what has no host configuration (the CLI, logs).
  *
  * Any failure returns NULL and one GError naming the element: there is no
  * partial result a caller could act on by mistake.
  */
 #include "vfsec-domain.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <libxml/SAX2.h>
-#include <libxml/parser.h>
-#include <libxml/relaxng.h>
-#include <libxml/tree.h>
-#include <libxml/xmlerror.h>
-
-#include "vfsec-config.h"
 #include "vfsec-error.h"
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlParserCtxt, xmlFreeParserCtxt)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlRelaxNG, xmlRelaxNGFree)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlRelaxNGParserCtxt, xmlRelaxNGFreeParserCtxt)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlRelaxNGValidCtxt, xmlRelaxNGFreeValidCtxt)
-
-#define VFSEC_POLICY_SCHEMA "vfsec-policy.rng"
+#include "vfsec-file.h"
+#include "vfsec-xml.h"
 
 /* ------------------------------------------------------------------ */
 /* Enums */
@@ -145,239 +119,6 @@ vfsec_policy_merge(VfsecPolicy *policy, const VfsecPolicy *fallback)
         policy->has_hairpin = TRUE;
         policy->hairpin = fallback->hairpin;
     }
-}
-
-/* ------------------------------------------------------------------ */
-/* Reading untrusted XML */
-
-/* The first error libxml2 reported: later ones are usually consequences. */
-typedef struct {
-    gboolean saw_dtd;
-    int line;
-    char *message;
-} VfsecXmlErrors;
-
-static void
-vfsec_xml_errors_clear(VfsecXmlErrors *errs)
-{
-    g_clear_pointer(&errs->message, g_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VfsecXmlErrors, vfsec_xml_errors_clear)
-
-static void
-vfsec_xml_errors_record(VfsecXmlErrors *errs, const xmlError *err)
-{
-    if (!errs || !err || err->level < XML_ERR_ERROR || errs->message)
-        return;
-    errs->line = err->line;
-    errs->message = g_strstrip(g_strdup(err->message ? err->message : "unknown error"));
-}
-
-/* Structured handler of the RELAX NG contexts: @data is the VfsecXmlErrors. */
-static void
-vfsec_xml_errors_handler(void *data, xmlErrorPtr err)
-{
-    vfsec_xml_errors_record(data, err);
-}
-
-/* Structured handler of a parser context: libxml2 passes the context itself. */
-static void
-vfsec_xml_parser_error(void *data, xmlErrorPtr err)
-{
-    xmlParserCtxt *ctxt = data;
-
-    vfsec_xml_errors_record(ctxt->_private, err);
-}
-
-static void
-vfsec_xml_refuse_dtd(void *data, const xmlChar *name, const xmlChar *external_id,
-                     const xmlChar *system_id)
-{
-    xmlParserCtxt *ctxt = data;
-    VfsecXmlErrors *errs = ctxt->_private;
-
-    errs->saw_dtd = TRUE;
-    errs->line = xmlSAX2GetLineNumber(ctxt);
-    xmlStopParser(ctxt);
-}
-
-/* Parses @xml (@len bytes, or NUL-terminated when negative) into a document
- * that is safe to walk. @what names the input in errors.
- *
- * The push parser, fed in chunks, rather than xmlCtxtReadMemory(): reading
- * from one memory block, libxml2 2.9 refuses any document past 10 MB
- * ("Huge input lookup") unless XML_PARSE_HUGE, which would also lift the
- * depth limit; in chunks it keeps its default limits up to our own bound. */
-static xmlDoc *
-vfsec_xml_read(const char *xml, gssize len, const char *what, GError **error)
-{
-    const gsize chunk = 64 * 1024;
-    g_autoptr(xmlParserCtxt) ctxt = NULL;
-    g_auto(VfsecXmlErrors) errs = { 0 };
-    g_autoptr(xmlDoc) doc = NULL;
-    gsize size = len < 0 ? strnlen(xml, VFSEC_DOMAIN_XML_MAX + 1) : (gsize)len;
-    gsize first = MIN(size, 4);  /* enough for libxml2 to detect the encoding */
-
-    if (size > VFSEC_DOMAIN_XML_MAX) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                    "%s is larger than the %d-byte limit", what, VFSEC_DOMAIN_XML_MAX);
-        return NULL;
-    }
-
-    ctxt = xmlCreatePushParserCtxt(NULL, NULL, xml, (int)first, NULL);
-    if (!ctxt) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
-                    "cannot create an XML parser for %s", what);
-        return NULL;
-    }
-    ctxt->_private = &errs;
-    ctxt->sax->serror = vfsec_xml_parser_error;
-    ctxt->sax->internalSubset = vfsec_xml_refuse_dtd;
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING);
-
-    for (gsize off = first;;) {
-        gsize n = MIN(size - off, chunk);
-        gboolean last = off + n == size;
-
-        if (xmlParseChunk(ctxt, xml + off, (int)n, last) != 0 || last)
-            break;
-        off += n;
-    }
-    doc = g_steal_pointer(&ctxt->myDoc);
-
-    if (errs.saw_dtd) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                    "%s has a <!DOCTYPE> at line %d: DTDs and entity declarations are refused",
-                    what, errs.line);
-        return NULL;
-    }
-    if (!doc || !ctxt->wellFormed || !ctxt->nsWellFormed) {
-        vfsec_xml_errors_record(&errs, xmlCtxtGetLastError(ctxt));
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                    "%s is malformed XML at line %d: %s", what, errs.line,
-                    errs.message ? errs.message : "no document");
-        return NULL;
-    }
-    return g_steal_pointer(&doc);
-}
-
-/* Reads all of @fd, refusing more than VFSEC_DOMAIN_XML_MAX bytes. The result
- * is NUL-terminated; @len excludes the NUL. */
-static gboolean
-vfsec_fd_read_bounded(int fd, const char *name, char **out, gsize *len, GError **error)
-{
-    g_autoptr(GByteArray) buf = g_byte_array_new();
-    guint8 chunk[64 * 1024];
-
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int saved = errno;
-            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO,
-                        "cannot read %s: %s", name, g_strerror(saved));
-            return FALSE;
-        }
-        if (n == 0)
-            break;
-        if (buf->len + (gsize)n > VFSEC_DOMAIN_XML_MAX) {
-            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                        "%s is larger than the %d-byte limit", name, VFSEC_DOMAIN_XML_MAX);
-            return FALSE;
-        }
-        g_byte_array_append(buf, chunk, (guint)n);
-    }
-    *len = buf->len;
-    g_byte_array_append(buf, (const guint8 *)"", 1);
-    *out = (char *)g_byte_array_free(g_steal_pointer(&buf), FALSE);
-    return TRUE;
-}
-
-/* @path "-" is standard input. */
-static gboolean
-vfsec_file_read_bounded(const char *path, char **out, gsize *len, GError **error)
-{
-    gboolean ok;
-    int fd;
-
-    if (g_str_equal(path, "-"))
-        return vfsec_fd_read_bounded(STDIN_FILENO, "standard input", out, len, error);
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int saved = errno;
-        g_set_error(error, VFSEC_ERROR,
-                    saved == ENOENT ? VFSEC_ERROR_NOT_FOUND : VFSEC_ERROR_IO,
-                    "cannot open %s: %s", path, g_strerror(saved));
-        return FALSE;
-    }
-    ok = vfsec_fd_read_bounded(fd, path, out, len, error);
-    close(fd);
-    return ok;
-}
-
-/* ------------------------------------------------------------------ */
-/* Tree helpers: libvirt's own elements and attributes have no namespace. */
-
-static gboolean
-vfsec_xml_is(const xmlNode *node, const char *name)
-{
-    return node && node->type == XML_ELEMENT_NODE && !node->ns &&
-           xmlStrEqual(node->name, (const xmlChar *)name);
-}
-
-static gboolean
-vfsec_xml_is_policy(const xmlNode *node, const char *name)
-{
-    return node && node->type == XML_ELEMENT_NODE && node->ns &&
-           xmlStrEqual(node->ns->href, (const xmlChar *)VFSEC_POLICY_NS) &&
-           xmlStrEqual(node->name, (const xmlChar *)name);
-}
-
-static xmlNode *
-vfsec_xml_child(const xmlNode *parent, const char *name)
-{
-    for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next) {
-        if (vfsec_xml_is(c, name))
-            return c;
-    }
-    return NULL;
-}
-
-/* A GLib-allocated copy of an unqualified attribute, or NULL. */
-static char *
-vfsec_xml_prop(const xmlNode *node, const char *name)
-{
-    xmlChar *value;
-    char *ret;
-
-    if (!node)
-        return NULL;
-    value = xmlGetNoNsProp(node, (const xmlChar *)name);
-    if (!value)
-        return NULL;
-    ret = g_strdup((const char *)value);
-    xmlFree(value);
-    return ret;
-}
-
-/* A GLib-allocated copy of an element's text with spaces trimmed, or NULL. */
-static char *
-vfsec_xml_text(const xmlNode *node)
-{
-    xmlChar *value;
-    char *ret;
-
-    if (!node)
-        return NULL;
-    value = xmlNodeGetContent(node);
-    if (!value)
-        return NULL;
-    ret = g_strstrip(g_strdup((const char *)value));
-    xmlFree(value);
-    return ret;
 }
 
 static gboolean
@@ -945,108 +686,20 @@ vfsec_devices_check_unique(GPtrArray *devices, GError **error)
 /* ------------------------------------------------------------------ */
 /* Policy */
 
-static char *
-vfsec_policy_schema_default_path(void)
-{
-    const char *env = g_getenv("VFSEC_SCHEMADIR");
-    g_autofree char *installed = NULL;
-
-    if (env && *env)
-        return g_build_filename(env, VFSEC_POLICY_SCHEMA, NULL);
-    installed = g_build_filename(VFSEC_SCHEMADIR, VFSEC_POLICY_SCHEMA, NULL);
-    if (g_file_test(installed, G_FILE_TEST_EXISTS))
-        return g_steal_pointer(&installed);
-    return g_build_filename(VFSEC_SOURCE_SCHEMADIR, VFSEC_POLICY_SCHEMA, NULL);
-}
-
-static xmlRelaxNG *
-vfsec_policy_schema_load(const char *schema_path, GError **error)
-{
-    g_autofree char *path = schema_path ? g_strdup(schema_path)
-                                        : vfsec_policy_schema_default_path();
-    g_autofree char *text = NULL;
-    g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(xmlRelaxNGParserCtxt) pctxt = NULL;
-    g_auto(VfsecXmlErrors) errs = { 0 };
-    xmlRelaxNG *schema;
-    gsize len;
-
-    if (!vfsec_file_read_bounded(path, &text, &len, error))
-        return NULL;
-    doc = vfsec_xml_read(text, (gssize)len, path, error);
-    if (!doc)
-        return NULL;
-    pctxt = xmlRelaxNGNewDocParserCtxt(doc);
-    if (!pctxt) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
-                    "cannot create a RELAX NG parser for %s", path);
-        return NULL;
-    }
-    xmlRelaxNGSetParserStructuredErrors(pctxt, vfsec_xml_errors_handler, &errs);
-    schema = xmlRelaxNGParse(pctxt);
-    if (!schema) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                    "%s is not a RELAX NG schema: %s", path,
-                    errs.message ? errs.message : "unknown error");
-        return NULL;
-    }
-    return schema;
-}
-
-static gboolean
-vfsec_policy_validate_doc(xmlDoc *doc, const char *schema_path, GError **error)
-{
-    g_autoptr(xmlRelaxNG) schema = vfsec_policy_schema_load(schema_path, error);
-    g_autoptr(xmlRelaxNGValidCtxt) vctxt = NULL;
-    g_auto(VfsecXmlErrors) errs = { 0 };
-
-    if (!schema)
-        return FALSE;
-    vctxt = xmlRelaxNGNewValidCtxt(schema);
-    if (!vctxt) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
-                    "cannot create a RELAX NG validator for the vfsec policy");
-        return FALSE;
-    }
-    xmlRelaxNGSetValidStructuredErrors(vctxt, vfsec_xml_errors_handler, &errs);
-    if (xmlRelaxNGValidateDoc(vctxt, doc) != 0) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                    "<vfsec:policy> does not match %s at line %d: %s",
-                    VFSEC_POLICY_SCHEMA, errs.line,
-                    errs.message ? errs.message : "invalid");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 gboolean
 vfsec_policy_validate_string(const char *xml, gssize len, const char *schema_path,
                              GError **error)
 {
     g_autoptr(xmlDoc) doc = NULL;
+    g_autofree char *schema = NULL;
 
     g_return_val_if_fail(xml != NULL, FALSE);
 
-    doc = vfsec_xml_read(xml, len, "policy XML", error);
+    doc = vfsec_xml_read(xml, len, VFSEC_DOMAIN_XML_MAX, "policy XML", error);
     if (!doc)
         return FALSE;
-    return vfsec_policy_validate_doc(doc, schema_path, error);
-}
-
-/* The policy element alone in its own document: the RELAX NG validator
- * wants a document, and a copy keeps the namespaces declared further up. */
-static gboolean
-vfsec_policy_validate_node(const xmlNode *node, GError **error)
-{
-    g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlNode *copy;
-
-    if (!doc || !(copy = xmlDocCopyNode((xmlNode *)node, doc, 1))) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED, "cannot copy <vfsec:policy>");
-        return FALSE;
-    }
-    xmlDocSetRootElement(doc, copy);
-    return vfsec_policy_validate_doc(doc, NULL, error);
+    schema = schema_path ? g_strdup(schema_path) : vfsec_xml_schema_path(VFSEC_POLICY_SCHEMA);
+    return vfsec_xml_validate_doc(doc, schema, "<vfsec:policy>", error);
 }
 
 /* trust= and hairpin= of <vfsec:policy> or <vfsec:interface>; @what is the
@@ -1174,7 +827,7 @@ vfsec_policy_apply_overrides(VfsecDomain *dom, GPtrArray *candidates, GPtrArray 
                 return FALSE;
             }
             dev->override = label;
-            dev->att->policy = override->policy;
+            dev->att->written_policy = override->policy;
         }
     }
     return TRUE;
@@ -1187,10 +840,11 @@ vfsec_policy_parse(const xmlNode *domain, VfsecDomain *dom, GPtrArray *labels, G
 {
     xmlNode *metadata = vfsec_xml_child(domain, "metadata");
     const xmlNode *policy = NULL;
+    g_autofree char *schema = NULL;
     guint index = 0;
 
     for (xmlNode *c = metadata ? metadata->children : NULL; c; c = c->next) {
-        if (!vfsec_xml_is_policy(c, "policy"))
+        if (!vfsec_xml_is_ns(c, VFSEC_POLICY_NS, "policy"))
             continue;
         if (policy) {
             g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
@@ -1209,7 +863,7 @@ vfsec_policy_parse(const xmlNode *domain, VfsecDomain *dom, GPtrArray *labels, G
         VfsecPolicyOverride *override;
         char *label = NULL;
 
-        if (!vfsec_xml_is_policy(c, "interface"))
+        if (!vfsec_xml_is_ns(c, VFSEC_POLICY_NS, "interface"))
             continue;  /* anything else is for the schema to reject */
         override = vfsec_policy_override_parse(c, ++index, &label, error);
         if (!override)
@@ -1217,7 +871,8 @@ vfsec_policy_parse(const xmlNode *domain, VfsecDomain *dom, GPtrArray *labels, G
         g_ptr_array_add(dom->overrides, override);
         g_ptr_array_add(labels, label);
     }
-    return vfsec_policy_validate_node(policy, error);
+    schema = vfsec_xml_schema_path(VFSEC_POLICY_SCHEMA);
+    return vfsec_xml_validate_node(policy, schema, "<vfsec:policy>", error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1323,7 +978,8 @@ vfsec_domain_parse_doc(xmlDoc *doc, GError **error)
     for (guint i = 0; i < candidates->len; i++) {
         VfsecDevice *dev = g_ptr_array_index(candidates, i);
 
-        vfsec_policy_merge(&dev->att->policy, &dom->policy);
+        vfsec_policy_merge(&dev->att->written_policy, &dom->policy);
+        dev->att->policy = dev->att->written_policy;
         vfsec_policy_merge(&dev->att->policy, &defaults);
         g_ptr_array_add(dom->attachments, g_steal_pointer(&dev->att));
     }
@@ -1339,7 +995,7 @@ vfsec_domain_parse_string(const char *xml, gssize len, GError **error)
 
     g_return_val_if_fail(xml != NULL, NULL);
 
-    doc = vfsec_xml_read(xml, len, "domain XML", error);
+    doc = vfsec_xml_read(xml, len, VFSEC_DOMAIN_XML_MAX, "domain XML", error);
     if (!doc)
         return NULL;
     return vfsec_domain_parse_doc(doc, error);
@@ -1355,7 +1011,7 @@ vfsec_domain_parse_file(const char *path, GError **error)
 
     g_return_val_if_fail(path != NULL, NULL);
 
-    if (!vfsec_file_read_bounded(path, &text, &len, error))
+    if (!vfsec_file_read_input(path, VFSEC_DOMAIN_XML_MAX, &text, &len, error))
         return NULL;
     dom = vfsec_domain_parse_string(text, (gssize)len, &local);
     if (!dom) {
@@ -1438,7 +1094,7 @@ vfsec_network_port_parse_string(const char *xml, gssize len, GError **error)
 
     g_return_val_if_fail(xml != NULL, NULL);
 
-    doc = vfsec_xml_read(xml, len, "network hook XML", error);
+    doc = vfsec_xml_read(xml, len, VFSEC_DOMAIN_XML_MAX, "network hook XML", error);
     if (!doc)
         return NULL;
     root = xmlDocGetRootElement(doc);

@@ -9,11 +9,14 @@
 
 G_BEGIN_DECLS
 
-/* Hard bound on any XML document vfsec reads (hook stdin, files, events). */
+/* Hard bound on a domain or network-hook XML document (hook stdin, files,
+ * events); other readers of vfsec_xml_read() have bounds of their own. */
 #define VFSEC_DOMAIN_XML_MAX (16 * 1024 * 1024)
 
 /* The XML namespace of vfsec's policy inside a domain's <metadata>. */
 #define VFSEC_POLICY_NS "https://vfsec.dev/xmlns/policy/1"
+/* The policy schema's file name in the schema directory. */
+#define VFSEC_POLICY_SCHEMA "vfsec-policy.rng"
 
 typedef enum {
     VFSEC_ATTACHMENT_INTERFACE_HOSTDEV,  /* <interface type='hostdev'> */
@@ -107,7 +110,15 @@ typedef struct {
     VfsecTeaming teaming;
     char *teaming_persistent;   /* transient: alias of its persistent peer */
 
-    VfsecPolicy policy;         /* domain policy with this interface's override */
+    /* The policy as the domain wrote it: this interface's <vfsec:interface>
+     * override over the domain's <vfsec:policy>, partial (has_trust FALSE
+     * when neither says trust=). What vfsecd passes to
+     * vfsec_conf_policy_for(), so host defaults fill the unwritten fields. */
+    VfsecPolicy written_policy;
+    /* written_policy over the built-in defaults, every field set: the
+     * effective policy where no host configuration applies (the CLI's JSON,
+     * vfsec_attachment_to_string()). */
+    VfsecPolicy policy;
 } VfsecAttachment;
 
 /* One line naming every field that is set, in a fixed order, e.g.
@@ -145,9 +156,9 @@ VfsecDomain *vfsec_domain_parse_file(const char *path, GError **error);
 void vfsec_domain_free(VfsecDomain *domain);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecDomain, vfsec_domain_free)
 
-/* Validate a <vfsec:policy> element tree against xml/vfsec-policy.rng.
- * @schema_path NULL uses the installed schema (or the source tree's when
- * VFSEC_SCHEMADIR is set in the environment). */
+/* Validate a <vfsec:policy> element tree (read as by vfsec_xml_read(),
+ * bounded by VFSEC_DOMAIN_XML_MAX) against xml/vfsec-policy.rng.
+ * @schema_path NULL finds the schema with vfsec_xml_schema_path(). */
 gboolean vfsec_policy_validate_string(const char *xml, gssize len,
                                       const char *schema_path, GError **error);
 

@@ -18,13 +18,12 @@
  * torn tail would have to be told apart from corruption in the middle,
  * while here the unit of damage is one VF.
  *
- * Atomicity: a file is never modified in place. The new content goes to a
- * staged file ".NAME.tmp-XXXXXX" in the same directory, is fsynced, renamed
- * over NAME (atomic within one file system) and the directory is fsynced so
- * the rename itself is durable. A crash leaves the old or the new file, plus
- * at worst a staged file, which the next open removes. When an error is
- * returned the change may still have reached the disk (only the directory
- * fsync failed); the caller does not act, and a replayed intent is harmless.
+ * Atomicity: a file is never modified in place but replaced through a
+ * staged copy (vfsec_file_replace(), see vfsec-file.c). A crash leaves the
+ * old or the new file, plus at worst a staged file, which the next open
+ * removes. When an error is returned the change may still have reached the
+ * disk (only the directory fsync failed); the caller does not act, and a
+ * replayed intent is harmless.
  *
  * Damage (a bad disk, an operator's editor, a file system without ordered
  * data writes) is caught by a SHA-256 over the file: each file starts with
@@ -47,250 +46,14 @@
 #include "vfsec-journal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
 #include "vfsec-conf.h"
 #include "vfsec-error.h"
-
-/* ------------------------------------------------------------------ */
-/* Durable files */
-
-/* Sets a system-call error naming @what was done to @path; returns FALSE. */
-static gboolean
-vfsec_file_errno(GError **error, int err, const char *what, const char *path)
-{
-    g_set_error(error, VFSEC_ERROR, err == ENOENT ? VFSEC_ERROR_NOT_FOUND : VFSEC_ERROR_IO,
-                "cannot %s %s: %s", what, path, g_strerror(err));
-    return FALSE;
-}
-
-/* Reads @fd to its end into @buf (capacity @cap + 1, reallocated while the
- * file grows), stopping once more than @max bytes came. */
-static gboolean
-vfsec_file_read_fd(int fd, const char *path, gsize max, char **buf, gsize cap, gsize *len,
-                   GError **error)
-{
-    gsize n = 0;
-
-    for (;;) {
-        ssize_t r;
-
-        if (n == cap) {
-            if (cap > max)
-                break;
-            cap = MIN(cap * 2, max + 1);
-            *buf = g_realloc(*buf, cap + 1);
-        }
-        r = read(fd, *buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return vfsec_file_errno(error, errno, "read", path);
-        if (r == 0)
-            break;
-        n += (gsize)r;
-    }
-    *len = n;
-    return TRUE;
-}
-
-gboolean
-vfsec_file_read_max(const char *path, gsize max, char **data, gsize *len, GError **error)
-{
-    g_autofree char *buf = NULL;
-    struct stat st;
-    gboolean ok;
-    gsize n = 0;
-    int fd;
-
-    g_return_val_if_fail(path != NULL && data != NULL && len != NULL, FALSE);
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return vfsec_file_errno(error, errno, "open", path);
-    if (fstat(fd, &st) < 0) {
-        int saved = errno;
-
-        close(fd);
-        return vfsec_file_errno(error, saved, "stat", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "%s is not a regular file", path);
-        return FALSE;
-    }
-    if ((guint64)st.st_size > max) {
-        close(fd);
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                    "%s is larger than the %zu-byte limit", path, max);
-        return FALSE;
-    }
-    /* One byte more than fstat said, to notice a file that grew meanwhile. */
-    buf = g_malloc((gsize)st.st_size + 2);
-    ok = vfsec_file_read_fd(fd, path, max, &buf, (gsize)st.st_size + 1, &n, error);
-    close(fd);
-    if (!ok)
-        return FALSE;
-    if (n > max) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                    "%s is larger than the %zu-byte limit", path, max);
-        return FALSE;
-    }
-    buf[n] = '\0';
-    *len = n;
-    *data = g_steal_pointer(&buf);
-    return TRUE;
-}
-
-static gboolean
-vfsec_file_write_all(int fd, const char *path, const void *data, gsize len, GError **error)
-{
-    const char *p = data;
-
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return vfsec_file_errno(error, errno, "write", path);
-        p += w;
-        len -= (gsize)w;
-    }
-    return TRUE;
-}
-
-/* fsync() on the directory makes a rename in it durable. */
-static gboolean
-vfsec_dir_sync(const char *dir, GError **error)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int saved;
-
-    if (fd < 0)
-        return vfsec_file_errno(error, errno, "open directory", dir);
-    if (fsync(fd) < 0) {
-        saved = errno;
-        close(fd);
-        return vfsec_file_errno(error, saved, "fsync directory", dir);
-    }
-    close(fd);
-    return TRUE;
-}
-
-char *
-vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len, int mode,
-                 GError **error)
-{
-    g_autofree char *tmpl = NULL;
-    int fd;
-
-    g_return_val_if_fail(dir != NULL && name != NULL && (data != NULL || len == 0), NULL);
-
-    tmpl = g_strdup_printf("%s/.%s.tmp-XXXXXX", dir, name);
-    fd = g_mkstemp_full(tmpl, O_WRONLY | O_CLOEXEC, mode);
-    if (fd < 0) {
-        vfsec_file_errno(error, errno, "create a staged file for", name);
-        return NULL;
-    }
-    if (!vfsec_file_write_all(fd, tmpl, data, len, error)) {
-        close(fd);
-        unlink(tmpl);
-        return NULL;
-    }
-    if (fsync(fd) < 0) {
-        int saved = errno;
-
-        close(fd);
-        unlink(tmpl);
-        vfsec_file_errno(error, saved, "fsync", tmpl);
-        return NULL;
-    }
-    /* close() can report a deferred write error (NFS); the fd is gone either way. */
-    if (close(fd) < 0) {
-        vfsec_file_errno(error, errno, "close", tmpl);
-        unlink(tmpl);
-        return NULL;
-    }
-    return g_path_get_basename(tmpl);
-}
-
-gboolean
-vfsec_file_commit(const char *dir, const char *staged, const char *name, GError **error)
-{
-    g_autofree char *from = NULL;
-    g_autofree char *to = NULL;
-
-    g_return_val_if_fail(dir != NULL && staged != NULL && name != NULL, FALSE);
-
-    from = g_build_filename(dir, staged, NULL);
-    to = g_build_filename(dir, name, NULL);
-    if (rename(from, to) < 0) {
-        int saved = errno;
-
-        unlink(from);
-        return vfsec_file_errno(error, saved, "rename a staged file over", to);
-    }
-    return vfsec_dir_sync(dir, error);
-}
-
-gboolean
-vfsec_file_replace(const char *dir, const char *name, const void *data, gsize len, int mode,
-                   GError **error)
-{
-    g_autofree char *staged = vfsec_file_stage(dir, name, data, len, mode, error);
-
-    return staged && vfsec_file_commit(dir, staged, name, error);
-}
-
-gboolean
-vfsec_file_is_staged(const char *basename)
-{
-    const char *suffix = ".tmp-XXXXXX";
-    gsize len = strlen(basename);
-    gsize slen = strlen(suffix);
-
-    return len > slen + 1 && basename[0] == '.' &&
-           strncmp(basename + len - slen, suffix, 5) == 0;
-}
-
-gboolean
-vfsec_file_clean_staged(const char *dir, guint *removed, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GDir) d = g_dir_open(dir, 0, &local);
-    guint n = 0;
-
-    if (removed)
-        *removed = 0;
-    if (!d) {
-        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return TRUE;
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO, "cannot list %s: %s",
-                    dir, local->message);
-        return FALSE;
-    }
-    for (const char *name; (name = g_dir_read_name(d));) {
-        g_autofree char *path = NULL;
-
-        if (!vfsec_file_is_staged(name))
-            continue;
-        path = g_build_filename(dir, name, NULL);
-        if (unlink(path) < 0 && errno != ENOENT)
-            return vfsec_file_errno(error, errno, "remove", path);
-        g_debug("removed %s, left by an interrupted write", path);
-        n++;
-    }
-    if (removed)
-        *removed = n;
-    return TRUE;
-}
+#include "vfsec-file.h"
 
 /* ------------------------------------------------------------------ */
 /* Enums */
@@ -1054,7 +817,7 @@ vfsec_journal_open(const char *dir, GPtrArray **warnings, GError **error)
                                          (GDestroyNotify)vfsec_journal_vf_free);
 
     if (g_mkdir_with_parents(dir, 0700) < 0) {
-        vfsec_file_errno(error, errno, "create journal directory", dir);
+        vfsec_file_set_error(error, errno, "create journal directory", dir);
         return NULL;
     }
     if (!vfsec_file_clean_staged(dir, NULL, error))

@@ -1,7 +1,6 @@
 /* vfsec-journal.h: vfsecd's crash-safe state (VF assignments and pending
- * operations, one checksummed JSON file per VF), and the durable-file
- * primitives it stands on, which the configuration and the local-MAC tables
- * share: bounded reads and atomic replacement (temp + fsync + rename). */
+ * operations, one checksummed JSON file per VF, replaced atomically through
+ * vfsec-file.h). */
 #pragma once
 
 #include <glib.h>
@@ -10,37 +9,6 @@
 #include "vfsec-domain.h"
 
 G_BEGIN_DECLS
-
-/* ---- Durable files ---- */
-
-/* Reads the regular file @path whole into *data (new, NUL-terminated; *len
- * excludes the NUL). Refuses anything that is not a regular file
- * (VFSEC_ERROR_INVALID), so a wrong path such as /dev/zero cannot exhaust
- * memory, and more than @max bytes (VFSEC_ERROR_TOO_LARGE). A missing file
- * is VFSEC_ERROR_NOT_FOUND. */
-gboolean vfsec_file_read_max(const char *path, gsize max, char **data, gsize *len,
-                             GError **error);
-
-/* Writes @data to a new staged file in @dir (".NAME.tmp-XXXXXX", mode @mode)
- * and fsyncs it; @name itself is not touched. Returns the staged file's base
- * name (new string), or NULL with nothing left behind. */
-char *vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len,
-                       int mode, GError **error);
-/* Renames the staged file over @name and fsyncs @dir. On failure the staged
- * file is removed; @name holds either its old or its new content, never a
- * mix, and may already be the new one when only the directory fsync failed. */
-gboolean vfsec_file_commit(const char *dir, const char *staged, const char *name,
-                           GError **error);
-/* Stage + commit: a reader of @dir/@name sees the old file or the new one. */
-gboolean vfsec_file_replace(const char *dir, const char *name, const void *data, gsize len,
-                            int mode, GError **error);
-/* TRUE when @basename is a staged file that vfsec_file_stage() would name. */
-gboolean vfsec_file_is_staged(const char *basename);
-/* Removes the staged files a crash left in @dir; *removed (optional) counts
- * them. A missing @dir is not an error. */
-gboolean vfsec_file_clean_staged(const char *dir, guint *removed, GError **error);
-
-/* ---- The journal ---- */
 
 #define VFSEC_JOURNAL_VERSION 1
 /* Bound on one journal file: a VF's state is a few hundred bytes. */

@@ -16,29 +16,21 @@
  * file can be ordered.
  *
  * Reading treats the file as input from outside (it lives in a directory an
- * operator can write): the hardened reader of vfsec-domain, reached through
- * vfsec_policy_validate_string() with this file's schema, refuses DTDs and
- * entities and checks the document against vfsec-local-macs.rng; only then
- * is the tree walked. The walk re-checks every value with the project's own
- * parsers, so a schema and a parser can never disagree silently.
+ * operator can write): vfsec_xml_read() refuses DTDs and entities and
+ * anything over VFSEC_MACFILE_MAX, the document is checked against
+ * vfsec-local-macs.rng, and only then is that same tree walked. The walk
+ * re-checks every value with the project's own parsers, so a schema and a
+ * parser can never disagree silently.
  */
 #include "vfsec-macfile.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xmlerror.h>
-
 #include "vfsec-conf.h"
-#include "vfsec-config.h"
-#include "vfsec-domain.h"
 #include "vfsec-error.h"
-#include "vfsec-journal.h"
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlParserCtxt, xmlFreeParserCtxt)
+#include "vfsec-file.h"
+#include "vfsec-xml.h"
 
 /* ------------------------------------------------------------------ */
 /* Entries and tables */
@@ -293,12 +285,6 @@ vfsec_mac_table_equal(const VfsecMacTable *a, const VfsecMacTable *b)
 /* Writing */
 
 static void
-vfsec_xml_set_prop(xmlNode *node, const char *name, const char *value)
-{
-    xmlNewProp(node, (const xmlChar *)name, (const xmlChar *)value);
-}
-
-static void
 vfsec_macfile_build_entry(xmlNode *root, xmlNs *ns, const VfsecMacEntry *entry)
 {
     xmlNode *node = xmlNewChild(root, ns, (const xmlChar *)"entry", NULL);
@@ -401,62 +387,11 @@ vfsec_macfile_write(const char *dir, VfsecMacTable *table, GError **error)
 /* ------------------------------------------------------------------ */
 /* Reading */
 
-static char *
-vfsec_macfile_schema_default(void)
-{
-    const char *dir = g_getenv("VFSEC_SCHEMADIR");
-
-    return g_build_filename(dir && *dir ? dir : VFSEC_SCHEMADIR, VFSEC_MACFILE_SCHEMA, NULL);
-}
-
-static void
-vfsec_xml_ignore_error(void *data, xmlErrorPtr err)
-{
-}
-
-/* The tree of a document that the hardened reader already accepted: it has
- * no DTD and is well-formed, so this plain parse (no network, no entity
- * substitution, errors kept off libxml2's process-wide handlers) only builds
- * the tree. */
-static xmlDoc *
-vfsec_macfile_tree(const char *xml, gsize len, const char *what, GError **error)
-{
-    g_autoptr(xmlParserCtxt) ctxt = xmlNewParserCtxt();
-    xmlDoc *doc;
-
-    if (!ctxt) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
-                    "cannot create an XML parser for %s", what);
-        return NULL;
-    }
-    ctxt->sax->serror = vfsec_xml_ignore_error;
-    doc = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc)
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "%s is malformed XML", what);
-    return doc;
-}
-
+/* An element of the table's namespace. */
 static gboolean
-vfsec_xml_is(const xmlNode *node, const char *name)
+vfsec_macfile_is(const xmlNode *node, const char *name)
 {
-    return node->type == XML_ELEMENT_NODE && node->ns &&
-           xmlStrEqual(node->ns->href, (const xmlChar *)VFSEC_MACFILE_NS) &&
-           xmlStrEqual(node->name, (const xmlChar *)name);
-}
-
-/* A GLib copy of an attribute, or NULL. */
-static char *
-vfsec_xml_prop(const xmlNode *node, const char *name)
-{
-    xmlChar *value = xmlGetNoNsProp(node, (const xmlChar *)name);
-    char *ret;
-
-    if (!value)
-        return NULL;
-    ret = g_strdup((const char *)value);
-    xmlFree(value);
-    return ret;
+    return vfsec_xml_is_ns(node, VFSEC_MACFILE_NS, name);
 }
 
 static gboolean
@@ -504,10 +439,10 @@ vfsec_macfile_parse_entry(const xmlNode *node, const char *what, GError **error)
         entry->vf = (int)vf;
     }
     for (const xmlNode *c = node->children; c; c = c->next) {
-        if (vfsec_xml_is(c, "owner")) {
+        if (vfsec_macfile_is(c, "owner")) {
             entry->owner_name = vfsec_xml_prop(c, "name");
             entry->owner_uuid = vfsec_xml_prop(c, "uuid");
-        } else if (vfsec_xml_is(c, "tag")) {
+        } else if (vfsec_macfile_is(c, "tag")) {
             if (entry->n_tags == VFSEC_MACFILE_MAX_TAGS) {
                 g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
                             "%s line %ld: more than %d tags", what, xmlGetLineNo(c),
@@ -530,7 +465,7 @@ vfsec_macfile_parse_doc(xmlDoc *doc, const char *what, GError **error)
     g_autoptr(VfsecMacTable) table = NULL;
     g_autoptr(GError) local = NULL;
 
-    if (!root || !vfsec_xml_is(root, "local-macs")) {
+    if (!vfsec_macfile_is(root, "local-macs")) {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
                     "%s has no <local-macs> root in namespace %s", what, VFSEC_MACFILE_NS);
         return NULL;
@@ -550,7 +485,7 @@ vfsec_macfile_parse_doc(xmlDoc *doc, const char *what, GError **error)
     for (const xmlNode *c = root->children; c; c = c->next) {
         VfsecMacEntry *entry;
 
-        if (!vfsec_xml_is(c, "entry"))
+        if (!vfsec_macfile_is(c, "entry"))
             continue;
         entry = vfsec_macfile_parse_entry(c, what, error);
         if (!entry)
@@ -569,26 +504,17 @@ vfsec_macfile_parse(const char *xml, gsize len, const char *what, const char *sc
                     GError **error)
 {
     g_autofree char *schema = NULL;
-    g_autoptr(GError) local = NULL;
     g_autoptr(xmlDoc) doc = NULL;
 
     g_return_val_if_fail(xml != NULL && what != NULL, NULL);
 
-    if (len > VFSEC_MACFILE_MAX) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                    "%s is larger than the %d-byte limit", what, VFSEC_MACFILE_MAX);
-        return NULL;
-    }
-    /* The domain unit's reader: hardened parse, then this file's schema
-     * (its messages speak of "policy XML": the prefix says what it is). */
-    schema = schema_path ? g_strdup(schema_path) : vfsec_macfile_schema_default();
-    if (!vfsec_policy_validate_string(xml, (gssize)len, schema, &local)) {
-        g_set_error(error, VFSEC_ERROR, local->code, "%s is refused: %s", what,
-                    local->message);
-        return NULL;
-    }
-    doc = vfsec_macfile_tree(xml, len, what, error);
+    /* Clamped, a length no buffer can have is still refused as too large. */
+    doc = vfsec_xml_read(xml, (gssize)MIN(len, (gsize)G_MAXSSIZE), VFSEC_MACFILE_MAX, what,
+                         error);
     if (!doc)
+        return NULL;
+    schema = schema_path ? g_strdup(schema_path) : vfsec_xml_schema_path(VFSEC_MACFILE_SCHEMA);
+    if (!vfsec_xml_validate_doc(doc, schema, what, error))
         return NULL;
     return vfsec_macfile_parse_doc(doc, what, error);
 }

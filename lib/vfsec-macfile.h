@@ -67,8 +67,9 @@ gboolean vfsec_mac_table_equal(const VfsecMacTable *a, const VfsecMacTable *b);
 char *vfsec_macfile_to_xml(const VfsecMacTable *table, gsize *len);
 /* Parses a table file: refuses DTDs and entities, more than
  * VFSEC_MACFILE_MAX bytes, anything the schema refuses (@schema_path NULL:
- * the installed one, or $VFSEC_SCHEMADIR's), bad MACs or UUIDs and repeated
- * MAC + tags. @what names the input in errors. Returns a new table. */
+ * vfsec_xml_schema_path(VFSEC_MACFILE_SCHEMA)), bad MACs or UUIDs and
+ * repeated MAC + tags. Every error starts with @what, which names the input
+ * (a path); a schema error names the schema file too. Returns a new table. */
 VfsecMacTable *vfsec_macfile_parse(const char *xml, gsize len, const char *what,
                                    const char *schema_path, GError **error);
 

@@ -451,6 +451,51 @@ test_policy_builtin(void)
     g_assert_cmpint(got.hairpin, ==, VFSEC_POLICY_DEFAULT_HAIRPIN);
 }
 
+/* What the domain parser hands over: written_policy leaves the host layers
+ * their say field by field, where the fully merged policy (built-in
+ * defaults included) would hide them. */
+static void
+test_policy_from_domain(void)
+{
+    static const char xml[] =
+        "<domain type='qemu'><name>layered</name><metadata>"
+        "<vfsec:policy xmlns:vfsec='" VFSEC_POLICY_NS "'>"
+        "<vfsec:interface mac='52:54:00:00:00:02' trust='untrusted'/>"
+        "</vfsec:policy></metadata><devices>"
+        "<interface type='network'><mac address='52:54:00:00:00:01'/>"
+        "<source network='net-a'/></interface>"
+        "<interface type='network'><mac address='52:54:00:00:00:02'/>"
+        "<source network='net-a'/></interface>"
+        "</devices></domain>";
+    g_autoptr(VfsecConf) conf = load_good("policy-layers.conf");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VfsecDomain) dom = vfsec_domain_parse_string(xml, -1, &error);
+    const VfsecAttachment *plain;
+    const VfsecAttachment *override;
+    VfsecPolicy got;
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(dom->attachments->len, ==, 2);
+    plain = g_ptr_array_index(dom->attachments, 0);
+    override = g_ptr_array_index(dom->attachments, 1);
+
+    /* Nothing written: [policy network:net-a] decides both fields. */
+    got = vfsec_conf_policy_for(conf, "p0", plain->network, plain->portgroup,
+                                &plain->written_policy);
+    g_assert_cmpint(got.trust, ==, VFSEC_TRUST_TRUSTED);
+    g_assert_false(got.hairpin);
+    /* The merged view would have kept the built-in defaults instead. */
+    got = vfsec_conf_policy_for(conf, "p0", plain->network, plain->portgroup, &plain->policy);
+    g_assert_cmpint(got.trust, ==, VFSEC_POLICY_DEFAULT_TRUST);
+    g_assert_cmpint(got.hairpin, ==, VFSEC_POLICY_DEFAULT_HAIRPIN);
+
+    /* trust written by the override, hairpin from the network. */
+    got = vfsec_conf_policy_for(conf, "p0", override->network, override->portgroup,
+                                &override->written_policy);
+    g_assert_cmpint(got.trust, ==, VFSEC_TRUST_UNTRUSTED);
+    g_assert_false(got.hairpin);
+}
+
 static void
 test_enums(void)
 {
@@ -505,6 +550,7 @@ main(int argc, char **argv)
         g_test_add_data_func(name, c, test_policy_layers);
     }
     g_test_add_func("/conf/policy-builtin", test_policy_builtin);
+    g_test_add_func("/conf/policy-from-domain", test_policy_from_domain);
     g_test_add_func("/conf/enums", test_enums);
     return g_test_run();
 }

@@ -32,6 +32,19 @@ read_source(const char *rel, gsize *len)
     return text;
 }
 
+/* A domain file of the source tree that must parse. */
+static VfsecDomain *
+parse_source(const char *rel)
+{
+    g_autofree char *path = source_path(rel);
+    g_autoptr(GError) error = NULL;
+    VfsecDomain *dom = vfsec_domain_parse_file(path, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(dom);
+    return dom;
+}
+
 /* "trust=… hairpin=…" with only the fields that are set. */
 static char *
 policy_to_string(const VfsecPolicy *policy)
@@ -131,6 +144,18 @@ static const GoodCase good_cases[] = {
     { "tests/data/domains/empty.xml", "empty", -1, "", 0, { NULL } },
 };
 
+/* policy is written_policy over the built-in defaults, field by field. */
+static void
+assert_policy_views(const VfsecAttachment *att)
+{
+    const VfsecPolicy *w = &att->written_policy;
+
+    g_assert_true(att->policy.has_trust && att->policy.has_hairpin);
+    g_assert_cmpint(att->policy.trust, ==, w->has_trust ? w->trust : VFSEC_POLICY_DEFAULT_TRUST);
+    g_assert_cmpint(att->policy.hairpin, ==,
+                    w->has_hairpin ? w->hairpin : VFSEC_POLICY_DEFAULT_HAIRPIN);
+}
+
 static void
 assert_good_case(const GoodCase *c, const VfsecDomain *dom)
 {
@@ -144,9 +169,11 @@ assert_good_case(const GoodCase *c, const VfsecDomain *dom)
     while (c->attachments[n])
         n++;
     for (guint i = 0; i < dom->attachments->len && i < n; i++) {
-        g_autofree char *got = vfsec_attachment_to_string(g_ptr_array_index(dom->attachments, i));
+        const VfsecAttachment *att = g_ptr_array_index(dom->attachments, i);
+        g_autofree char *got = vfsec_attachment_to_string(att);
 
         g_assert_cmpstr(got, ==, c->attachments[i]);
+        assert_policy_views(att);
     }
     g_assert_cmpuint(dom->attachments->len, ==, n);
 }
@@ -155,15 +182,12 @@ static void
 test_good(gconstpointer data)
 {
     const GoodCase *c = data;
-    g_autofree char *path = source_path(c->file);
+    g_autoptr(VfsecDomain) from_file = parse_source(c->file);
     g_autoptr(GError) error = NULL;
-    g_autoptr(VfsecDomain) from_file = vfsec_domain_parse_file(path, &error);
     g_autofree char *text = NULL;
     g_autoptr(VfsecDomain) from_string = NULL;
     gsize len;
 
-    g_assert_no_error(error);
-    g_assert_nonnull(from_file);
     assert_good_case(c, from_file);
 
     /* The string entry point, with an explicit length and NUL-terminated. */
@@ -181,15 +205,12 @@ test_good(gconstpointer data)
 static void
 test_fields(void)
 {
-    g_autofree char *path = source_path("tests/data/domains/status-actual.xml");
-    g_autoptr(GError) error = NULL;
-    g_autoptr(VfsecDomain) dom = vfsec_domain_parse_file(path, &error);
+    g_autoptr(VfsecDomain) dom = parse_source("tests/data/domains/status-actual.xml");
     const VfsecAttachment *vf;
     const VfsecAttachment *macvtap;
     const VfsecAttachment *tap;
     char buf[VFSEC_PCI_ADDR_STRLEN];
 
-    g_assert_no_error(error);
     g_assert_cmpstr(dom->uuid, ==, "2f0a8c55-4a36-4d53-9a5f-3a1c8e0c0001");
     g_assert_cmpstr(dom->type, ==, "kvm");
     g_assert_cmpuint(dom->attachments->len, ==, 3);
@@ -231,13 +252,10 @@ test_fields(void)
 static void
 test_overrides(void)
 {
-    g_autofree char *path = source_path("xml/samples/policy-overrides.xml");
-    g_autoptr(GError) error = NULL;
-    g_autoptr(VfsecDomain) dom = vfsec_domain_parse_file(path, &error);
+    g_autoptr(VfsecDomain) dom = parse_source("xml/samples/policy-overrides.xml");
     const VfsecPolicyOverride *o;
     char buf[VFSEC_MAC_STRLEN];
 
-    g_assert_no_error(error);
     g_assert_cmpuint(dom->overrides->len, ==, 3);
     o = g_ptr_array_index(dom->overrides, 0);
     g_assert_true(o->has_mac);
@@ -249,6 +267,67 @@ test_overrides(void)
     g_assert_false(o->has_mac);
     g_assert_cmpstr(o->alias, ==, "ua-vf-backend");
     g_assert_true(o->policy.has_trust && o->policy.has_hairpin);
+}
+
+/* The policy as written, per attachment in document order: only what the
+ * domain's <vfsec:policy> and the matching <vfsec:interface> say, nothing
+ * from the built-in defaults. */
+typedef struct {
+    const char *file;           /* relative to the source tree */
+    const char *written[8];     /* policy_to_string() of each; NULL-terminated */
+} WrittenCase;
+
+static const WrittenCase written_cases[] = {
+    /* No vfsec metadata: nothing written at all. */
+    { "xml/samples/hostdev-pci.xml", { "", "" } },
+    { "tests/data/domains/status-actual.xml", { "", "", "" } },
+    /* Domain hairpin=no; overrides by MAC, by alias, and for a failover pair. */
+    { "xml/samples/policy-overrides.xml", {
+        "trust=trusted hairpin=no",
+        "hairpin=no",
+        "trust=trusted hairpin=yes",
+        "hairpin=yes",
+    } },
+    /* Domain trust=trusted; one override sets trust, one hairpin. */
+    { "tests/data/domains/policy-prefix.xml", {
+        "trust=untrusted",
+        "trust=trusted hairpin=no",
+        "trust=trusted",
+    } },
+};
+
+static void
+test_written_policy(gconstpointer data)
+{
+    const WrittenCase *c = data;
+    g_autoptr(VfsecDomain) dom = parse_source(c->file);
+    guint n = g_strv_length((char **)c->written);
+
+    g_assert_cmpuint(dom->attachments->len, ==, n);
+    for (guint i = 0; i < n; i++) {
+        const VfsecAttachment *att = g_ptr_array_index(dom->attachments, i);
+        g_autofree char *written = policy_to_string(&att->written_policy);
+
+        g_assert_cmpstr(written, ==, c->written[i]);
+        assert_policy_views(att);
+    }
+}
+
+/* Nothing written means has_trust/has_hairpin FALSE, while the merged view
+ * still holds the built-in defaults. */
+static void
+test_written_policy_unset(void)
+{
+    g_autoptr(VfsecDomain) dom = parse_source("xml/samples/interface-hostdev.xml");
+    const VfsecAttachment *att;
+
+    g_assert_cmpuint(dom->attachments->len, ==, 1);
+    att = g_ptr_array_index(dom->attachments, 0);
+    g_assert_false(att->written_policy.has_trust);
+    g_assert_false(att->written_policy.has_hairpin);
+    g_assert_true(att->policy.has_trust && att->policy.has_hairpin);
+    g_assert_cmpint(att->policy.trust, ==, VFSEC_TRUST_UNTRUSTED);
+    g_assert_true(att->policy.hairpin);
 }
 
 /* ------------------------------------------------------------------ */
@@ -954,6 +1033,12 @@ main(int argc, char **argv)
     }
     g_test_add_func("/domain/fields", test_fields);
     g_test_add_func("/domain/overrides", test_overrides);
+    for (gsize i = 0; i < G_N_ELEMENTS(written_cases); i++) {
+        g_autofree char *name = g_strdup_printf("/domain/written-policy/%s",
+                                                written_cases[i].file);
+        g_test_add_data_func(name, &written_cases[i], test_written_policy);
+    }
+    g_test_add_func("/domain/written-policy-unset", test_written_policy_unset);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
         g_autofree char *name = g_strdup_printf("/domain/bad/%s", bad_cases[i].file);
         g_test_add_data_func(name, &bad_cases[i], test_bad);

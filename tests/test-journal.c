@@ -5,9 +5,7 @@
  * Concurrent writers are not tested because they are not supported: one
  * vfsecd owns its state directory and calls the journal from one thread. */
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -15,33 +13,12 @@
 #include <json-glib/json-glib.h>
 
 #include "vfsec-error.h"
+#include "vfsec-file.h"
 #include "vfsec-journal.h"
+#include "vfsec-test-util.h"
 
 #define UUID_A "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
 #define UUID_B "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
-
-static char *
-make_dir(void)
-{
-    g_autoptr(GError) error = NULL;
-    char *dir = g_dir_make_tmp("test-journal-XXXXXX", &error);
-
-    g_assert_no_error(error);
-    return dir;
-}
-
-static void
-remove_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-
-    for (const char *name; d && (name = g_dir_read_name(d));) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-
-        g_assert_cmpint(g_unlink(path), ==, 0);
-    }
-    g_assert_cmpint(g_rmdir(dir), ==, 0);
-}
 
 static VfsecJournal *
 open_clean(const char *dir)
@@ -102,7 +79,7 @@ assert_assignment_equal(const VfsecJournalAssignment *a, const VfsecJournalAssig
 static void
 test_intent_survives_crash(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
     g_autoptr(VfsecJournal) journal = open_clean(dir);
     g_autoptr(GPtrArray) pending = NULL;
     g_autoptr(GError) error = NULL;
@@ -147,14 +124,14 @@ test_intent_survives_crash(void)
     g_assert_cmpuint(((VfsecJournalOp *)g_ptr_array_index(pending, 0))->id, ==, release);
 
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* Ids grow across reopenings, even when the newest operation is done. */
 static void
 test_sequence_monotonic(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
     g_autoptr(VfsecJournal) journal = open_clean(dir);
     guint64 last = 0;
 
@@ -172,7 +149,7 @@ test_sequence_monotonic(void)
         journal = open_clean(dir);
     }
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* Reads one VF file's JSON (after its checksummed prefix, it is plain JSON). */
@@ -191,7 +168,7 @@ read_vf_json(const char *dir, const char *name)
 static void
 test_file_format(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
     g_autofree char *path = g_build_filename(dir, "vf-p0-3.json", NULL);
     g_autoptr(VfsecJournal) journal = open_clean(dir);
     g_autoptr(JsonNode) root = NULL;
@@ -235,13 +212,13 @@ test_file_format(void)
     g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "done");
 
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 static void
 test_assignments(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
     g_autoptr(VfsecJournal) journal = open_clean(dir);
     g_autoptr(VfsecJournalAssignment) a0 = make_assignment("p1", 0, "db", UUID_B);
     g_autoptr(VfsecJournalAssignment) a1 = make_assignment("p0", 12, "web1", UUID_A);
@@ -292,13 +269,13 @@ test_assignments(void)
     g_assert_null(vfsec_journal_get_assignment(journal, "p1", 0));
 
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 static void
 test_invalid_requests(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
     g_autoptr(VfsecJournal) journal = open_clean(dir);
     g_autoptr(VfsecJournalAssignment) a = make_assignment("p0", 1, "web1", UUID_A);
     g_autoptr(GPtrArray) pending = NULL;
@@ -344,7 +321,7 @@ test_invalid_requests(void)
     g_assert_cmpuint(pending->len, ==, 0);
     g_assert_null(vfsec_journal_get_assignment(journal, "p0", 1));
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -355,7 +332,7 @@ test_invalid_requests(void)
 static char *
 make_three(void)
 {
-    char *dir = make_dir();
+    char *dir = vfsec_test_make_dir("test-journal");
     g_autoptr(VfsecJournal) journal = open_clean(dir);
     const struct {
         const char *pf;
@@ -437,7 +414,7 @@ test_damage(gconstpointer data)
                                           (gssize)(damage == DAMAGE_FLIP ? len : at), NULL));
         assert_only_victim_rejected(dir, what);
     }
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* Files that are intact but not acceptable: another version, the wrong name,
@@ -488,7 +465,7 @@ test_rejected_files(void)
     g_assert_true(g_file_set_contents(victim, huge, VFSEC_JOURNAL_FILE_MAX + 1, NULL));
     assert_only_victim_rejected(dir, "oversized");
 
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* A crash between staging and renaming leaves a staged file: the next open
@@ -520,7 +497,7 @@ test_staged_leftovers(void)
     g_assert_false(vfsec_file_is_staged("vf.tmp-abcdef"));
 
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* With no warnings array, damage is logged instead. */
@@ -539,7 +516,7 @@ test_warnings_logged(void)
     g_assert_nonnull(journal);
     g_assert_true(g_file_test(aside, G_FILE_TEST_EXISTS));
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* A write that fails (here: the file size limit) changes nothing, in memory
@@ -555,16 +532,12 @@ test_failed_write(void)
     g_autoptr(GError) error = NULL;
     g_autofree char *before = NULL;
     g_autofree char *after = NULL;
-    struct rlimit saved, small = { 0 };
+    struct rlimit saved;
     guint removed = 99;
     guint64 id = 0;
 
     g_assert_true(g_file_get_contents(victim, &before, NULL, NULL));
-    g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &saved), ==, 0);
-    small.rlim_cur = 64;
-    small.rlim_max = saved.rlim_max;
-    signal(SIGXFSZ, SIG_IGN);
-    g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &small), ==, 0);
+    vfsec_test_limit_file_size(64, &saved);
 
     g_assert_false(vfsec_journal_set_assignment(journal, a, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
@@ -573,8 +546,7 @@ test_failed_write(void)
                                                NULL, NULL, &id, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
 
-    g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &saved), ==, 0);
-    signal(SIGXFSZ, SIG_DFL);
+    vfsec_test_unlimit_file_size(&saved);
 
     g_assert_cmpstr(vfsec_journal_get_assignment(journal, "p0", 3)->owner_name, ==, "web1");
     pending = vfsec_journal_list_pending(journal);
@@ -585,7 +557,7 @@ test_failed_write(void)
     g_assert_cmpuint(removed, ==, 0);
 
     g_clear_pointer(&journal, vfsec_journal_free);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 static void

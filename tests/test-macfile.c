@@ -2,9 +2,7 @@
  * xml/vfsec-local-macs.rng and reads back equal, generations grow, a failed
  * or interrupted write never leaves a partial file under the table's name,
  * and the reader refuses hostile and invalid files. */
-#include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -13,8 +11,9 @@
 
 #include "vfsec-conf.h"
 #include "vfsec-error.h"
-#include "vfsec-journal.h"
+#include "vfsec-file.h"
 #include "vfsec-macfile.h"
+#include "vfsec-test-util.h"
 
 #define UUID_A "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
 #define UUID_B "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
@@ -23,29 +22,6 @@ static char *
 schema_path(void)
 {
     return g_build_filename(g_getenv("VFSEC_SCHEMADIR"), VFSEC_MACFILE_SCHEMA, NULL);
-}
-
-static char *
-make_dir(void)
-{
-    g_autoptr(GError) error = NULL;
-    char *dir = g_dir_make_tmp("test-macfile-XXXXXX", &error);
-
-    g_assert_no_error(error);
-    return dir;
-}
-
-static void
-remove_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-
-    for (const char *name; d && (name = g_dir_read_name(d));) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-
-        g_assert_cmpint(g_unlink(path), ==, 0);
-    }
-    g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
 static VfsecMacEntry *
@@ -121,7 +97,7 @@ assert_schema_valid(const char *xml, gsize len)
 static void
 test_round_trip(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-macfile");
     g_autofree char *path = vfsec_macfile_path(dir, "nic0.p0");
     g_autoptr(VfsecMacTable) table = make_table();
     g_autoptr(VfsecMacTable) back = NULL;
@@ -164,13 +140,13 @@ test_round_trip(void)
     g_assert_no_error(error);
     g_assert_true(vfsec_mac_table_equal(table, back));
 
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 static void
 test_generation_grows(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-macfile");
     g_autofree char *sub = g_build_filename(dir, "local-macs", NULL);
     g_autoptr(VfsecMacTable) table = make_table();
 
@@ -192,8 +168,8 @@ test_generation_grows(void)
         g_assert_cmpuint(back->generation, ==, gen + 1);
         table->generation = back->generation;
     }
-    remove_tree(sub);
-    remove_tree(dir);
+    vfsec_test_remove_dir(sub);
+    vfsec_test_remove_dir(dir);
 }
 
 /* The name always holds a complete table. A crash between staging the new
@@ -204,7 +180,7 @@ test_generation_grows(void)
 static void
 test_atomic_replace(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-macfile");
     g_autofree char *path = vfsec_macfile_path(dir, "nic0.p0");
     g_autoptr(VfsecMacTable) table = make_table();
     g_autoptr(VfsecMacTable) back = NULL;
@@ -214,7 +190,7 @@ test_atomic_replace(void)
     g_autofree char *now = NULL;
     g_autofree char *staged = NULL;
     g_autofree char *staged_path = NULL;
-    struct rlimit saved, small = { 0 };
+    struct rlimit saved;
     guint removed = 0;
     gsize len;
 
@@ -242,14 +218,9 @@ test_atomic_replace(void)
 
     /* The writer failing midway: only 64 bytes may be written. */
     table->generation = 1;
-    g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &saved), ==, 0);
-    small.rlim_cur = 64;
-    small.rlim_max = saved.rlim_max;
-    signal(SIGXFSZ, SIG_IGN);
-    g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &small), ==, 0);
+    vfsec_test_limit_file_size(64, &saved);
     g_assert_false(vfsec_macfile_write(dir, table, &error));
-    g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &saved), ==, 0);
-    signal(SIGXFSZ, SIG_DFL);
+    vfsec_test_unlimit_file_size(&saved);
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
     g_assert_cmpuint(table->generation, ==, 1);
     g_clear_pointer(&now, g_free);
@@ -265,7 +236,7 @@ test_atomic_replace(void)
     g_assert_nonnull(back);
     g_assert_cmpuint(back->generation, ==, 2);
     g_assert_cmpuint(back->entries->len, ==, 4);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -375,10 +346,31 @@ test_good_file(void)
     g_assert_cmpuint(table->entries->len, ==, 5);
 }
 
+/* A table the schema refuses is reported against its own file and its own
+ * schema (found through VFSEC_SCHEMADIR), never as policy XML. */
+static void
+test_schema_error_names_file(void)
+{
+    static const char xml[] = HEAD "<entry mac='52:54:00:00:00:01' trust='yes'/>" TAIL;
+    g_autofree char *dir = vfsec_test_make_dir("test-macfile");
+    g_autofree char *path = vfsec_macfile_path(dir, "p0");
+    g_autofree char *expected = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_file_set_contents(path, xml, -1, NULL));
+    g_assert_null(vfsec_macfile_read(dir, "p0", NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
+    expected = g_strdup_printf("%s does not match " VFSEC_MACFILE_SCHEMA " at line 1: ", path);
+    if (!g_str_has_prefix(error->message, expected))
+        g_error("'%s' does not start with '%s'", error->message, expected);
+    g_assert_null(strstr(error->message, "policy"));
+    vfsec_test_remove_dir(dir);
+}
+
 static void
 test_read_errors(void)
 {
-    g_autofree char *dir = make_dir();
+    g_autofree char *dir = vfsec_test_make_dir("test-macfile");
     g_autofree char *p0 = vfsec_macfile_path(dir, "p0");
     g_autofree char *p1 = vfsec_macfile_path(dir, "p1");
     g_autoptr(VfsecMacTable) table = vfsec_mac_table_new("p0");
@@ -405,7 +397,7 @@ test_read_errors(void)
     g_clear_error(&error);
     g_assert_null(vfsec_macfile_parse(huge, VFSEC_MACFILE_MAX + 1, "huge", NULL, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE);
-    remove_tree(dir);
+    vfsec_test_remove_dir(dir);
 }
 
 static void
@@ -482,6 +474,7 @@ main(int argc, char **argv)
         g_test_add_data_func(name, &bad_files[i], test_bad_file);
     }
     g_test_add_func("/macfile/good-file", test_good_file);
+    g_test_add_func("/macfile/schema-error-names-file", test_schema_error_names_file);
     g_test_add_func("/macfile/read-errors", test_read_errors);
     g_test_add_func("/macfile/table-ops", test_table_ops);
     return g_test_run();

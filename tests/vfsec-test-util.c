@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <glib/gstdio.h>
 
 void
 vfsec_test_skip_all(const char *fmt, ...)
@@ -85,4 +88,47 @@ vfsec_test_env(const char *name)
     if (!value)
         g_error("environment variable %s is not set: run this test through 'meson test'", name);
     return value;
+}
+
+char *
+vfsec_test_make_dir(const char *prefix)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *tmpl = g_strconcat(prefix, "-XXXXXX", NULL);
+    char *dir = g_dir_make_tmp(tmpl, &error);
+
+    g_assert_no_error(error);
+    return dir;
+}
+
+void
+vfsec_test_remove_dir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+
+    for (const char *name; d && (name = g_dir_read_name(d));) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+
+        g_assert_cmpint(g_unlink(path), ==, 0);
+    }
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
+void
+vfsec_test_limit_file_size(rlim_t bytes, struct rlimit *saved)
+{
+    struct rlimit small;
+
+    g_assert_cmpint(getrlimit(RLIMIT_FSIZE, saved), ==, 0);
+    small.rlim_cur = bytes;
+    small.rlim_max = saved->rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &small), ==, 0);
+}
+
+void
+vfsec_test_unlimit_file_size(const struct rlimit *saved)
+{
+    g_assert_cmpint(setrlimit(RLIMIT_FSIZE, saved), ==, 0);
+    signal(SIGXFSZ, SIG_DFL);
 }

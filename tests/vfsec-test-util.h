@@ -1,7 +1,10 @@
 /* vfsec-test-util.h: what every test program needs and nothing else —
- * skipping (exit 77) with a reason, waiting on files without sleeping, and
- * running a command to completion. */
+ * skipping (exit 77) with a reason, waiting on files without sleeping,
+ * running a command to completion, scratch directories, and making writes
+ * fail on purpose. */
 #pragma once
+
+#include <sys/resource.h>
 
 #include <glib.h>
 
@@ -26,5 +29,19 @@ int vfsec_test_run(const char *const *argv, char **out, char **err);
 
 /* An environment variable the meson test definition sets; aborts if absent. */
 const char *vfsec_test_env(const char *name);
+
+/* A new empty directory "<tmpdir>/@prefix-XXXXXX" (new string); the test
+ * fails if it cannot be made. */
+char *vfsec_test_make_dir(const char *prefix);
+/* Removes the files in @dir, then @dir; the test fails on anything it
+ * cannot remove (a subdirectory included: remove those first). */
+void vfsec_test_remove_dir(const char *dir);
+
+/* Makes this process's writes past @bytes in a file fail (RLIMIT_FSIZE)
+ * with EFBIG rather than SIGXFSZ, which is ignored until the matching
+ * vfsec_test_unlimit_file_size(@saved): a disk that fills up mid-write. */
+void vfsec_test_limit_file_size(rlim_t bytes, struct rlimit *saved);
+/* Restores the limit vfsec_test_limit_file_size() saved, and SIGXFSZ. */
+void vfsec_test_unlimit_file_size(const struct rlimit *saved);
 
 G_END_DECLS
