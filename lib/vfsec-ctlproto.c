@@ -38,6 +38,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "vfsec-contract.h"
+
 static const char *const vfsec_ctl_op_names[VFSEC_CTL_OP_LAST] = {
     [VFSEC_CTL_OP_HOOK] = "hook",
     [VFSEC_CTL_OP_STATUS] = "status",
@@ -1115,7 +1117,7 @@ vfsec_ctl_connect(const char *path, gint64 deadline)
 struct _VfsecCtlClient {
     int fd;
     char *path;
-    GByteArray *in;       /* received bytes not yet consumed */
+    VfsecContractFramer *framer;  /* the PF-driver contract's line splitter */
     guint64 next_id;
     gboolean broken;
 };
@@ -1127,7 +1129,7 @@ vfsec_ctl_client_new(int fd, const char *path)
 
     client->fd = fd;
     client->path = g_strdup(path);
-    client->in = g_byte_array_new();
+    client->framer = vfsec_contract_framer_new(VFSEC_CTL_MAX_LINE);
     client->next_id = 1;
     return client;
 }
@@ -1140,7 +1142,7 @@ vfsec_ctl_client_free(VfsecCtlClient *client)
     if (client->fd >= 0)
         close(client->fd);
     g_free(client->path);
-    g_byte_array_unref(client->in);
+    vfsec_contract_framer_free(client->framer);
     g_free(client);
 }
 
@@ -1203,32 +1205,21 @@ static char *
 vfsec_ctl_client_read_line(VfsecCtlClient *client, guint64 id, gint64 deadline, gsize *len,
                            GError **error)
 {
-    gsize scanned = 0;
-
     for (;;) {
         guint8 chunk[65536];
-        guint8 *nl = client->in->len > scanned ?
-                     memchr(client->in->data + scanned, '\n', client->in->len - scanned) : NULL;
+        char *line = vfsec_contract_framer_pop(client->framer, len);
         ssize_t n;
 
-        if (nl) {
-            gsize line_len = (gsize)(nl - client->in->data);
-            char *line = g_strndup((const char *)client->in->data, line_len);
-
-            g_byte_array_remove_range(client->in, 0, (guint)line_len + 1);
-            *len = line_len;
+        if (line)
             return line;
-        }
-        scanned = client->in->len;
-        if (scanned > VFSEC_CTL_MAX_LINE) {
-            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                        "vfsecd at %s sent a line longer than %" G_GSIZE_FORMAT " bytes",
-                        client->path, VFSEC_CTL_MAX_LINE);
-            return NULL;
-        }
         n = recv(client->fd, chunk, sizeof(chunk), 0);
         if (n > 0) {
-            g_byte_array_append(client->in, chunk, (guint)n);
+            if (!vfsec_contract_framer_feed(client->framer, chunk, (gsize)n, NULL)) {
+                g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
+                            "vfsecd at %s sent a line longer than %" G_GSIZE_FORMAT " bytes",
+                            client->path, VFSEC_CTL_MAX_LINE);
+                return NULL;
+            }
             continue;
         }
         if (n == 0) {

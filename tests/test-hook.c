@@ -75,6 +75,7 @@ typedef enum {
     DAEMON_CLOSE,     /* reads the request, hangs up */
     DAEMON_GARBAGE,   /* answers a line that is not JSON */
     DAEMON_WRONG_ID,  /* answers another request */
+    DAEMON_FLOOD,     /* answers a line longer than the protocol allows */
 } DaemonMode;
 
 typedef enum {
@@ -154,6 +155,21 @@ fake_answer(FakeVfsecd *fake, int fd)
     case DAEMON_GARBAGE:
         fake_send(fd, "Hello from vfsecd\n");
         return;
+    case DAEMON_FLOOD: {
+        g_autofree char *chunk = g_strnfill(1024 * 1024, 'x');
+        gsize sent = 0;
+
+        /* Until one byte over the bound, or until the hook hangs up. */
+        while (sent <= VFSEC_CTL_MAX_LINE) {
+            ssize_t n = send(fd, chunk, MIN(1024 * 1024, VFSEC_CTL_MAX_LINE + 1 - sent),
+                             MSG_NOSIGNAL);
+
+            if (n <= 0)
+                break;
+            sent += (gsize)n;
+        }
+        return;
+    }
     case DAEMON_SILENT:
         /* Until the hook gives up and its end of the socket closes. */
         while (recv(fd, &c, 1, 0) > 0)
@@ -323,6 +339,9 @@ static const HookCase hook_cases[] = {
     { "broken/wrong-id", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE,
       SAMPLE_VF, DAEMON_WRONG_ID, {}, 1, "vfsec: vfsecd at @SOCK@ answered control request 1 "
       "with id 2" REFUSE_VF, NULL, TRUE },
+    { "broken/flood", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE,
+      SAMPLE_VF, DAEMON_FLOOD, {}, 1, "vfsec: vfsecd at @SOCK@ sent a line longer than "
+      "34603008 bytes" REFUSE_VF, NULL, TRUE },
 
     /* No vfsecd. */
     { "down/no-vf", "qemu.d", { "empty", "prepare", "begin", "-" }, INPUT_FILE, SAMPLE_NO_VF,
