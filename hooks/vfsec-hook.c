@@ -252,14 +252,19 @@ vfsec_hook_parse_positional(VfsecHookRun *run, char **pos)
     int subop = vfsec_hook_subop_from_string(pos[2]);
     g_autofree char *q = NULL;
 
+    /* An operation vfsec does not know is one it does not handle: a newer
+     * libvirt may add operations, and refusing them would break it. */
     if (op < 0) {
         q = vfsec_hook_quote(pos[1]);
-        return vfsec_hook_usage_error("unknown %s hook operation %s",
-                                      vfsec_hook_kind_to_string(run->kind), q);
+        vfsec_hook_say("note: %s hook operation %s is not one vfsec handles; ignored",
+                       vfsec_hook_kind_to_string(run->kind), q);
+        return VFSEC_HOOK_EXIT_OK;
     }
     if (subop < 0) {
         q = vfsec_hook_quote(pos[2]);
-        return vfsec_hook_usage_error("unknown hook sub-operation %s (not -, begin or end)", q);
+        vfsec_hook_say("note: hook sub-operation %s (not -, begin or end) is not one vfsec "
+                       "handles; ignored", q);
+        return VFSEC_HOOK_EXIT_OK;
     }
     run->name = pos[0];
     run->op = op;
