@@ -1,20 +1,6 @@
 /* vfsec-json.c: JSON forms of attachments (the inspect-domain contract). */
 #include "vfsec-json.h"
 
-static const char *
-vfsec_teaming_to_string(VfsecTeaming teaming)
-{
-    switch (teaming) {
-    case VFSEC_TEAMING_PERSISTENT:
-        return "persistent";
-    case VFSEC_TEAMING_TRANSIENT:
-        return "transient";
-    case VFSEC_TEAMING_NONE:
-        break;
-    }
-    return NULL;
-}
-
 static void
 vfsec_json_add_string_or_null(JsonBuilder *b, const char *key, const char *value)
 {

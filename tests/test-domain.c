@@ -72,7 +72,7 @@ typedef struct {
 
 static const GoodCase good_cases[] = {
     { "xml/samples/interface-hostdev.xml", "sample-interface-hostdev", -1, "", 0, {
-        "interface-hostdev pci=0000:03:10.2 mac=52:54:00:10:00:01 vlan=42,43 trunk "
+        "interface-hostdev pci=0000:3b:02.0 mac=52:54:00:10:00:01 vlan=42,43 trunk "
         "native=42/untagged managed=yes driver=vfio trust=untrusted hairpin=yes",
     } },
     { "xml/samples/hostdev-pci.xml", "sample-hostdev-pci", -1, "", 0, {
@@ -81,9 +81,9 @@ static const GoodCase good_cases[] = {
         "hostdev-pci pci=0000:3b:02.2 managed=no trust=untrusted hairpin=yes",
     } },
     { "xml/samples/interface-direct.xml", "sample-interface-direct", -1, "", 0, {
-        "interface-direct mac=52:54:00:30:00:01 vlan=100 dev=ens1f0v3 mode=passthrough "
+        "interface-direct mac=52:54:00:30:00:01 vlan=100 dev=ens1f0v1 mode=passthrough "
         "trust=untrusted hairpin=yes",
-        "interface-direct mac=52:54:00:30:00:02 dev=ens1f0v4 mode=vepa "
+        "interface-direct mac=52:54:00:30:00:02 dev=ens1f0v2 mode=vepa "
         "trust=untrusted hairpin=yes",
     } },
     { "xml/samples/interface-network.xml", "sample-interface-network", -1, "", 0, {
@@ -91,13 +91,13 @@ static const GoodCase good_cases[] = {
         "portgroup=tenant-a trust=untrusted hairpin=yes",
     } },
     { "xml/samples/policy-overrides.xml", "sample-policy-overrides", -1, "hairpin=no", 3, {
-        "interface-hostdev pci=0000:03:10.2 mac=52:54:00:50:00:01 managed=yes "
+        "interface-hostdev pci=0000:3b:02.0 mac=52:54:00:50:00:01 managed=yes "
         "trust=trusted hairpin=no",
-        "interface-hostdev pci=0000:03:10.3 mac=52:54:00:50:00:02 managed=yes "
+        "interface-hostdev pci=0000:3b:02.1 mac=52:54:00:50:00:02 managed=yes "
         "trust=untrusted hairpin=no",
-        "hostdev-pci pci=0000:03:10.4 managed=yes alias=ua-vf-backend "
+        "hostdev-pci pci=0000:3b:02.2 managed=yes alias=ua-vf-backend "
         "trust=trusted hairpin=yes",
-        "interface-hostdev pci=0000:03:10.5 mac=52:54:00:50:00:03 managed=yes "
+        "interface-hostdev pci=0000:3b:02.3 mac=52:54:00:50:00:03 managed=yes "
         "teaming=transient:ua-failover0 trust=untrusted hairpin=yes",
     } },
     { "tests/data/domains/status-actual.xml", "status-actual", 5, "", 0, {
