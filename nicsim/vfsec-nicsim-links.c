@@ -277,12 +277,44 @@ vfsec_nicsim_links_free(VfsecNicsimLinks *links)
     g_free(links);
 }
 
+/* Runs in the private namespace: its links are the NIC's insides and must not
+ * speak IPv6 (router solicitations, DAD, MLD) to the host of their own accord. */
+static int
+links_quiet_func(gpointer user_data)
+{
+    static const char *const paths[] = {
+        "/proc/sys/net/ipv6/conf/all/disable_ipv6",
+        "/proc/sys/net/ipv6/conf/default/disable_ipv6",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+        g_autoptr(GError) error = NULL;
+
+        /* A kernel without IPv6 has nothing to silence. */
+        if (g_file_test(paths[i], G_FILE_TEST_EXISTS) &&
+            !g_file_set_contents_full(paths[i], "1\n", -1, G_FILE_SET_CONTENTS_NONE, 0644,
+                                      &error)) {
+            g_debug("%s", error->message);
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
 static gboolean
 links_open_namespaces(VfsecNicsimLinks *links, GError **error)
 {
+    int rc;
+
     links->nic_fd = links_netns_acquire(links->nic_netns, TRUE, &links->nic_created, error);
     if (links->nic_fd < 0)
         return FALSE;
+    rc = vfsec_netns_run(links->nic_fd, links_quiet_func, NULL);
+    if (rc < 0) {
+        g_set_error(error, VFSEC_ERROR, vfsec_errno_to_code(rc),
+                    "cannot turn IPv6 off in namespace %s: %s", links->nic_netns, g_strerror(-rc));
+        return FALSE;
+    }
     links->host_fd = links_netns_acquire(links->host_netns, FALSE, &links->host_created, error);
     if (links->host_fd < 0)
         return FALSE;

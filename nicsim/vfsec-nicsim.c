@@ -10,6 +10,7 @@
 #include "vfsec-config.h"
 #include "vfsec-contract.h"
 #include "vfsec-error.h"
+#include "vfsec-netns.h"
 
 /* Longest prefix: "<prefix>15v63" must fit IFNAMSIZ - 1 = 15 characters. */
 #define NICSIM_PREFIX_MAX 10
@@ -84,17 +85,18 @@ vfsec_nicsim_pci_addr(guint port, int vf, VfsecPciAddr *addr)
     addr->function = (guint8)(vf % 8);
 }
 
-/* Namespace names go to /run/netns/NAME: one path component, no oddities. */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+/* Namespace names go to /run/netns/NAME and the prefix into netdev names:
+ * one path component, nothing a shell or `ip` would trip on. */
 static gboolean
 config_check_name(const char *what, const char *name, gsize max, GError **error)
 {
-    if (!name || !*name || strlen(name) > max ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
-            strlen(name) ||
-        name[0] == '.' || name[0] == '-') {
+    if (!name || !*name || strlen(name) > max || strspn(name, NAME_CHARS) != strlen(name) ||
+        name[0] == '-') {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                    "%s '%s' must be 1-%zu letters, digits, '_', '-' or '.', not starting "
-                    "with '.' or '-'", what, name ? name : "", max);
+                    "%s '%s' must be 1-%zu letters, digits, '_' or '-', not starting with '-'",
+                    what, name ? name : "", max);
         return FALSE;
     }
     return TRUE;
@@ -107,13 +109,8 @@ vfsec_nicsim_config_finish(VfsecNicsimConfig *config, GError **error)
 
     if (!config->prefix)
         config->prefix = g_strdup(VFSEC_NICSIM_DEFAULT_PREFIX);
-    if (!config_check_name("prefix", config->prefix, NICSIM_PREFIX_MAX, error) ||
-        strchr(config->prefix, '.')) {
-        if (error && !*error)
-            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                        "prefix '%s' must not contain '.'", config->prefix);
+    if (!config_check_name("--prefix", config->prefix, NICSIM_PREFIX_MAX, error))
         return FALSE;
-    }
     if (config->n_ports < 1 || config->n_ports > VFSEC_NICSIM_MAX_PORTS) {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "--ports %u is outside 1-%d",
                     config->n_ports, VFSEC_NICSIM_MAX_PORTS);
@@ -351,6 +348,7 @@ port_free(VfsecNicsimPort *port)
     g_clear_pointer(&port->core, vfsec_nicport_free);
     g_free(port);
 }
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecNicsimPort, port_free)
 
 static gboolean
 port_init_functions(VfsecNicsimPort *port, GError **error)
@@ -518,6 +516,7 @@ vfsec_nicsim_free(VfsecNicsim *sim)
     g_clear_pointer(&sim->contract, vfsec_jsonl_server_free);
     g_clear_pointer(&sim->control, vfsec_jsonl_server_free);
     vfsec_nicsim_io_stop(sim);
+    g_clear_pointer(&sim->sources, g_ptr_array_unref);
     g_clear_pointer(&sim->ports, g_ptr_array_unref);
     g_clear_pointer(&sim->links, vfsec_nicsim_links_free);
     g_clear_pointer(&sim->out, g_array_unref);
