@@ -410,6 +410,41 @@ nicsim_contract_connect(NicsimFixture *fx, VfsecContractNotifyFunc notify, gpoin
     return client;
 }
 
+typedef struct {
+    gboolean done;
+    JsonObject *result;
+    GError *error;
+} CallWait;
+
+static void
+call_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    CallWait *w = user_data;
+
+    vfsec_contract_client_call_finish(VFSEC_CONTRACT_CLIENT(source), result, &w->result,
+                                      &w->error);
+    w->done = TRUE;
+}
+
+JsonObject *
+nicsim_contract_call(NicsimFixture *fx, VfsecContractClient *client, const char *op,
+                     const char *args_json)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *args = NULL;
+    CallWait w = { 0 };
+
+    if (args_json) {
+        g_assert_true(json_parser_load_from_data(parser, args_json, -1, NULL));
+        args = json_node_get_object(json_parser_get_root(parser));
+    }
+    vfsec_contract_client_call_async(client, op, args, NICSIM_WAIT_MS, NULL, call_done, &w);
+    g_assert_true(nicsim_run_until(fx, &w.done, NICSIM_WAIT_MS * 2));
+    if (w.error)
+        g_error("contract op %s %s failed: %s", op, args_json ? args_json : "", w.error->message);
+    return w.result;
+}
+
 /* ---- Namespaces and frames ---- */
 
 int

@@ -90,6 +90,10 @@ char *nicsim_json_text(JsonObject *obj);
  * be NULL) gets its notifications. */
 VfsecContractClient *nicsim_contract_connect(NicsimFixture *fx, VfsecContractNotifyFunc notify,
                                              gpointer user_data);
+/* One contract request with @args_json (NULL: {}); asserts an ok reply and
+ * returns its result (caller unrefs). */
+JsonObject *nicsim_contract_call(NicsimFixture *fx, VfsecContractClient *client, const char *op,
+                                 const char *args_json);
 /* Iterates the fixture's context until *@flag is TRUE; FALSE after @timeout_ms. */
 gboolean nicsim_run_until(NicsimFixture *fx, const gboolean *flag, guint timeout_ms);
 /* Iterates the fixture's context without blocking until it has nothing to do. */
