@@ -45,8 +45,12 @@ typedef struct {
     gid_t group;               /* ... primary or supplementary; the socket is chgrp'ed to it */
     gsize max_line;            /* 0: VFSEC_CONTRACT_MAX_LINE */
     /* TRUE: requests must be PF-driver contract requests; they are validated
-     * with vfsec_contract_request_parse() and calls carry the typed request.
-     * FALSE: any op name, args left to the handler. */
+     * with vfsec_contract_request_parse() (bad args are answered "invalid",
+     * unknown ops "unsupported", without calling a handler) and calls carry
+     * the typed request. The server also enforces the session rules of
+     * docs/pf-driver-contract.md section 6: "hello" first, and only one
+     * successful hello per connection. FALSE: any op name, args left to the
+     * handler. Both modes use the contract's envelope, framing and errors. */
     gboolean contract;
     const char *proc_root;     /* where <pid>/status is read; NULL: "/proc" (a test seam) */
 } VfsecJsonlServerConfig;
@@ -60,9 +64,9 @@ gboolean vfsec_jsonl_peer_allowed(const VfsecJsonlPeer *peer, gboolean allow_gro
 /* A server that does not listen yet. Callbacks run on the caller's
  * thread-default main context. */
 VfsecJsonlServer *vfsec_jsonl_server_new(const VfsecJsonlServerConfig *config);
-/* Closes every connection (pending calls see their cancellable cancelled and
- * their late returns dropped), stops listening, removes the socket file if it
- * is still the one this server made, and frees. */
+/* Closes every connection (calls still running go on; their replies are
+ * dropped), stops listening, removes the socket file if it is still the one
+ * this server made, and frees. */
 void vfsec_jsonl_server_free(VfsecJsonlServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecJsonlServer, vfsec_jsonl_server_free)
 
@@ -107,17 +111,24 @@ const char *vfsec_jsonl_call_get_op(VfsecJsonlCall *call);
 JsonObject *vfsec_jsonl_call_get_args(VfsecJsonlCall *call);
 /* The typed request in contract mode, else NULL. Borrowed. */
 const VfsecContractRequest *vfsec_jsonl_call_get_request(VfsecJsonlCall *call);
-/* The connection the request came on; valid until the call ends. */
+/* The connection the request came on; valid until the call ends. A call runs
+ * to its end even when the connection closes first (the contract says closing
+ * cancels nothing); its reply is then dropped. */
 VfsecJsonlConn *vfsec_jsonl_call_get_conn(VfsecJsonlCall *call);
-/* Cancelled when the connection closes before the call ends. */
-GCancellable *vfsec_jsonl_call_get_cancellable(VfsecJsonlCall *call);
+/* FALSE once the call's connection has closed (the reply would be dropped). */
+gboolean vfsec_jsonl_call_is_connected(VfsecJsonlCall *call);
 
 /* Ends @call with a success reply; @result (borrowed; NULL: {}). Frees @call.
- * The reply is dropped if the connection has closed meanwhile. */
+ * The reply is dropped if the connection has closed meanwhile. A reply too
+ * long for the line limit is replaced by a "failed" error reply. */
 void vfsec_jsonl_call_return_result(VfsecJsonlCall *call, JsonObject *result);
 /* Ends @call with an error reply whose code is
  * vfsec_contract_error_code_from_gerror(@error) and message @error's. @error is
  * borrowed. Frees @call. */
 void vfsec_jsonl_call_return_error(VfsecJsonlCall *call, const GError *error);
+/* Ends @call with an error reply of any contract code (e.g. "busy", which no
+ * GError code maps to). Frees @call. */
+void vfsec_jsonl_call_return_error_code(VfsecJsonlCall *call, VfsecContractErrorCode code,
+                                        const char *message);
 
 G_END_DECLS

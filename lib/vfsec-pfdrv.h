@@ -157,6 +157,10 @@ void vfsec_pfdrv_reclaim_vf_async(VfsecPfdrv *pfdrv, guint vf, guint timeout_ms,
 gboolean vfsec_pfdrv_reclaim_vf_finish(VfsecPfdrv *pfdrv, GAsyncResult *result,
                                        VfsecPfdrvReclaim *reclaim, GError **error);
 
+/* TRUE while a reclaim of @vf's domain is queued or running (the contract
+ * answers a second reclaim-vf of that VF "busy"). */
+gboolean vfsec_pfdrv_reclaim_pending(VfsecPfdrv *pfdrv, guint vf);
+
 /* REMOVE_ALL_SA: empties the agent's SAD and the database. Waits for every
  * operation queued before it and holds back every one queued after it.
  * *removed (optional) is the count the agent reported. */
@@ -168,11 +172,12 @@ gboolean vfsec_pfdrv_reclaim_port_finish(VfsecPfdrv *pfdrv, GAsyncResult *result
 
 /* ---- Port operations ---- */
 
-/* MAC_REPLACE: replaces the agent's local-MAC table if its generation is still
- * @generation; *new_generation (optional) receives the agent's new one. A stale
- * generation fails with VFSEC_ERROR_CONFLICT naming the agent's current one;
- * more entries than one frame holds with VFSEC_ERROR_TOO_LARGE. @entries is
- * copied. */
+/* MAC_REPLACE: replaces the agent's local-MAC table and sets its generation
+ * to @generation, which must be greater than the agent's (else
+ * VFSEC_ERROR_CONFLICT naming the agent's current one); *new_generation
+ * (optional) receives the generation the agent confirmed. More entries than one
+ * op holds (VFSEC_WIRE_MAC_REPLACE_MAX) fail with VFSEC_ERROR_TOO_LARGE.
+ * @entries is copied. */
 void vfsec_pfdrv_mac_replace_async(VfsecPfdrv *pfdrv, guint32 generation,
                                    const VfsecWireMacEntry *entries, guint n_entries,
                                    GCancellable *cancellable, GAsyncReadyCallback callback,
