@@ -80,11 +80,11 @@ contract_hello(VfsecJsonlCall *call, gpointer user_data)
     };
 
     if (req->args.hello.version != VFSEC_CONTRACT_VERSION) {
-        contract_return_gerror(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                                                 "contract version %u is not supported: this "
-                                                 "server speaks version %d",
-                                                 req->args.hello.version,
-                                                 VFSEC_CONTRACT_VERSION));
+        g_autofree char *msg = g_strdup_printf("contract version %u is not supported: this "
+                                               "server speaks version %d",
+                                               req->args.hello.version, VFSEC_CONTRACT_VERSION);
+
+        vfsec_jsonl_call_return_error_code(call, VFSEC_CONTRACT_ERROR_VERSION, msg);
         return;
     }
     g_debug("contract: hello from %s", req->args.hello.client ? req->args.hello.client : "?");
@@ -263,13 +263,21 @@ contract_reclaim_vf(VfsecJsonlCall *call, gpointer user_data)
 
     if (!port)
         return;
+    /* One reclaim per VF at a time: a second asker learns it is under way. */
+    if (vfsec_pfdrv_reclaim_pending(port->pfdrv, req->args.reclaim_vf.vf)) {
+        g_autofree char *msg = g_strdup_printf("VF %u of port %u is being reclaimed already",
+                                               req->args.reclaim_vf.vf, port->index);
+
+        vfsec_jsonl_call_return_error_code(call, VFSEC_CONTRACT_ERROR_BUSY, msg);
+        return;
+    }
     p = g_new0(ContractPending, 1);
     p->call = call;
     p->port = port;
     p->pfdrv = port->pfdrv;
     p->vf = req->args.reclaim_vf.vf;
     vfsec_pfdrv_reclaim_vf_async(port->pfdrv, p->vf, req->args.reclaim_vf.timeout_ms,
-                                 vfsec_jsonl_call_get_cancellable(call), contract_reclaim_done,
+                                 NULL, contract_reclaim_done,
                                  p);
 }
 
@@ -325,14 +333,20 @@ contract_set_macs(VfsecJsonlCall *call, gpointer user_data)
     VfsecNicsimPort *port = contract_port(call, sim, req->args.set_macs.port);
     g_autoptr(GArray) entries = NULL;
     ContractPending *p;
+    guint32 current = 0;
 
     if (!port)
         return;
-    if (table->generation > G_MAXUINT32) {
+    /* Compare and swap: the agent's MAC_REPLACE only wants a greater
+     * generation; the contract wants the caller's to be the current one.
+     * Two set-macs racing with the same generation both send current + 1,
+     * and the agent refuses the second. */
+    vfsec_agent_mac_table(vfsec_nicport_agent(port->core), &current);
+    if (table->generation != current || current == G_MAXUINT32) {
         contract_return_gerror(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
-                                                 "local-MAC table of port %u was never at "
-                                                 "generation %" G_GUINT64_FORMAT,
-                                                 port->index, table->generation));
+                                                 "local-MAC table of port %u is at generation "
+                                                 "%u, not %" G_GUINT64_FORMAT,
+                                                 port->index, current, table->generation));
         return;
     }
     entries = g_array_sized_new(FALSE, TRUE, sizeof(VfsecWireMacEntry), table->entries->len);
@@ -362,9 +376,9 @@ contract_set_macs(VfsecJsonlCall *call, gpointer user_data)
     p->call = call;
     p->port = port;
     p->pfdrv = port->pfdrv;
-    vfsec_pfdrv_mac_replace_async(port->pfdrv, (guint32)table->generation,
+    vfsec_pfdrv_mac_replace_async(port->pfdrv, current + 1,
                                   (const VfsecWireMacEntry *)entries->data, entries->len,
-                                  vfsec_jsonl_call_get_cancellable(call), contract_set_macs_done,
+                                  NULL, contract_set_macs_done,
                                   p);
 }
 

@@ -546,7 +546,7 @@ ctl_add_sa(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf)
         one->add = a;
         one->spi = sa.key.spi = a->sa.key.spi + i;
         vfsec_pfdrv_vf_add_sa_async(port->pfdrv, a->domain, &sa,
-                                    vfsec_jsonl_call_get_cancellable(call), ctl_add_sa_done, one);
+                                    NULL, ctl_add_sa_done, one);
         memset(&sa, 0, sizeof(sa));
     }
 }
@@ -620,7 +620,7 @@ ctl_remove_sa(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf)
         return;
     }
     vfsec_pfdrv_vf_remove_sa_async(port->pfdrv, pf ? VFSEC_PFDRV_PF : vf, &r->key,
-                                   vfsec_jsonl_call_get_cancellable(call), ctl_remove_sa_done, r);
+                                   NULL, ctl_remove_sa_done, r);
 }
 
 static void
