@@ -963,15 +963,50 @@ ctl_reclaim_mode(VfsecJsonlCall *call, gpointer user_data)
 
 /* ---- Frames ---- */
 
+/* Most segments one send-tso request may carry. */
+#define CONTROL_MAX_SEGMENTS 64
+
+/* Appends one output description per frame of @out to the builder. */
+static void
+ctl_add_outputs(JsonBuilder *b, GArray *out)
+{
+    json_builder_set_member_name(b, "outputs");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < out->len; i++) {
+        const VfsecFrameOut *o = &g_array_index(out, VfsecFrameOut, i);
+        g_autofree char *to = vfsec_nicsim_io_endpoint_name(
+            o->egress == VFSEC_EGRESS_UPLINK ? VFSEC_FN_NONE : o->fn);
+        g_autofree char *data = ctl_to_hex(o->frame->data, o->frame->len);
+
+        json_builder_begin_object(b);
+        ctl_add_string(b, "to", to);
+        ctl_add_uint(b, "len", o->frame->len);
+        ctl_add_string(b, "hex", data);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+/* Writes @out to the netdevs and answers with what it held. */
+static void
+ctl_reply_outputs(VfsecJsonlCall *call, VfsecNicsimPort *port, GArray *out)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    ctl_add_outputs(b, out);
+    json_builder_end_object(b);
+    vfsec_nicsim_io_emit(port, out);
+    ctl_reply(call, b);
+}
+
 static void
 ctl_send_frame(VfsecJsonlCall *call, gpointer user_data)
 {
-    VfsecNicsim *sim = user_data;
     JsonObject *args = vfsec_jsonl_call_get_args(call);
-    VfsecNicsimPort *port = ctl_port(call, sim, TRUE);
+    VfsecNicsimPort *port = ctl_port(call, user_data, TRUE);
     g_autoptr(GByteArray) frame = NULL;
     g_autoptr(GArray) out = NULL;
-    g_autoptr(JsonBuilder) b = NULL;
     GError *error = NULL;
     const char *from = NULL;
     const char *hex = NULL;
@@ -992,26 +1027,77 @@ ctl_send_frame(VfsecJsonlCall *call, gpointer user_data)
         ctl_fail(call, error);
         return;
     }
-    b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "outputs");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < out->len; i++) {
-        const VfsecFrameOut *o = &g_array_index(out, VfsecFrameOut, i);
-        g_autofree char *to = vfsec_nicsim_io_endpoint_name(
-            o->egress == VFSEC_EGRESS_UPLINK ? VFSEC_FN_NONE : o->fn);
-        g_autofree char *data = ctl_to_hex(o->frame->data, o->frame->len);
+    ctl_reply_outputs(call, port, out);
+}
 
-        json_builder_begin_object(b);
-        ctl_add_string(b, "to", to);
-        ctl_add_uint(b, "len", o->frame->len);
-        ctl_add_string(b, "hex", data);
-        json_builder_end_object(b);
+/* The segments of one TSO super-frame from a function: what a netdev cannot
+ * hand over (the kernel segments before a veth), so it comes this way. */
+static void
+ctl_send_tso(VfsecJsonlCall *call, gpointer user_data)
+{
+    JsonObject *args = vfsec_jsonl_call_get_args(call);
+    VfsecNicsimPort *port = ctl_port(call, user_data, TRUE);
+    JsonNode *node = ctl_member(args, "segments");
+    g_autoptr(GPtrArray) segments = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
+    g_autofree const guint8 **data = NULL;
+    g_autofree gsize *lens = NULL;
+    g_autoptr(GArray) out = NULL;
+    GError *error = NULL;
+    const char *from = NULL;
+    guint64 mss = 0;
+    JsonArray *array;
+    int fn = VFSEC_FN_NONE;
+
+    if (!port)
+        return;
+    if (!ctl_string(args, "send-tso", "from", TRUE, &from, &error) ||
+        !vfsec_nicsim_io_endpoint_parse(port, from, &fn, &error) ||
+        !ctl_uint(args, "send-tso", "mss", G_MAXUINT16, TRUE, &mss, &error)) {
+        ctl_fail(call, error);
+        return;
     }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    vfsec_nicsim_io_emit(port, out);
-    ctl_reply(call, b);
+    if (fn == VFSEC_FN_NONE || !node || !JSON_NODE_HOLDS_ARRAY(node) ||
+        json_array_get_length(json_node_get_array(node)) == 0 ||
+        json_array_get_length(json_node_get_array(node)) > CONTROL_MAX_SEGMENTS) {
+        ctl_fail(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                                   "send-tso: from must be pf or vf:N and segments an array of "
+                                   "1-%d hex strings", CONTROL_MAX_SEGMENTS));
+        return;
+    }
+    array = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(array); i++) {
+        JsonNode *e = json_array_get_element(array, i);
+        GByteArray *seg;
+
+        if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
+            ctl_fail(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                                       "send-tso: segment %u is not a hex string", i));
+            return;
+        }
+        seg = ctl_hex("send-tso", "segment", json_node_get_string(e), VFSEC_NICSIM_RXBUF_SIZE,
+                      &error);
+        if (!seg) {
+            ctl_fail(call, error);
+            return;
+        }
+        g_ptr_array_add(segments, seg);
+    }
+    data = g_new0(const guint8 *, segments->len);
+    lens = g_new0(gsize, segments->len);
+    for (guint i = 0; i < segments->len; i++) {
+        GByteArray *seg = g_ptr_array_index(segments, i);
+
+        data[i] = seg->data;
+        lens[i] = seg->len;
+    }
+    out = vfsec_frame_list_new();
+    port->io.injected += segments->len;
+    if (!vfsec_nicport_from_function_tso(port->core, fn, data, lens, segments->len,
+                                         (guint16)mss, out, &error)) {
+        ctl_fail(call, error);
+        return;
+    }
+    ctl_reply_outputs(call, port, out);
 }
 
 gboolean
@@ -1034,6 +1120,7 @@ vfsec_nicsim_control_start(VfsecNicsim *sim, GError **error)
         { "gate-release", ctl_gate_release },
         { "reclaim-mode", ctl_reclaim_mode },
         { "send-frame", ctl_send_frame },
+        { "send-tso", ctl_send_tso },
         { NULL, NULL },
     };
     VfsecJsonlServerConfig config;
