@@ -163,6 +163,12 @@ main(int argc, char **argv)
     /* A peer closing a socket must not kill the emulator. */
     signal(SIGPIPE, SIG_IGN);
     loop = g_main_loop_new(NULL, FALSE);
+    /* Before anything can tell the world we are ready: a signal from a
+     * script that saw the ready file must find the handler in place (it is
+     * dispatched once the loop runs, and the loop then stops at once). */
+    g_unix_signal_add(SIGTERM, on_signal, loop);
+    g_unix_signal_add(SIGINT, on_signal, loop);
+    g_unix_signal_add(SIGHUP, on_signal, loop);
     sim = vfsec_nicsim_new(&config, &error);
     if (!sim || (config.ready_file && !write_ready_file(config.ready_file, &config, &error))) {
         fprintf(stderr, "vfsec-nicsim: %s\n", error->message);
@@ -170,9 +176,6 @@ main(int argc, char **argv)
         vfsec_nicsim_config_clear(&config);
         return 1;
     }
-    g_unix_signal_add(SIGTERM, on_signal, loop);
-    g_unix_signal_add(SIGINT, on_signal, loop);
-    g_unix_signal_add(SIGHUP, on_signal, loop);
     printf("vfsec-nicsim: ready: %u port(s) x %u VFs, prefix %s, control %s, contract %s\n",
            config.n_ports, config.n_vfs, config.prefix, config.control_socket,
            config.contract_socket);
