@@ -77,7 +77,10 @@ typedef struct {
     VfsecWireDir dir;
     VfsecWireAlg alg;
     guint32 replay_window;
-    VfsecEspSa *esp;       /* holds the key schedule */
+    guint32 salt;          /* secret, like the key: zeroed on free */
+    guint8 key_len;
+    guint8 key_bytes[VFSEC_WIRE_KEY_MAX];
+    VfsecEspSa *esp;       /* the key schedule; NULL until the first packet */
     guint64 packets;
     guint64 bytes;
     guint64 errors;
@@ -207,11 +210,9 @@ sad_lookup(const VfsecAgent *agent, VfsecWireSaKey *key)
 static VfsecWireStatus
 sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
 {
-    g_autoptr(GError) error = NULL;
     VfsecWireSaKey key = req->key;
     AgentSa *old = sad_lookup(agent, &key);
     AgentSa *sa;
-    VfsecEspSa *esp;
 
     if (old) {
         *value = old->index;
@@ -219,19 +220,21 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
     }
     if (g_hash_table_size(agent->by_key) >= agent->cfg.sad_capacity)
         return VFSEC_WIRE_STATUS_SAD_FULL;
-    esp = vfsec_esp_sa_new(req->dir == VFSEC_WIRE_DIR_IN ? VFSEC_ESP_DIR_IN : VFSEC_ESP_DIR_OUT,
-                           key.spi, req->salt, req->key_bytes, req->key_len,
-                           req->dir == VFSEC_WIRE_DIR_IN ? req->replay_window : 0, &error);
-    if (!esp) {
-        g_debug("agent: ADD_SA refused: %s", error->message);
+    /* What vfsec_esp_sa_new() will refuse (the codec checked the rest). */
+    if ((req->key_len != 16 && req->key_len != 32) ||
+        (req->dir == VFSEC_WIRE_DIR_IN && req->replay_window > VFSEC_ESP_REPLAY_WINDOW_MAX)) {
+        g_debug("agent: ADD_SA spi 0x%08x refused: key length %u / replay window %u unsupported",
+                key.spi, req->key_len, req->replay_window);
         return VFSEC_WIRE_STATUS_UNSUPPORTED_ALG;
     }
     sa = g_new0(AgentSa, 1);
     sa->key = key;
     sa->dir = req->dir;
     sa->alg = req->alg;
-    sa->replay_window = req->replay_window;
-    sa->esp = esp;
+    sa->replay_window = req->dir == VFSEC_WIRE_DIR_IN ? req->replay_window : 0;
+    sa->salt = req->salt;
+    sa->key_len = req->key_len;
+    memcpy(sa->key_bytes, req->key_bytes, req->key_len);
     if (agent->slots->len < agent->cfg.sad_capacity) {
         sa->index = agent->slots->len;
         g_ptr_array_add(agent->slots, sa);
@@ -242,6 +245,23 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
     g_hash_table_insert(agent->by_key, &sa->key, sa);
     *value = sa->index;
     return VFSEC_WIRE_STATUS_OK;
+}
+
+/* The SA's ESP context, made on first use: an SAD full of SAs that carry
+ * no traffic (a reclaim benchmark) then costs no key schedules. */
+static VfsecEspSa *
+sa_esp(AgentSa *sa)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (sa->esp)
+        return sa->esp;
+    sa->esp = vfsec_esp_sa_new(sa->dir == VFSEC_WIRE_DIR_IN ? VFSEC_ESP_DIR_IN : VFSEC_ESP_DIR_OUT,
+                               sa->key.spi, sa->salt, sa->key_bytes, sa->key_len,
+                               sa->replay_window, &error);
+    if (!sa->esp)
+        g_warning("agent: SA %u has no usable ESP context: %s", sa->index, error->message);
+    return sa->esp;
 }
 
 static VfsecWireStatus
@@ -430,7 +450,10 @@ op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep)
         agent->counters.cfg_ok++;
     else
         agent->counters.cfg_op_failed++;
-    /* The describer never prints key bytes or salt. */
+    /* Describing costs more than executing: only when someone listens. The
+     * describer never prints key bytes or salt. */
+    if (g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+        return;
     what = vfsec_wire_op_describe(req, VFSEC_WIRE_KIND_REQUEST);
     g_debug("agent: %s -> %s value %u", what, vfsec_wire_status_to_string(rep->status), rep->value);
 }
@@ -566,6 +589,12 @@ rx_process(VfsecAgent *agent, GByteArray *frame, guint flags, int fn, GArray *ou
     }
 
     md.sa_index = sa->index;
+    if (!sa_esp(sa)) {
+        agent->counters.rx_malformed++;
+        md.status = VFSEC_WIRE_RX_MALFORMED;
+        rx_push(agent, frame, &md, flags, fn, out);
+        return;
+    }
     plain = g_byte_array_new();
     switch (vfsec_esp_decrypt(sa->esp, frame->data + l2.l3_offset, frame->len - l2.l3_offset,
                               plain, &info, &error)) {
@@ -749,6 +778,10 @@ tx_encrypt(VfsecAgent *agent, AgentSa *sa, const guint8 *hdr, gsize hdr_len, con
     g_autoptr(GByteArray) esp = g_byte_array_new();
     GByteArray *frame;
 
+    if (!sa_esp(sa)) {
+        agent->counters.tx_error++;
+        return;
+    }
     switch (vfsec_esp_encrypt_placed(sa->esp, pkt, pkt_len, hlen, next_header, esp, NULL, &error)) {
     case VFSEC_ESP_OK:
         break;
@@ -974,7 +1007,7 @@ vfsec_agent_sad_dump(const VfsecAgent *agent)
         info.dir = sa->dir;
         info.alg = sa->alg;
         info.replay_window = sa->replay_window;
-        info.seq = vfsec_esp_sa_seq(sa->esp);
+        info.seq = sa->esp ? vfsec_esp_sa_seq(sa->esp) : 0;
         info.packets = sa->packets;
         info.bytes = sa->bytes;
         info.errors = sa->errors;

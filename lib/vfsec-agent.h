@@ -99,9 +99,9 @@ gboolean vfsec_agent_get_hairpin(const VfsecAgent *agent);
 void vfsec_agent_set_tap(VfsecAgent *agent, VfsecAgentTapFunc func, gpointer user_data,
                          GDestroyNotify destroy);
 
-/* A frame the switch sent up (starting at the destination MAC). Appends to
- * @out (see vfsec_frame_list_new()):
- *   UPLINK outputs (data, bypassed, encrypted frames);
+/* A frame the switch sent up (starting at the destination MAC) from
+ * function @src_fn. Appends to @out (see vfsec_frame_list_new()):
+ *   UPLINK outputs (data, bypassed, encrypted frames; fn = @src_fn);
  *   SWITCH outputs flagged VFSEC_FRAME_REPLY (the reply to a configuration
  *   request, addressed to its sender) or VFSEC_FRAME_HAIRPIN (a frame turned
  *   around and passed through Rx processing), fn = @src_fn.

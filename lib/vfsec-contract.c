@@ -268,7 +268,9 @@ vfsec_contract_mac_table_equal(const VfsecContractMacTable *a, const VfsecContra
 
         if (!vfsec_mac_equal(&ea->mac, &eb->mac) || ea->tags->len != eb->tags->len)
             return FALSE;
-        if (memcmp(ea->tags->data, eb->tags->data, ea->tags->len * sizeof(VfsecContractMacTag)) != 0)
+        /* An empty GArray's data may be NULL, which memcmp must never see. */
+        if (ea->tags->len > 0 &&
+            memcmp(ea->tags->data, eb->tags->data, ea->tags->len * sizeof(VfsecContractMacTag)) != 0)
             return FALSE;
     }
     return TRUE;

@@ -280,16 +280,16 @@ driver_sa_match(DriverFn *d, const VfsecEspPeek *peek, const VfsecFrameL2 *l2)
     return NULL;
 }
 
-static guint16
-ipv4_header_checksum(const guint8 *hdr, gsize hlen)
+/* Updates the checksum at @csum for a 16-bit word changed from @old to
+ * @new (RFC 1624, eqn. 3), without summing the whole header again. */
+static void
+csum_update(guint8 *csum, guint16 old, guint16 new)
 {
-    guint32 sum = 0;
+    guint32 sum = (guint16)~get16(csum) + (guint32)(guint16)~old + new;
 
-    for (gsize i = 0; i + 1 < hlen; i += 2)
-        sum += get16(hdr + i);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (guint16)~sum;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    put16(csum, (guint16)~sum);
 }
 
 /* The driver's Tx offload: returns @frame with the placed ESP header and Tx
@@ -341,11 +341,13 @@ driver_tx(VfsecNicPort *port, DriverFn *d, const guint8 *frame, gsize len, guint
     g_byte_array_append(placed, ip + hlen, (guint)(total - hlen));
     if (peek.family == 4) {
         guint8 *h = placed->data + l2.l3_offset;
+        guint16 old_len = get16(h + 2);
+        guint16 old_ttl_proto = get16(h + 8);
 
         h[9] = VFSEC_WIRE_PROTO_ESP;
         put16(h + 2, (guint16)(total + PLACED_LEN));
-        put16(h + 10, 0);
-        put16(h + 10, ipv4_header_checksum(h, hlen));
+        csum_update(h + 10, old_len, get16(h + 2));
+        csum_update(h + 10, old_ttl_proto, get16(h + 8));
     } else {
         guint8 *h = placed->data + l2.l3_offset;
 

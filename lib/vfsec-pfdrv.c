@@ -1170,24 +1170,6 @@ op_new(VfsecPfdrv *pfdrv, OpKind kind, guint domain, guint timeout_ms, GCancella
     return op;
 }
 
-/* Queues @op, arms its deadline and cancellation, and runs the scheduler. */
-static void
-op_queue(Op *op, GCancellable *cancellable)
-{
-    VfsecPfdrv *pfdrv = op->pfdrv;
-
-    enter(pfdrv);
-    g_queue_push_tail(&pfdrv->ops, op);
-    op->deadline = attach_timeout(pfdrv, op->timeout_ms, deadline_cb, op);
-    if (cancellable) {
-        op->cancel = g_cancellable_source_new(cancellable);
-        g_source_set_callback(op->cancel, G_SOURCE_FUNC(cancel_cb), op, NULL);
-        g_source_attach(op->cancel, pfdrv->context);
-    }
-    schedule(pfdrv);
-    leave(pfdrv);
-}
-
 /* Fails @op at once, before it is queued. */
 static void
 op_reject(Op *op, GError *error)
@@ -1200,10 +1182,27 @@ op_reject(Op *op, GError *error)
     leave(pfdrv);
 }
 
-static gboolean
-domain_valid(guint domain)
+/* Queues @op, arms its deadline and cancellation, and runs the scheduler. */
+static void
+op_queue(Op *op, GCancellable *cancellable)
 {
-    return domain == VFSEC_PFDRV_PF || domain < VFSEC_PFDRV_MAX_VFS;
+    VfsecPfdrv *pfdrv = op->pfdrv;
+
+    if (op->domain != VFSEC_PFDRV_PF && op->domain >= VFSEC_PFDRV_MAX_VFS) {
+        op_reject(op, g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                                  "port %s: VF index %u is out of range", pfdrv->name, op->domain));
+        return;
+    }
+    enter(pfdrv);
+    g_queue_push_tail(&pfdrv->ops, op);
+    op->deadline = attach_timeout(pfdrv, op->timeout_ms, deadline_cb, op);
+    if (cancellable) {
+        op->cancel = g_cancellable_source_new(cancellable);
+        g_source_set_callback(op->cancel, G_SOURCE_FUNC(cancel_cb), op, NULL);
+        g_source_attach(op->cancel, pfdrv->context);
+    }
+    schedule(pfdrv);
+    leave(pfdrv);
 }
 
 void
@@ -1217,10 +1216,6 @@ vfsec_pfdrv_vf_add_sa_async(VfsecPfdrv *pfdrv, guint vf, const VfsecWireAddSa *s
 
     item->add_sa = *sa;
     vfsec_wire_sa_key_normalize(&item->add_sa.key);
-    if (!domain_valid(vf)) {
-        op_reject(op, g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID, "VF index %u is out of range", vf));
-        return;
-    }
     op_queue(op, cancellable);
 }
 
@@ -1259,10 +1254,6 @@ vfsec_pfdrv_vf_remove_sa_async(VfsecPfdrv *pfdrv, guint vf, const VfsecWireSaKey
 
     vfsec_wire_sa_key_normalize(&copy);
     g_array_append_val(op->keys, copy);
-    if (!domain_valid(vf)) {
-        op_reject(op, g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID, "VF index %u is out of range", vf));
-        return;
-    }
     op_queue(op, cancellable);
 }
 
@@ -1280,10 +1271,6 @@ vfsec_pfdrv_reclaim_vf_async(VfsecPfdrv *pfdrv, guint vf, guint timeout_ms,
     Op *op = op_new(pfdrv, OP_RECLAIM, vf, timeout_ms ? timeout_ms : pfdrv->config.reclaim_timeout_ms,
                     cancellable, callback, user_data, vfsec_pfdrv_reclaim_vf_async);
 
-    if (!domain_valid(vf)) {
-        op_reject(op, g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID, "VF index %u is out of range", vf));
-        return;
-    }
     op_queue(op, cancellable);
 }
 

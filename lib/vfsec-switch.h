@@ -37,8 +37,8 @@ const char *vfsec_egress_to_string(VfsecEgress egress);
 /* One frame to emit. */
 typedef struct {
     VfsecEgress egress;
-    int fn;              /* FUNCTION: the receiver; AGENT/SWITCH: the function the
-                          * frame originally came from, or VFSEC_FN_NONE */
+    int fn;              /* FUNCTION: the receiver; UPLINK/AGENT/SWITCH: the function
+                          * the frame originally came from, or VFSEC_FN_NONE */
     guint flags;         /* VFSEC_FRAME_* */
     GByteArray *frame;   /* owned by the list; starts at the destination MAC */
 } VfsecFrameOut;

@@ -527,6 +527,10 @@ test_remove(Fixture *fx, gconstpointer data)
     g_assert_no_error(error);
     g_assert_cmpuint(agent_count(fx, &mac), ==, 0);
     g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 0), ==, 0);
+
+    g_assert_false(reclaim(fx, VFSEC_PFDRV_MAX_VFS, 0, NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==, "port p0: VF index 65536 is out of range");
 }
 
 static void
