@@ -21,6 +21,10 @@
 
 /* Most SAs one vf-add-sa request may add (SPIs spi .. spi + count - 1). */
 #define CONTROL_MAX_COUNT 65536
+/* SAs of one request handed to the PF driver at a time. It runs a domain's
+ * mailbox requests one after the other anyway, and its per-request timeout
+ * counts time spent queued: thousands queued at once would expire there. */
+#define CONTROL_ADD_WINDOW 32
 
 /* ---- Reading arguments ---- */
 
@@ -434,6 +438,7 @@ typedef struct {
     guint domain;
     VfsecWireAddSa sa;     /* the template; secret: zeroed when done */
     guint count;
+    guint started;
     guint done;
     GArray *indexes;       /* guint32, in completion order */
     GError *error;         /* the first failure */
@@ -453,6 +458,21 @@ typedef struct {
     CtlAddSa *add;
     guint32 spi;
 } CtlAddSaOne;
+
+static void ctl_add_sa_done(GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* Hands the next SA of @a (SPI: the template's + its position) to the PF. */
+static void
+ctl_add_sa_next(CtlAddSa *a)
+{
+    VfsecWireAddSa sa = a->sa;
+    CtlAddSaOne *one = g_new0(CtlAddSaOne, 1);
+
+    one->add = a;
+    one->spi = sa.key.spi = a->sa.key.spi + a->started++;
+    vfsec_pfdrv_vf_add_sa_async(a->pfdrv, a->domain, &sa, NULL, ctl_add_sa_done, one);
+    memset(&sa, 0, sizeof(sa));
+}
 
 static void
 ctl_add_sa_done(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -481,8 +501,11 @@ ctl_add_sa_done(GObject *source, GAsyncResult *result, gpointer user_data)
     } else {
         g_error_free(error);
     }
-    if (++a->done < a->count)
+    if (++a->done < a->count) {
+        if (a->started < a->count && !a->port->closing)
+            ctl_add_sa_next(a);
         return;
+    }
     if (a->error) {
         vfsec_jsonl_call_return_error(a->call, a->error);
     } else {
@@ -539,16 +562,8 @@ ctl_add_sa(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf)
         return;
     }
     a->count = (guint)count;
-    for (guint i = 0; i < a->count; i++) {
-        VfsecWireAddSa sa = a->sa;
-        CtlAddSaOne *one = g_new0(CtlAddSaOne, 1);
-
-        one->add = a;
-        one->spi = sa.key.spi = a->sa.key.spi + i;
-        vfsec_pfdrv_vf_add_sa_async(port->pfdrv, a->domain, &sa,
-                                    NULL, ctl_add_sa_done, one);
-        memset(&sa, 0, sizeof(sa));
-    }
+    while (a->started < MIN(a->count, CONTROL_ADD_WINDOW))
+        ctl_add_sa_next(a);
 }
 
 static void
