@@ -3,8 +3,10 @@
  * first one's names; VF MAC changes made on the netdevs are followed; scale
  * mode runs VFs without netdevs. */
 #include <glib.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "nicsim-fixture.h"
@@ -235,6 +237,57 @@ test_scale_mode(void)
     nicsim_stop(fx);
 }
 
+/* Without --foreground the command returns once the emulator is ready, and
+ * `vfsec-nicsim ctl` talks to it. */
+static void
+test_background(void)
+{
+    NicsimFixture *fx = nicsim_start(NULL);
+    g_autofree char *prefix = g_strdup_printf("%sb", fx->prefix);
+    g_autofree char *nic = g_strdup_printf("%s-bg", fx->tag);
+    g_autofree char *nic_opt = g_strdup_printf("--nic-netns=%s", nic);
+    g_autofree char *prefix_opt = g_strdup_printf("--prefix=%s", prefix);
+    g_autofree char *netns_opt = g_strdup_printf("--netns=%s", fx->host_ns);
+    g_autofree char *wire_opt = g_strdup_printf("--wire-netns=%s", fx->wire_ns);
+    g_autofree char *control = g_build_filename(fx->dir, "bg-control.sock", NULL);
+    g_autofree char *control_opt = g_strdup_printf("--control-socket=%s", control);
+    g_autofree char *contract_opt = g_strdup_printf("--contract-socket=%s/bg-contract.sock",
+                                                    fx->dir);
+    g_autofree char *ready = g_build_filename(fx->dir, "bg-ready", NULL);
+    g_autofree char *ready_opt = g_strdup_printf("--ready-file=%s", ready);
+    const char *argv[] = { vfsec_test_env("VFSEC_NICSIM"), prefix_opt, nic_opt, netns_opt,
+                           wire_opt, control_opt, contract_opt, ready_opt, "--vfs=1", NULL };
+    const char *ctl[] = { vfsec_test_env("VFSEC_NICSIM"), "ctl", control_opt, "status", NULL };
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autofree char *out = NULL;
+    g_autofree char *text = NULL;
+    JsonObject *status;
+    gint64 pid;
+    int pidfd;
+    struct pollfd pfd;
+
+    g_assert_cmpint(vfsec_test_run(argv, NULL, NULL), ==, 0);
+    g_assert_true(g_file_test(ready, G_FILE_TEST_EXISTS));
+    g_assert_cmpint(vfsec_test_run(ctl, &out, NULL), ==, 0);
+    g_assert_true(json_parser_load_from_data(parser, out, -1, NULL));
+    status = json_node_get_object(json_parser_get_root(parser));
+    g_assert_cmpstr(json_object_get_string_member(status, "prefix"), ==, prefix);
+    pid = json_object_get_int_member(status, "pid");
+    g_assert_true(g_file_get_contents(ready, &text, NULL, NULL));
+    g_assert_nonnull(strstr(text, "\"pid\""));
+
+    pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    g_assert_cmpint(pidfd, >=, 0);
+    g_assert_cmpint(kill((pid_t)pid, SIGTERM), ==, 0);
+    pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+    g_assert_cmpint(poll(&pfd, 1, NICSIM_WAIT_MS), ==, 1);
+    close(pidfd);
+    g_assert_false(netns_exists(nic));
+    g_assert_false(g_file_test(control, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(ready, G_FILE_TEST_EXISTS));
+    nicsim_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -247,5 +300,6 @@ main(int argc, char **argv)
     g_test_add_func("/nicsim/lifecycle/second-instance", test_second_instance);
     g_test_add_func("/nicsim/lifecycle/follows-mac", test_follows_mac);
     g_test_add_func("/nicsim/lifecycle/scale", test_scale_mode);
+    g_test_add_func("/nicsim/lifecycle/background", test_background);
     return g_test_run();
 }
