@@ -289,14 +289,13 @@ contract_get_macs(VfsecJsonlCall *call, gpointer user_data)
     VfsecNicsimPort *port = contract_port(call, sim, req->args.port);
     g_autoptr(VfsecContractResult) res = NULL;
     const GArray *table;
-    guint32 generation = 0;
 
     if (!port)
         return;
     res = vfsec_contract_result_new(VFSEC_CONTRACT_OP_GET_MACS);
-    table = vfsec_agent_mac_table(vfsec_nicport_agent(port->core), &generation);
-    res->u.macs->generation = generation;
-    for (guint i = 0; table && i < table->len; i++) {
+    table = port->macs;
+    res->u.macs->generation = port->mac_generation;
+    for (guint i = 0; i < table->len; i++) {
         const VfsecWireMacEntry *e = &g_array_index(table, VfsecWireMacEntry, i);
         VfsecContractMacEntry *ce = vfsec_contract_mac_entry_new(&e->mac);
 
@@ -308,48 +307,46 @@ contract_get_macs(VfsecJsonlCall *call, gpointer user_data)
     contract_return(call, res);
 }
 
+/* A set-macs waiting for the agent: the table to keep once it is in. */
+typedef struct {
+    VfsecJsonlCall *call;
+    VfsecNicsimPort *port;
+    VfsecPfdrv *pfdrv;
+    GArray *entries;        /* VfsecWireMacEntry */
+} ContractSetMacs;
+
 static void
 contract_set_macs_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-    g_autofree ContractPending *p = user_data;
+    ContractSetMacs *p = user_data;
     g_autoptr(VfsecContractResult) res = vfsec_contract_result_new(VFSEC_CONTRACT_OP_SET_MACS);
     guint32 generation = 0;
     GError *error = NULL;
 
+    p->port->macs_pending = FALSE;
     if (!vfsec_pfdrv_mac_replace_finish(p->pfdrv, result, &generation, &error)) {
         contract_return_gerror(p->call, error);
-        return;
+    } else {
+        g_array_unref(p->port->macs);
+        p->port->macs = g_steal_pointer(&p->entries);
+        p->port->mac_generation = generation;
+        res->u.generation = generation;
+        contract_return(p->call, res);
+        vfsec_nicsim_contract_notify(p->port->sim, VFSEC_CONTRACT_EVENT_PORT_CHANGE,
+                                     p->port->index, 0, "local-macs");
     }
-    res->u.generation = generation;
-    contract_return(p->call, res);
+    if (p->entries)
+        g_array_unref(p->entries);
+    g_free(p);
 }
 
-static void
-contract_set_macs(VfsecJsonlCall *call, gpointer user_data)
+/* The contract's entries as the agent's; NULL after an error reply. */
+static GArray *
+contract_mac_entries(VfsecJsonlCall *call, const VfsecContractMacTable *table)
 {
-    VfsecNicsim *sim = user_data;
-    const VfsecContractRequest *req = vfsec_jsonl_call_get_request(call);
-    const VfsecContractMacTable *table = req->args.set_macs.table;
-    VfsecNicsimPort *port = contract_port(call, sim, req->args.set_macs.port);
-    g_autoptr(GArray) entries = NULL;
-    ContractPending *p;
-    guint32 current = 0;
+    g_autoptr(GArray) entries = g_array_sized_new(FALSE, TRUE, sizeof(VfsecWireMacEntry),
+                                                  table->entries->len);
 
-    if (!port)
-        return;
-    /* Compare and swap: the agent's MAC_REPLACE only wants a greater
-     * generation; the contract wants the caller's to be the current one.
-     * Two set-macs racing with the same generation both send current + 1,
-     * and the agent refuses the second. */
-    vfsec_agent_mac_table(vfsec_nicport_agent(port->core), &current);
-    if (table->generation != current || current == G_MAXUINT32) {
-        contract_return_gerror(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
-                                                 "local-MAC table of port %u is at generation "
-                                                 "%u, not %" G_GUINT64_FORMAT,
-                                                 port->index, current, table->generation));
-        return;
-    }
-    entries = g_array_sized_new(FALSE, TRUE, sizeof(VfsecWireMacEntry), table->entries->len);
     for (guint i = 0; i < table->entries->len; i++) {
         const VfsecContractMacEntry *ce = g_ptr_array_index(table->entries, i);
         VfsecWireMacEntry e = { .mac = ce->mac };
@@ -361,7 +358,7 @@ contract_set_macs(VfsecJsonlCall *call, gpointer user_data)
                                                      "agent keys on at most %d",
                                                      vfsec_mac_format(&ce->mac, mac),
                                                      ce->tags->len, VFSEC_WIRE_MAX_TAGS));
-            return;
+            return NULL;
         }
         e.n_tags = (guint8)ce->tags->len;
         for (guint t = 0; t < ce->tags->len; t++) {
@@ -372,14 +369,56 @@ contract_set_macs(VfsecJsonlCall *call, gpointer user_data)
         }
         g_array_append_val(entries, e);
     }
-    p = g_new0(ContractPending, 1);
+    return g_steal_pointer(&entries);
+}
+
+static void
+contract_set_macs(VfsecJsonlCall *call, gpointer user_data)
+{
+    VfsecNicsim *sim = user_data;
+    const VfsecContractRequest *req = vfsec_jsonl_call_get_request(call);
+    const VfsecContractMacTable *table = req->args.set_macs.table;
+    VfsecNicsimPort *port = contract_port(call, sim, req->args.set_macs.port);
+    ContractSetMacs *p;
+    guint32 agent_generation = 0;
+    guint32 next;
+    GArray *entries;
+
+    if (!port)
+        return;
+    /* Compare and swap on the PF driver's table. One replacement at a time:
+     * a second one asked meanwhile would compare against a generation that
+     * is about to change. */
+    if (port->macs_pending || table->generation != port->mac_generation) {
+        contract_return_gerror(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                                                 "local-MAC table of port %u is at generation "
+                                                 "%u%s, not %" G_GUINT64_FORMAT,
+                                                 port->index, port->mac_generation,
+                                                 port->macs_pending ? " and being replaced" : "",
+                                                 table->generation));
+        return;
+    }
+    /* The agent's MAC_REPLACE wants a generation above its own, which a
+     * frame from elsewhere (a test on the PF netdev) may have moved. */
+    vfsec_agent_mac_table(vfsec_nicport_agent(port->core), &agent_generation);
+    next = MAX(port->mac_generation, agent_generation);
+    if (next == G_MAXUINT32) {
+        contract_return_gerror(call, g_error_new(VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                                                 "local-MAC table of port %u has used up its "
+                                                 "generations", port->index));
+        return;
+    }
+    entries = contract_mac_entries(call, table);
+    if (!entries)
+        return;
+    p = g_new0(ContractSetMacs, 1);
     p->call = call;
     p->port = port;
     p->pfdrv = port->pfdrv;
-    vfsec_pfdrv_mac_replace_async(port->pfdrv, current + 1,
-                                  (const VfsecWireMacEntry *)entries->data, entries->len,
-                                  NULL, contract_set_macs_done,
-                                  p);
+    p->entries = entries;
+    port->macs_pending = TRUE;
+    vfsec_pfdrv_mac_replace_async(port->pfdrv, next + 1, (const VfsecWireMacEntry *)entries->data,
+                                  entries->len, NULL, contract_set_macs_done, p);
 }
 
 static void

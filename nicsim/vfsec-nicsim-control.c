@@ -870,14 +870,21 @@ ctl_vf_reset(VfsecJsonlCall *call, gpointer user_data)
 }
 
 static void
+ctl_agent_reset_done(const GError *error, gpointer user_data)
+{
+    if (error)
+        vfsec_jsonl_call_return_error(user_data, error);
+    else
+        ctl_reply_empty(user_data);
+}
+
+static void
 ctl_agent_reset(VfsecJsonlCall *call, gpointer user_data)
 {
     VfsecNicsimPort *port = ctl_port(call, user_data, TRUE);
 
-    if (!port)
-        return;
-    vfsec_nicsim_agent_reset(port);
-    ctl_reply_empty(call);
+    if (port)
+        vfsec_nicsim_agent_reset(port, ctl_agent_reset_done, call);
 }
 
 static void

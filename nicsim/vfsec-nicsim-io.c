@@ -324,6 +324,24 @@ vfsec_nicsim_port_counters_foreach(VfsecNicsimPort *port, VfsecCounterFunc func,
         { "sim.pf_driver_errors", io->pf_driver_errors },
     };
 
+    const VfsecAgentCounters *agent = vfsec_agent_counters(vfsec_nicport_agent(port->core));
+    /* The names docs/pf-driver-contract.md lists for vfsec-nicsim first, then
+     * every counter of every part under its prefix. */
+    const struct {
+        const char *name;
+        guint64 value;
+    } summary[] = {
+        { "rx_frames", agent->uplink_rx },
+        { "tx_frames", agent->uplink_tx },
+        { "cfg_frames", agent->cfg_frames },
+        { "cfg_rejected", agent->cfg_rejected },
+        { "bypassed", agent->bypassed },
+        { "offloaded_tx", agent->offloaded_tx },
+        { "decrypted_rx", agent->decrypted_rx },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(summary); i++)
+        func(summary[i].name, summary[i].value, user_data);
     vfsec_nicport_counters_foreach(port->core, func, user_data);
     if (port->pfdrv) {
         for (guint c = 0; c < VFSEC_PFDRV_COUNTER_LAST; c++) {

@@ -46,6 +46,11 @@ struct _VfsecNicsimPort {
     VfsecPcapWriter *tap_hairpin;
     VfsecPcapWriter *tap_uplink;
     VfsecNicsimIoCounters io;
+    /* The local-MAC table as the PF driver owns it (the contract's get-macs
+     * and set-macs), re-programmed into the agent after an agent reset. */
+    GArray *macs;                  /* VfsecWireMacEntry */
+    guint32 mac_generation;        /* 0: never set */
+    gboolean macs_pending;         /* a set-macs waits for the agent */
     gboolean closing;              /* being freed: completions must not start work */
 };
 
@@ -112,7 +117,14 @@ gboolean vfsec_nicsim_server_config(VfsecNicsim *sim, const char *path,
 /* A VF reset: the VF-driver model forgets the VF's SAs, subscribers get
  * vf-reset. The agent and the PF driver's DB keep them (that is the point). */
 void vfsec_nicsim_vf_reset(VfsecNicsimPort *port, guint vf);
-/* An agent reset: the SAD and local-MAC table are lost; agent-reset goes out. */
-void vfsec_nicsim_agent_reset(VfsecNicsimPort *port);
+/* Called when vfsec_nicsim_agent_reset() is done; @error NULL on success. */
+typedef void (*VfsecNicsimDoneFunc)(const GError *error, gpointer user_data);
+/* An agent reset: the agent loses its SAD and local-MAC table. The PF driver
+ * then does what the contract promises before it tells anyone: forgets the
+ * lost SAs (sa_count 0), programs its local-MAC table again (same
+ * generation), and only then sends agent-reset. @done (may be NULL) runs at
+ * the end. */
+void vfsec_nicsim_agent_reset(VfsecNicsimPort *port, VfsecNicsimDoneFunc done,
+                              gpointer user_data);
 
 G_END_DECLS

@@ -346,6 +346,7 @@ port_free(VfsecNicsimPort *port)
     g_clear_pointer(&port->tap_hairpin, vfsec_pcap_writer_free);
     g_clear_pointer(&port->tap_uplink, vfsec_pcap_writer_free);
     g_clear_pointer(&port->core, vfsec_nicport_free);
+    g_clear_pointer(&port->macs, g_array_unref);
     g_free(port);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecNicsimPort, port_free)
@@ -385,6 +386,7 @@ port_new(VfsecNicsim *sim, guint index, GError **error)
     port->sim = sim;
     port->index = index;
     port->pfdrv_fd = -1;
+    port->macs = g_array_new(FALSE, TRUE, sizeof(VfsecWireMacEntry));
     g_snprintf(port->name, sizeof(port->name), "p%u", index);
     port->pf = vfsec_nicsim_links_find(sim->links, VFSEC_NICSIM_LINK_PF, index, 0);
     port->uplink = vfsec_nicsim_links_find(sim->links, VFSEC_NICSIM_LINK_UPLINK, index, 0);
@@ -440,13 +442,66 @@ vfsec_nicsim_vf_reset(VfsecNicsimPort *port, guint vf)
     vfsec_nicsim_contract_notify(port->sim, VFSEC_CONTRACT_EVENT_VF_RESET, port->index, vf, NULL);
 }
 
-void
-vfsec_nicsim_agent_reset(VfsecNicsimPort *port)
+typedef struct {
+    VfsecNicsimPort *port;
+    VfsecPfdrv *pfdrv;
+    VfsecNicsimDoneFunc done;
+    gpointer user_data;
+} AgentReset;
+
+static void
+agent_reset_finish(AgentReset *r, GError *error)
 {
+    if (!error && !r->port->closing)
+        vfsec_nicsim_contract_notify(r->port->sim, VFSEC_CONTRACT_EVENT_AGENT_RESET,
+                                     r->port->index, 0, NULL);
+    if (error)
+        g_warning("%s", error->message);
+    if (r->done)
+        r->done(error, r->user_data);
+    g_clear_error(&error);
+    g_free(r);
+}
+
+static void
+agent_reset_macs_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    AgentReset *r = user_data;
+    GError *error = NULL;
+
+    vfsec_pfdrv_mac_replace_finish(r->pfdrv, result, NULL, &error);
+    agent_reset_finish(r, error);
+}
+
+static void
+agent_reset_sas_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    AgentReset *r = user_data;
+    GError *error = NULL;
+
+    if (!vfsec_pfdrv_reclaim_port_finish(r->pfdrv, result, NULL, &error) ||
+        r->port->closing || r->port->mac_generation == 0) {
+        agent_reset_finish(r, error);
+        return;
+    }
+    vfsec_pfdrv_mac_replace_async(r->pfdrv, r->port->mac_generation,
+                                  (const VfsecWireMacEntry *)r->port->macs->data,
+                                  r->port->macs->len, NULL, agent_reset_macs_done, r);
+}
+
+void
+vfsec_nicsim_agent_reset(VfsecNicsimPort *port, VfsecNicsimDoneFunc done, gpointer user_data)
+{
+    AgentReset *r = g_new0(AgentReset, 1);
+
+    r->port = port;
+    r->pfdrv = port->pfdrv;
+    r->done = done;
+    r->user_data = user_data;
     vfsec_agent_reset(vfsec_nicport_agent(port->core));
     g_debug("%s: agent reset, SAD and local-MAC table lost", port->name);
-    vfsec_nicsim_contract_notify(port->sim, VFSEC_CONTRACT_EVENT_AGENT_RESET, port->index, 0,
-                                 NULL);
+    /* REMOVE_ALL_SA on the empty agent: the PF driver's DB follows it. */
+    vfsec_pfdrv_reclaim_port_async(port->pfdrv, 0, NULL, agent_reset_sas_done, r);
 }
 
 /* ---- Sockets ---- */

@@ -28,6 +28,7 @@ reclaim_done(GObject *source, GAsyncResult *result, gpointer user_data)
 typedef struct {
     guint resets;
     guint last_vf;
+    guint agent_resets;
 } Notified;
 
 static void
@@ -39,6 +40,8 @@ on_notify(VfsecContractClient *client, const VfsecContractNotification *n, gpoin
         seen->resets++;
         seen->last_vf = n->vf;
     }
+    if (n->event == VFSEC_CONTRACT_EVENT_AGENT_RESET)
+        seen->agent_resets++;
 }
 
 typedef struct {
@@ -250,6 +253,59 @@ test_batch(gconstpointer data)
     nicsim_stop(fx);
 }
 
+/* An agent reset loses the SAD; before it says so, the PF driver forgets the
+ * lost SAs and programs its local-MAC table again, same generation. */
+static void
+test_agent_reset(void)
+{
+    NicsimFixture *fx = nicsim_start(NULL);
+    Notified seen = { 0 };
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx, on_notify, &seen);
+    g_autoptr(JsonObject) set = NULL;
+    g_autoptr(JsonObject) before = NULL;
+    g_autoptr(JsonObject) after = NULL;
+    g_autoptr(JsonObject) vfs = NULL;
+    g_autoptr(JsonObject) agent = NULL;
+    g_autofree char *before_text = NULL;
+    g_autofree char *after_text = NULL;
+    gint64 deadline;
+
+    json_object_unref(nicsim_contract_call(fx, client, "subscribe",
+                                           "{\"events\": [\"agent-reset\"]}"));
+    set = nicsim_contract_call(fx, client, "set-macs",
+                               "{\"port\": 0, \"generation\": 0, \"entries\": [{\"mac\": "
+                               "\"02:76:73:00:00:01\", \"tags\": [{\"tpid\": 33024, \"vid\": "
+                               "7}]}]}");
+    g_assert_cmpint(json_object_get_int_member(set, "generation"), ==, 1);
+    add_sas(fx, "vf", 1, 0x1000, 4, "in");
+    add_sas(fx, "pf", 0, 0x3000, 2, "out");
+    before = nicsim_contract_call(fx, client, "get-macs", "{\"port\": 0}");
+
+    nicsim_ctl_do(fx, "agent-reset", "{\"port\": 0}");
+    deadline = g_get_monotonic_time() + NICSIM_WAIT_MS * 1000;
+    while (seen.agent_resets == 0 && g_get_monotonic_time() < deadline)
+        g_main_context_iteration(fx->ctx, TRUE);
+    g_assert_cmpuint(seen.agent_resets, ==, 1);
+    g_assert_cmpuint(nicsim_sad_count(fx), ==, 0);
+    g_assert_cmpuint(nicsim_db_count(fx), ==, 0);
+    vfs = nicsim_contract_call(fx, client, "list-vfs", "{\"port\": 0}");
+    g_assert_cmpint(json_object_get_int_member(
+                        json_array_get_object_element(json_object_get_array_member(vfs, "vfs"), 1),
+                        "sa_count"), ==, 0);
+    after = nicsim_contract_call(fx, client, "get-macs", "{\"port\": 0}");
+    before_text = nicsim_json_text(before);
+    after_text = nicsim_json_text(after);
+    g_assert_cmpstr(after_text, ==, before_text);
+    /* ... and the agent holds it again. */
+    agent = nicsim_ctl(fx, "macs", "{\"port\": 0}");
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(agent, "local"),
+                                               "generation"), ==, 1);
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(
+                         json_object_get_object_member(agent, "local"), "entries")), ==, 1);
+    vfsec_contract_client_close(client);
+    nicsim_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -257,6 +313,7 @@ main(int argc, char **argv)
     nicsim_require();
     g_test_add_func("/nicsim/reclaim/abandoned", test_abandoned);
     g_test_add_func("/nicsim/reclaim/gate", test_gate_shows_agent_first);
+    g_test_add_func("/nicsim/reclaim/agent-reset", test_agent_reset);
     for (guint i = 0; i < G_N_ELEMENTS(batch_cases); i++) {
         g_autofree char *path = g_strdup_printf("/nicsim/reclaim/%s", batch_cases[i].name);
 
