@@ -57,7 +57,10 @@ test_config(gconstpointer data)
     const ConfigCase *c = data;
     g_autofree char *line = g_strdup_printf("vfsec-nicsim %s", c->args);
     g_auto(GStrv) argv = g_strsplit(line, " ", -1);
-    char **args = argv;
+    /* GOption takes what it parsed out of the array: hand it a copy of the
+     * pointers, so that argv still frees every string. */
+    g_autofree char **args = g_memdup2(argv, sizeof(char *) * (g_strv_length(argv) + 1));
+    char **parse_args = args;
     int argc = (int)g_strv_length(argv);
     g_autoptr(GError) error = NULL;
     VfsecNicsimConfig config;
@@ -67,7 +70,7 @@ test_config(gconstpointer data)
     if (argc > 1 && !*argv[argc - 1])
         argc--;
     vfsec_nicsim_config_init(&config);
-    ok = vfsec_nicsim_config_parse(&config, &argc, &args, &error);
+    ok = vfsec_nicsim_config_parse(&config, &argc, &parse_args, &error);
     if (!c->ok) {
         g_assert_false(ok);
         g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
