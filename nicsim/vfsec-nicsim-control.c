@@ -428,6 +428,39 @@ ctl_add_sa_parse(VfsecNicsimPort *port, int fn, JsonObject *obj, const char *op,
 
 /* ---- Mailbox ---- */
 
+/* Who a mailbox request is for: the port, the function (a VF, or the PF for
+ * the pf- ops) and its SAD domain at the PF driver. */
+typedef struct {
+    VfsecNicsimPort *port;
+    int fn;
+    guint domain;
+    JsonObject *obj;        /* the op's "sa" or "key" member (borrowed) */
+} CtlMailbox;
+
+/* Reads port, vf (not for the PF) and the object member @member; FALSE after
+ * an error reply. */
+static gboolean
+ctl_mailbox(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf, const char *member,
+            CtlMailbox *mb)
+{
+    JsonObject *args = vfsec_jsonl_call_get_args(call);
+    const char *op = vfsec_jsonl_call_get_op(call);
+    GError *error = NULL;
+    guint vf = 0;
+
+    mb->port = ctl_port(call, sim, TRUE);
+    if (!mb->port)
+        return FALSE;
+    if ((!pf && !ctl_vf(mb->port, args, op, TRUE, &vf, NULL, &error)) ||
+        !(mb->obj = ctl_object(args, op, member, &error))) {
+        ctl_fail(call, error);
+        return FALSE;
+    }
+    mb->fn = pf ? VFSEC_FN_PF : (int)vf;
+    mb->domain = pf ? VFSEC_PFDRV_PF : vf;
+    return TRUE;
+}
+
 /* One vf-add-sa / pf-add-sa request: its SAs go to the PF driver at once
  * (the driver serialises them per domain); the reply waits for the last. */
 typedef struct {
@@ -527,31 +560,27 @@ ctl_add_sa_done(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 ctl_add_sa(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf)
 {
-    JsonObject *args = vfsec_jsonl_call_get_args(call);
     const char *op = vfsec_jsonl_call_get_op(call);
-    VfsecNicsimPort *port = ctl_port(call, sim, TRUE);
     GError *error = NULL;
-    JsonObject *obj;
+    CtlMailbox mb;
     CtlAddSa *a;
     guint64 count = 1;
-    guint vf = 0;
 
-    if (!port)
+    if (!ctl_mailbox(call, sim, pf, "sa", &mb))
         return;
-    if ((!pf && !ctl_vf(port, args, op, TRUE, &vf, NULL, &error)) ||
-        !ctl_uint(args, op, "count", CONTROL_MAX_COUNT, FALSE, &count, &error) ||
-        !(obj = ctl_object(args, op, "sa", &error))) {
+    if (!ctl_uint(vfsec_jsonl_call_get_args(call), op, "count", CONTROL_MAX_COUNT, FALSE, &count,
+                  &error)) {
         ctl_fail(call, error);
         return;
     }
     a = g_new0(CtlAddSa, 1);
     a->call = call;
-    a->port = port;
-    a->pfdrv = port->pfdrv;
-    a->fn = pf ? VFSEC_FN_PF : (int)vf;
-    a->domain = pf ? VFSEC_PFDRV_PF : vf;
+    a->port = mb.port;
+    a->pfdrv = mb.port->pfdrv;
+    a->fn = mb.fn;
+    a->domain = mb.domain;
     a->indexes = g_array_new(FALSE, FALSE, sizeof(guint32));
-    if (!ctl_add_sa_parse(port, a->fn, obj, op, &a->sa, &error) || count == 0 ||
+    if (!ctl_add_sa_parse(mb.port, a->fn, mb.obj, op, &a->sa, &error) || count == 0 ||
         (guint64)a->sa.key.spi + count - 1 > G_MAXUINT32) {
         if (!error)
             error = g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID,
@@ -609,33 +638,24 @@ ctl_remove_sa_done(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 ctl_remove_sa(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf)
 {
-    JsonObject *args = vfsec_jsonl_call_get_args(call);
-    const char *op = vfsec_jsonl_call_get_op(call);
-    VfsecNicsimPort *port = ctl_port(call, sim, TRUE);
     GError *error = NULL;
-    JsonObject *obj;
+    CtlMailbox mb;
     CtlRemoveSa *r;
-    guint vf = 0;
 
-    if (!port)
+    if (!ctl_mailbox(call, sim, pf, "key", &mb))
         return;
-    if ((!pf && !ctl_vf(port, args, op, TRUE, &vf, NULL, &error)) ||
-        !(obj = ctl_object(args, op, "key", &error))) {
-        ctl_fail(call, error);
-        return;
-    }
     r = g_new0(CtlRemoveSa, 1);
     r->call = call;
-    r->port = port;
-    r->pfdrv = port->pfdrv;
-    r->fn = pf ? VFSEC_FN_PF : (int)vf;
-    if (!ctl_key(port, r->fn, obj, op, &r->key, &error)) {
+    r->port = mb.port;
+    r->pfdrv = mb.port->pfdrv;
+    r->fn = mb.fn;
+    if (!ctl_key(mb.port, r->fn, mb.obj, vfsec_jsonl_call_get_op(call), &r->key, &error)) {
         ctl_fail(call, error);
         g_free(r);
         return;
     }
-    vfsec_pfdrv_vf_remove_sa_async(port->pfdrv, pf ? VFSEC_PFDRV_PF : vf, &r->key,
-                                   NULL, ctl_remove_sa_done, r);
+    vfsec_pfdrv_vf_remove_sa_async(mb.port->pfdrv, mb.domain, &r->key, NULL, ctl_remove_sa_done,
+                                   r);
 }
 
 static void

@@ -325,6 +325,25 @@ nicsim_counter(NicsimFixture *fx, const char *name)
     return (guint64)json_object_get_int_member(counters, name);
 }
 
+GPtrArray *
+nicsim_sad_with_mac(NicsimFixture *fx, const VfsecMac *mac)
+{
+    g_autoptr(JsonObject) res = nicsim_ctl(fx, "sad-dump", "{\"port\": 0}");
+    JsonArray *sas = json_object_get_array_member(res, "sas");
+    GPtrArray *found = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    char want[VFSEC_MAC_STRLEN];
+
+    vfsec_mac_format(mac, want);
+    for (guint i = 0; i < json_array_get_length(sas); i++) {
+        JsonObject *sa = json_array_get_object_element(sas, i);
+        JsonObject *key = json_object_get_object_member(sa, "key");
+
+        if (g_str_equal(json_object_get_string_member(key, "mac"), want))
+            g_ptr_array_add(found, json_object_ref(sa));
+    }
+    return found;
+}
+
 guint
 nicsim_sad_count(NicsimFixture *fx)
 {
@@ -371,6 +390,34 @@ nicsim_run_until(NicsimFixture *fx, const gboolean *flag, guint timeout_ms)
     g_source_destroy(timer);
     g_source_unref(timer);
     return *flag;
+}
+
+typedef struct {
+    const guint *count;
+    guint want;
+    gboolean expired;
+} CountWait;
+
+static gboolean
+count_wait_expired(gpointer user_data)
+{
+    ((CountWait *)user_data)->expired = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+gboolean
+nicsim_run_until_count(NicsimFixture *fx, const guint *count, guint want, guint timeout_ms)
+{
+    CountWait w = { count, want, FALSE };
+    GSource *timer = g_timeout_source_new(timeout_ms);
+
+    g_source_set_callback(timer, count_wait_expired, &w, NULL);
+    g_source_attach(timer, fx->ctx);
+    while (*count < want && !w.expired)
+        g_main_context_iteration(fx->ctx, TRUE);
+    g_source_destroy(timer);
+    g_source_unref(timer);
+    return *count >= want;
 }
 
 void
@@ -578,6 +625,70 @@ nicsim_frame_l3(const guint8 *frame, gsize len)
                               vfsec_wire_get16(frame + off) == VFSEC_WIRE_TPID_8021AD))
         off += 4;
     return off + 2;
+}
+
+GByteArray *
+nicsim_config_request(const VfsecMac *src, guint16 tpid, guint32 seq, const VfsecWireOp *op)
+{
+    g_autoptr(VfsecWireConfig) cfg = vfsec_wire_config_new(VFSEC_WIRE_KIND_REQUEST, seq);
+    g_autoptr(GError) error = NULL;
+    VfsecWireTags tags;
+    VfsecWireOp *copy;
+    guint8 buf[VFSEC_WIRE_FRAME_MAX];
+    gssize n;
+
+    vfsec_wire_tags_init(&tags);
+    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_UPLINK, 0, 0, &cfg->l2.dst);
+    cfg->l2.src = *src;
+    cfg->l2.tpid = tpid;
+    copy = vfsec_wire_config_add(cfg, op->opcode);
+    copy->add_sa = op->add_sa;
+    copy->remove_sa = op->remove_sa;
+    copy->mac = op->mac;
+    copy->generation = op->generation;
+    n = vfsec_wire_config_encode(&tags, cfg, buf, sizeof(buf), &error);
+    g_assert_no_error(error);
+    return g_byte_array_append(g_byte_array_new(), buf, (guint)n);
+}
+
+void
+nicsim_add_sa_op(VfsecWireOp *op, const VfsecMac *mac, const char *dst, guint32 spi,
+                 VfsecWireDir dir)
+{
+    VfsecWireAddSa *sa = &op->add_sa;
+
+    memset(op, 0, sizeof(*op));
+    op->opcode = VFSEC_WIRE_OP_ADD_SA;
+    g_assert_true(vfsec_wire_ip_parse(dst, &sa->key.family, sa->key.dst, NULL));
+    sa->key.proto = VFSEC_WIRE_PROTO_ESP;
+    sa->key.spi = spi;
+    sa->key.mac = *mac;
+    sa->dir = dir;
+    sa->alg = VFSEC_WIRE_ALG_AES_GCM_128;
+    sa->mode = VFSEC_WIRE_MODE_TRANSPORT;
+    sa->key_len = 16;
+    memset(sa->key_bytes, 0x42, 16);
+}
+
+gboolean
+nicsim_match_bytes(const guint8 *frame, gsize len, gconstpointer data)
+{
+    const GByteArray *want = data;
+
+    return len == want->len && memcmp(frame, want->data, len) == 0;
+}
+
+gboolean
+nicsim_match_reply(const guint8 *frame, gsize len, gconstpointer data)
+{
+    g_autoptr(VfsecWireConfig) cfg = NULL;
+    VfsecWireTags tags;
+
+    vfsec_wire_tags_init(&tags);
+    if (vfsec_wire_classify(&tags, frame, len, NULL) != VFSEC_WIRE_CLASS_CONFIG)
+        return FALSE;
+    cfg = vfsec_wire_config_decode(&tags, frame, len, VFSEC_WIRE_DECODE_STRICT, NULL);
+    return cfg && cfg->kind == VFSEC_WIRE_KIND_REPLY && cfg->seq == GPOINTER_TO_UINT(data);
 }
 
 char *

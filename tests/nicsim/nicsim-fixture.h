@@ -78,6 +78,9 @@ gboolean nicsim_ctl_try(NicsimFixture *fx, const char *op, const char *args_json
                         JsonObject **result, GError **error);
 /* A counter of port 0 ("agent.bypassed", ...); asserts it exists. */
 guint64 nicsim_counter(NicsimFixture *fx, const char *name);
+/* The SAs of port 0's agent SAD whose key carries @mac (new array of
+ * JsonObject references). */
+GPtrArray *nicsim_sad_with_mac(NicsimFixture *fx, const VfsecMac *mac);
 /* Number of SAs in port 0's agent SAD / PF-driver DB. */
 guint nicsim_sad_count(NicsimFixture *fx);
 guint nicsim_db_count(NicsimFixture *fx);
@@ -96,6 +99,10 @@ JsonObject *nicsim_contract_call(NicsimFixture *fx, VfsecContractClient *client,
                                  const char *args_json);
 /* Iterates the fixture's context until *@flag is TRUE; FALSE after @timeout_ms. */
 gboolean nicsim_run_until(NicsimFixture *fx, const gboolean *flag, guint timeout_ms);
+/* Iterates the fixture's context until *@count reaches @want (a notification
+ * callback counts); FALSE after @timeout_ms. */
+gboolean nicsim_run_until_count(NicsimFixture *fx, const guint *count, guint want,
+                                guint timeout_ms);
 /* Iterates the fixture's context without blocking until it has nothing to do. */
 void nicsim_run_pending(NicsimFixture *fx);
 
@@ -124,6 +131,19 @@ GByteArray *nicsim_frame_udp4(const VfsecMac *dst, const VfsecMac *src, const Vf
                               const void *payload, gsize payload_len);
 /* Where the IP header of an Ethernet frame starts (after its VLAN tags). */
 gsize nicsim_frame_l3(const guint8 *frame, gsize len);
+/* A configuration request of one op, @op (its opcode and body filled by the
+ * caller), from @src to port 0's agent, under a configuration tag of TPID
+ * @tpid (0: 802.1Q) and default VIDs. */
+GByteArray *nicsim_config_request(const VfsecMac *src, guint16 tpid, guint32 seq,
+                                  const VfsecWireOp *op);
+/* Fills @op as an ADD_SA of an AES-GCM-128 SA (key bytes 0x42) keyed to
+ * (@dst, ESP, @spi, @mac), untagged. */
+void nicsim_add_sa_op(VfsecWireOp *op, const VfsecMac *mac, const char *dst, guint32 spi,
+                      VfsecWireDir dir);
+/* Match functions: the frame is exactly the GByteArray @data; the frame is
+ * the agent's configuration reply with seq GPOINTER_TO_UINT(@data). */
+gboolean nicsim_match_bytes(const guint8 *frame, gsize len, gconstpointer data);
+gboolean nicsim_match_reply(const guint8 *frame, gsize len, gconstpointer data);
 /* Lower-case hex of @len bytes (new string). */
 char *nicsim_hex(const guint8 *data, gsize len);
 

@@ -55,28 +55,14 @@ teardown(BadInput *b)
 
 /* An ADD_SA request from the PF, as the PF driver would send it. */
 static GByteArray *
-add_sa_frame(BadInput *b)
+add_sa_frame(void)
 {
-    g_autoptr(VfsecWireConfig) cfg = vfsec_wire_config_new(VFSEC_WIRE_KIND_REQUEST, 99);
-    g_autoptr(GError) error = NULL;
-    VfsecWireAddSa *sa;
-    guint8 buf[VFSEC_WIRE_FRAME_MAX];
-    gssize n;
+    VfsecWireOp op;
+    VfsecMac pf;
 
-    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_UPLINK, 0, 0, &cfg->l2.dst);
-    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_PF, 0, 0, &cfg->l2.src);
-    sa = &vfsec_wire_config_add(cfg, VFSEC_WIRE_OP_ADD_SA)->add_sa;
-    g_assert_true(vfsec_wire_ip_parse("198.51.100.1", &sa->key.family, sa->key.dst, NULL));
-    sa->key.proto = VFSEC_WIRE_PROTO_ESP;
-    sa->key.spi = 0xbad;
-    sa->key.mac = cfg->l2.src;
-    sa->dir = VFSEC_WIRE_DIR_IN;
-    sa->alg = VFSEC_WIRE_ALG_AES_GCM_128;
-    sa->mode = VFSEC_WIRE_MODE_TRANSPORT;
-    sa->key_len = 16;
-    n = vfsec_wire_config_encode(&b->tags, cfg, buf, sizeof(buf), &error);
-    g_assert_no_error(error);
-    return g_byte_array_append(g_byte_array_new(), buf, (guint)n);
+    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_PF, 0, 0, &pf);
+    nicsim_add_sa_op(&op, &pf, "198.51.100.1", 0xbad, VFSEC_WIRE_DIR_IN);
+    return nicsim_config_request(&pf, 0, 99, &op);
 }
 
 static void
@@ -101,7 +87,7 @@ test_frames_injected(void)
     guint64 rejected;
 
     setup(&b);
-    good = add_sa_frame(&b);
+    good = add_sa_frame();
     rejected = nicsim_counter(b.fx, "agent.cfg_rejected");
     for (gsize len = 0; len < good->len; len++)
         inject(&b, "pf", good->data, len);
@@ -148,23 +134,6 @@ test_frames_injected(void)
     teardown(&b);
 }
 
-typedef struct {
-    const VfsecWireTags *tags;
-    guint32 seq;
-} ReplyMatch;
-
-static gboolean
-match_reply(const guint8 *frame, gsize len, gconstpointer data)
-{
-    const ReplyMatch *m = data;
-    g_autoptr(VfsecWireConfig) cfg = NULL;
-
-    if (vfsec_wire_classify(m->tags, frame, len, NULL) != VFSEC_WIRE_CLASS_CONFIG)
-        return FALSE;
-    cfg = vfsec_wire_config_decode(m->tags, frame, len, VFSEC_WIRE_DECODE_STRICT, NULL);
-    return cfg && cfg->kind == VFSEC_WIRE_KIND_REPLY && cfg->seq == m->seq;
-}
-
 /* The same on the PF netdev, where the PF driver's own socket listens too.
  * (The kernel itself drops the shortest ones, whose VLAN tag is cut.) */
 static void
@@ -172,18 +141,16 @@ test_frames_on_netdev(void)
 {
     BadInput b = { 0 };
     g_autoptr(GByteArray) good = NULL;
-    g_autoptr(VfsecWireConfig) cfg = vfsec_wire_config_new(VFSEC_WIRE_KIND_REQUEST, 0x51);
+    g_autoptr(GByteArray) query = NULL;
     g_autofree char *pf_name = NULL;
-    g_autoptr(GError) error = NULL;
-    ReplyMatch reply = { NULL, 0x51 };
+    VfsecWireOp op = { .opcode = VFSEC_WIRE_OP_QUERY };
+    VfsecMac pf_mac;
     guint8 buf[VFSEC_WIRE_FRAME_MAX];
     guint64 rejected;
-    gssize n;
     int pf;
 
     setup(&b);
-    reply.tags = &b.tags;
-    good = add_sa_frame(&b);
+    good = add_sa_frame();
     pf_name = nicsim_pf_name(b.fx);
     pf = nicsim_capture(b.fx->host_fd, pf_name);
     rejected = nicsim_counter(b.fx, "agent.cfg_rejected");
@@ -191,13 +158,11 @@ test_frames_on_netdev(void)
         nicsim_send(pf, good->data, len);
     /* Frames on one link are handled in order: once a QUERY sent after them
      * is answered, the agent has seen every one of them. */
-    memcpy(&cfg->l2.dst, good->data, 6);
-    memcpy(&cfg->l2.src, good->data + 6, 6);
-    vfsec_wire_config_add(cfg, VFSEC_WIRE_OP_QUERY);
-    n = vfsec_wire_config_encode(&b.tags, cfg, buf, sizeof(buf), &error);
-    g_assert_no_error(error);
-    nicsim_send(pf, buf, (gsize)n);
-    g_assert_cmpint(nicsim_recv(pf, buf, sizeof(buf), NICSIM_WAIT_MS, match_reply, &reply), >, 0);
+    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_PF, 0, 0, &pf_mac);
+    query = nicsim_config_request(&pf_mac, 0, 0x51, &op);
+    nicsim_send(pf, query->data, query->len);
+    g_assert_cmpint(nicsim_recv(pf, buf, sizeof(buf), NICSIM_WAIT_MS, nicsim_match_reply,
+                                GUINT_TO_POINTER(0x51)), >, 0);
     g_assert_cmpuint(nicsim_counter(b.fx, "agent.cfg_rejected"), >, rejected);
     close(pf);
     teardown(&b);

@@ -76,19 +76,10 @@ esp_frame(const VfsecMac *mac, guint16 vid, const guint8 *key, guint32 seq_iv,
 static guint64
 sa_packets(NicsimFixture *fx, const VfsecMac *mac)
 {
-    g_autoptr(JsonObject) res = nicsim_ctl(fx, "sad-dump", "{\"port\": 0}");
-    JsonArray *sas = json_object_get_array_member(res, "sas");
-    char want[VFSEC_MAC_STRLEN];
+    g_autoptr(GPtrArray) sas = nicsim_sad_with_mac(fx, mac);
 
-    vfsec_mac_format(mac, want);
-    for (guint i = 0; i < json_array_get_length(sas); i++) {
-        JsonObject *sa = json_array_get_object_element(sas, i);
-        JsonObject *key = json_object_get_object_member(sa, "key");
-
-        if (g_str_equal(json_object_get_string_member(key, "mac"), want))
-            return (guint64)json_object_get_int_member(sa, "packets");
-    }
-    g_error("no SA with MAC %s", want);
+    g_assert_cmpuint(sas->len, ==, 1);
+    return (guint64)json_object_get_int_member(g_ptr_array_index(sas, 0), "packets");
 }
 
 static void

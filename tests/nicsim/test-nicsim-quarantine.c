@@ -17,7 +17,6 @@
 typedef struct {
     NicsimFixture *fx;
     VfsecWireTags tags;
-    VfsecMac agent;
     VfsecMac pf;
     VfsecMac vf1;
     int wire;        /* capture on the uplink's far end */
@@ -28,34 +27,13 @@ typedef struct {
 /* A configuration request from @src with one op: REMOVE_ALL_SA, or ADD_SA of
  * an outbound SA keyed to @src (an attempt to bypass the PF's mailbox). */
 static GByteArray *
-config_frame(Quarantine *q, const VfsecMac *src, guint32 seq, VfsecWireOpcode opcode)
+config_frame(const VfsecMac *src, guint32 seq, VfsecWireOpcode opcode)
 {
-    g_autoptr(VfsecWireConfig) cfg = vfsec_wire_config_new(VFSEC_WIRE_KIND_REQUEST, seq);
-    g_autoptr(GError) error = NULL;
-    VfsecWireOp *op;
-    guint8 buf[VFSEC_WIRE_FRAME_MAX];
-    gssize n;
+    VfsecWireOp op = { .opcode = opcode };
 
-    cfg->l2.dst = q->agent;
-    cfg->l2.src = *src;
-    op = vfsec_wire_config_add(cfg, opcode);
-    if (opcode == VFSEC_WIRE_OP_ADD_SA) {
-        VfsecWireAddSa *sa = &op->add_sa;
-
-        sa->key.family = 4;
-        sa->key.proto = VFSEC_WIRE_PROTO_ESP;
-        sa->key.spi = 0x6666;
-        g_assert_true(vfsec_wire_ip_parse(DST_IP, &sa->key.family, sa->key.dst, NULL));
-        sa->key.mac = *src;
-        sa->dir = VFSEC_WIRE_DIR_OUT;
-        sa->alg = VFSEC_WIRE_ALG_AES_GCM_128;
-        sa->mode = VFSEC_WIRE_MODE_TRANSPORT;
-        sa->key_len = 16;
-        memset(sa->key_bytes, 0x42, 16);
-    }
-    n = vfsec_wire_config_encode(&q->tags, cfg, buf, sizeof(buf), &error);
-    g_assert_no_error(error);
-    return g_byte_array_append(g_byte_array_new(), buf, (guint)n);
+    if (opcode == VFSEC_WIRE_OP_ADD_SA)
+        nicsim_add_sa_op(&op, src, DST_IP, 0x6666, VFSEC_WIRE_DIR_OUT);
+    return nicsim_config_request(src, 0, seq, &op);
 }
 
 /* A frame with TX metadata and a placed ESP header (SPI PF_SPI, IV 1), as a
@@ -99,31 +77,6 @@ metadata_frame(Quarantine *q, const VfsecMac *src, const char *marker)
     return f;
 }
 
-static gboolean
-match_bytes(const guint8 *frame, gsize len, gconstpointer data)
-{
-    const GByteArray *want = data;
-
-    return len == want->len && memcmp(frame, want->data, len) == 0;
-}
-
-typedef struct {
-    const VfsecWireTags *tags;
-    guint32 seq;
-} ReplyMatch;
-
-static gboolean
-match_reply(const guint8 *frame, gsize len, gconstpointer data)
-{
-    const ReplyMatch *m = data;
-    g_autoptr(VfsecWireConfig) cfg = NULL;
-
-    if (vfsec_wire_classify(m->tags, frame, len, NULL) != VFSEC_WIRE_CLASS_CONFIG)
-        return FALSE;
-    cfg = vfsec_wire_config_decode(m->tags, frame, len, VFSEC_WIRE_DECODE_STRICT, NULL);
-    return cfg && cfg->kind == VFSEC_WIRE_KIND_REPLY && cfg->seq == m->seq;
-}
-
 static char *
 sad_text(NicsimFixture *fx)
 {
@@ -151,7 +104,6 @@ test_quarantine(void)
 
     q.fx = nicsim_start(NULL);
     vfsec_wire_tags_init(&q.tags);
-    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_UPLINK, 0, 0, &q.agent);
     vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_PF, 0, 0, &q.pf);
     vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_VF, 0, 1, &q.vf1);
     uplink = nicsim_uplink_name(q.fx);
@@ -182,19 +134,18 @@ test_quarantine(void)
     /* The VF's crafted frames: stripped of the port tag and bypassed, byte
      * for byte what the VF wrote, on the wire; no reply comes back. */
     {
-        g_autoptr(GByteArray) remove_all = config_frame(&q, &q.vf1, 1, VFSEC_WIRE_OP_REMOVE_ALL_SA);
-        g_autoptr(GByteArray) add = config_frame(&q, &q.vf1, 2, VFSEC_WIRE_OP_ADD_SA);
+        g_autoptr(GByteArray) remove_all = config_frame(&q.vf1, 1, VFSEC_WIRE_OP_REMOVE_ALL_SA);
+        g_autoptr(GByteArray) add = config_frame(&q.vf1, 2, VFSEC_WIRE_OP_ADD_SA);
         g_autoptr(GByteArray) md = metadata_frame(&q, &q.vf1, "forged-by-vf");
         GByteArray *frames[] = { remove_all, add, md };
-        ReplyMatch reply = { &q.tags, 1 };
 
         for (guint i = 0; i < G_N_ELEMENTS(frames); i++) {
             nicsim_send(q.vf_host, frames[i]->data, frames[i]->len);
-            g_assert_cmpint(nicsim_recv(q.wire, buf, sizeof(buf), NICSIM_WAIT_MS, match_bytes,
+            g_assert_cmpint(nicsim_recv(q.wire, buf, sizeof(buf), NICSIM_WAIT_MS, nicsim_match_bytes,
                                         frames[i]), ==, (gssize)frames[i]->len);
         }
-        g_assert_cmpint(nicsim_recv(q.vf_host, buf, sizeof(buf), NICSIM_QUIET_MS, match_reply,
-                                    &reply), ==, -1);
+        g_assert_cmpint(nicsim_recv(q.vf_host, buf, sizeof(buf), NICSIM_QUIET_MS, nicsim_match_reply,
+                                    GUINT_TO_POINTER(1)), ==, -1);
     }
     sad_after = sad_text(q.fx);
     g_assert_cmpstr(sad_after, ==, sad_before);
@@ -205,10 +156,8 @@ test_quarantine(void)
     /* The same frames from the PF are honoured. */
     {
         g_autoptr(GByteArray) md = metadata_frame(&q, &q.pf, "sent-by-pf");
-        g_autoptr(GByteArray) add = config_frame(&q, &q.pf, 11, VFSEC_WIRE_OP_ADD_SA);
-        g_autoptr(GByteArray) remove_all = config_frame(&q, &q.pf, 12, VFSEC_WIRE_OP_REMOVE_ALL_SA);
-        ReplyMatch add_reply = { &q.tags, 11 };
-        ReplyMatch remove_reply = { &q.tags, 12 };
+        g_autoptr(GByteArray) add = config_frame(&q.pf, 11, VFSEC_WIRE_OP_ADD_SA);
+        g_autoptr(GByteArray) remove_all = config_frame(&q.pf, 12, VFSEC_WIRE_OP_REMOVE_ALL_SA);
         gssize n;
         gsize l3;
 
@@ -225,12 +174,12 @@ test_quarantine(void)
 
         /* Configuration: executed, and answered to the PF. */
         nicsim_send(q.pf_host, add->data, add->len);
-        g_assert_cmpint(nicsim_recv(q.pf_host, buf, sizeof(buf), NICSIM_WAIT_MS, match_reply,
-                                    &add_reply), >, 0);
+        g_assert_cmpint(nicsim_recv(q.pf_host, buf, sizeof(buf), NICSIM_WAIT_MS, nicsim_match_reply,
+                                    GUINT_TO_POINTER(11)), >, 0);
         g_assert_cmpuint(nicsim_sad_count(q.fx), ==, 2);
         nicsim_send(q.pf_host, remove_all->data, remove_all->len);
-        g_assert_cmpint(nicsim_recv(q.pf_host, buf, sizeof(buf), NICSIM_WAIT_MS, match_reply,
-                                    &remove_reply), >, 0);
+        g_assert_cmpint(nicsim_recv(q.pf_host, buf, sizeof(buf), NICSIM_WAIT_MS, nicsim_match_reply,
+                                    GUINT_TO_POINTER(12)), >, 0);
         g_assert_cmpuint(nicsim_sad_count(q.fx), ==, 0);
     }
     close(q.wire);

@@ -97,20 +97,9 @@ db_count_domain(NicsimFixture *fx, const char *domain)
 static guint
 sad_count_mac(NicsimFixture *fx, const VfsecMac *mac)
 {
-    g_autoptr(JsonObject) res = nicsim_ctl(fx, "sad-dump", "{\"port\": 0}");
-    JsonArray *sas = json_object_get_array_member(res, "sas");
-    char want[VFSEC_MAC_STRLEN];
-    guint n = 0;
+    g_autoptr(GPtrArray) sas = nicsim_sad_with_mac(fx, mac);
 
-    vfsec_mac_format(mac, want);
-    for (guint i = 0; i < json_array_get_length(sas); i++) {
-        JsonObject *key = json_object_get_object_member(json_array_get_object_element(sas, i),
-                                                        "key");
-
-        if (g_str_equal(json_object_get_string_member(key, "mac"), want))
-            n++;
-    }
-    return n;
+    return sas->len;
 }
 
 /* The seed's five steps: VF1 adds SAs; its owner disappears; a reclaim is
@@ -145,10 +134,7 @@ test_abandoned(void)
     /* 2. Its owner disappears: the VF is reset; subscribers hear of it; the
      * SAs stay in the agent (that is the problem being solved). */
     nicsim_ctl_do(fx, "vf-reset", "{\"port\": 0, \"vf\": 1}");
-    deadline = g_get_monotonic_time() + NICSIM_WAIT_MS * 1000;
-    while (seen.resets == 0 && g_get_monotonic_time() < deadline)
-        g_main_context_iteration(fx->ctx, TRUE);
-    g_assert_cmpuint(seen.resets, ==, 1);
+    g_assert_true(nicsim_run_until_count(fx, &seen.resets, 1, NICSIM_WAIT_MS));
     g_assert_cmpuint(seen.last_vf, ==, 1);
     g_assert_cmpuint(sad_count_mac(fx, &vf1_mac), ==, 5);
 
@@ -268,7 +254,6 @@ test_agent_reset(void)
     g_autoptr(JsonObject) agent = NULL;
     g_autofree char *before_text = NULL;
     g_autofree char *after_text = NULL;
-    gint64 deadline;
 
     json_object_unref(nicsim_contract_call(fx, client, "subscribe",
                                            "{\"events\": [\"agent-reset\"]}"));
@@ -282,10 +267,7 @@ test_agent_reset(void)
     before = nicsim_contract_call(fx, client, "get-macs", "{\"port\": 0}");
 
     nicsim_ctl_do(fx, "agent-reset", "{\"port\": 0}");
-    deadline = g_get_monotonic_time() + NICSIM_WAIT_MS * 1000;
-    while (seen.agent_resets == 0 && g_get_monotonic_time() < deadline)
-        g_main_context_iteration(fx->ctx, TRUE);
-    g_assert_cmpuint(seen.agent_resets, ==, 1);
+    g_assert_true(nicsim_run_until_count(fx, &seen.agent_resets, 1, NICSIM_WAIT_MS));
     g_assert_cmpuint(nicsim_sad_count(fx), ==, 0);
     g_assert_cmpuint(nicsim_db_count(fx), ==, 0);
     vfs = nicsim_contract_call(fx, client, "list-vfs", "{\"port\": 0}");

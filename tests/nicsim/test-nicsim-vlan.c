@@ -47,42 +47,25 @@ test_offloads_off(void)
     nicsim_stop(fx);
 }
 
-/* A configuration request to the agent, ops: one QUERY; wrapped in @outer
- * (if any) outside its configuration tag of TPID @cfg_tpid. */
+/* A QUERY request to the agent under a configuration tag of TPID @cfg_tpid,
+ * wrapped in @outer (if any). */
 static GByteArray *
 config_query(const VfsecMac *src, guint16 cfg_tpid, const VfsecWireVlan *outer)
 {
-    g_autoptr(VfsecWireConfig) cfg = vfsec_wire_config_new(VFSEC_WIRE_KIND_REQUEST, 7);
-    g_autoptr(GError) error = NULL;
-    VfsecWireTags tags;
-    guint8 buf[VFSEC_WIRE_FRAME_MAX];
+    VfsecWireOp op = { .opcode = VFSEC_WIRE_OP_QUERY };
+    g_autoptr(GByteArray) request = nicsim_config_request(src, cfg_tpid, 7, &op);
     GByteArray *f = g_byte_array_new();
     guint8 tag[4];
-    gssize n;
 
-    vfsec_wire_tags_init(&tags);
-    vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_UPLINK, 0, 0, &cfg->l2.dst);
-    cfg->l2.src = *src;
-    cfg->l2.tpid = cfg_tpid;
-    vfsec_wire_config_add(cfg, VFSEC_WIRE_OP_QUERY);
-    n = vfsec_wire_config_encode(&tags, cfg, buf, sizeof(buf), &error);
-    g_assert_no_error(error);
-    g_byte_array_append(f, buf, 12);
+    g_byte_array_append(f, request->data, VFSEC_WIRE_TAG_OFFSET);
     if (outer) {
         vfsec_wire_put16(tag, outer->tpid);
         vfsec_wire_put16(tag + 2, outer->tci);
-        g_byte_array_append(f, tag, 4);
+        g_byte_array_append(f, tag, sizeof(tag));
     }
-    g_byte_array_append(f, buf + 12, (guint)n - 12);
+    g_byte_array_append(f, request->data + VFSEC_WIRE_TAG_OFFSET,
+                        request->len - VFSEC_WIRE_TAG_OFFSET);
     return f;
-}
-
-static gboolean
-match_bytes(const guint8 *frame, gsize len, gconstpointer data)
-{
-    const GByteArray *want = data;
-
-    return len == want->len && memcmp(frame, want->data, len) == 0;
 }
 
 typedef struct {
@@ -121,10 +104,10 @@ test_uplink_outermost(gconstpointer data)
     if (c->seen_as_config) {
         /* Configuration never comes from the wire: counted, dropped. */
         g_assert_cmpuint(nicsim_counter(fx, "agent.cfg_from_uplink"), ==, from_uplink + 1);
-        g_assert_cmpint(nicsim_recv(pf, buf, sizeof(buf), NICSIM_QUIET_MS, match_bytes, frame),
+        g_assert_cmpint(nicsim_recv(pf, buf, sizeof(buf), NICSIM_QUIET_MS, nicsim_match_bytes, frame),
                         ==, -1);
     } else {
-        g_assert_cmpint(nicsim_recv(pf, buf, sizeof(buf), NICSIM_WAIT_MS, match_bytes, frame), ==,
+        g_assert_cmpint(nicsim_recv(pf, buf, sizeof(buf), NICSIM_WAIT_MS, nicsim_match_bytes, frame), ==,
                         (gssize)frame->len);
         g_assert_cmpuint(nicsim_counter(fx, "agent.cfg_from_uplink"), ==, from_uplink);
     }
@@ -162,7 +145,7 @@ test_port_tag_outermost(gconstpointer data)
     json_object_unref(nicsim_contract_call(fx, client, "set-vf", set_vf));
     frame = nicsim_frame_udp4(&peer, &vf2, &c_tag, 1, "10.5.0.1", "10.5.0.2", "c-tagged", 8);
     nicsim_send(vf, frame->data, frame->len);
-    g_assert_cmpint(nicsim_recv(wire, buf, sizeof(buf), NICSIM_WAIT_MS, match_bytes, frame), ==,
+    g_assert_cmpint(nicsim_recv(wire, buf, sizeof(buf), NICSIM_WAIT_MS, nicsim_match_bytes, frame), ==,
                     (gssize)frame->len);
     g_assert_cmpuint(nicsim_counter(fx, "agent.bypassed"), ==, bypassed + 1);
     close(wire);
