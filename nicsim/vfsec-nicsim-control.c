@@ -2,6 +2,7 @@
  * state dumps, resets, fault injection and frame injection (docs/nicsim.md). */
 #include "vfsec-nicsim-private.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -194,20 +195,11 @@ ctl_add_vlans(JsonBuilder *b, guint n_tags, const VfsecWireVlan *tags)
 static void
 ctl_add_key(JsonBuilder *b, const VfsecWireSaKey *key)
 {
-    char ip[64] = "?";
+    char ip[INET6_ADDRSTRLEN] = "?";
 
     json_builder_set_member_name(b, "key");
     json_builder_begin_object(b);
-    if (key->family == 4)
-        g_snprintf(ip, sizeof(ip), "%u.%u.%u.%u", key->dst[0], key->dst[1], key->dst[2],
-                   key->dst[3]);
-    else {
-        g_autoptr(GInetAddress) addr = g_inet_address_new_from_bytes(key->dst,
-                                                                     G_SOCKET_FAMILY_IPV6);
-        g_autofree char *s = g_inet_address_to_string(addr);
-
-        g_strlcpy(ip, s, sizeof(ip));
-    }
+    inet_ntop(key->family == 4 ? AF_INET : AF_INET6, key->dst, ip, sizeof(ip));
     ctl_add_string(b, "dst", ip);
     ctl_add_string(b, "proto", key->proto == VFSEC_WIRE_PROTO_AH ? "ah" : "esp");
     ctl_add_uint(b, "spi", key->spi);

@@ -120,7 +120,9 @@ links_socket_tune(int fd)
     return 0;
 }
 
-/* Opens namespace @name, creating it when it does not exist and @may_create. */
+/* Opens namespace @name (NULL: the caller's), creating it when it does not
+ * exist; with @must_create an existing one is an error. *@created says
+ * whether this call made it. Returns the fd or -errno with @error set. */
 static int
 links_netns_acquire(const char *name, gboolean must_create, gboolean *created, GError **error)
 {
@@ -172,6 +174,7 @@ links_create_one(VfsecNicsimLinks *links, VfsecNicsimLink *link, guint mtu, GErr
     VfsecNetlink *far = links_far_netlink(links, link);
     g_autoptr(VfsecLinkInfo) info = NULL;
     int fd;
+    int rc;
 
     if (!vfsec_netlink_veth_add(links->nl_nic, link->name, link->name,
                                 uplink ? links->wire_fd : links->host_fd, NULL,
@@ -194,9 +197,8 @@ links_create_one(VfsecNicsimLinks *links, VfsecNicsimLink *link, guint mtu, GErr
     if (info->has_mac)
         link->mac = info->mac;
     fd = vfsec_netns_packet_socket(links->nic_fd, link->name, ETH_P_ALL);
-    if (fd < 0 || (fd >= 0 && links_socket_tune(fd) < 0)) {
-        int rc = fd < 0 ? fd : -errno;
-
+    rc = fd < 0 ? fd : links_socket_tune(fd);
+    if (rc < 0) {
         if (fd >= 0)
             close(fd);
         g_set_error(error, VFSEC_ERROR, vfsec_errno_to_code(rc),

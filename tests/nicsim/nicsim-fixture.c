@@ -566,8 +566,8 @@ nicsim_send(int fd, const guint8 *frame, gsize len)
     g_assert_cmpint(send(fd, frame, len, 0), ==, (gssize)len);
 }
 
-static guint16
-ip_checksum(const guint8 *p, gsize len)
+guint16
+nicsim_ip_checksum(const guint8 *p, gsize len)
 {
     guint32 sum = 0;
 
@@ -606,7 +606,7 @@ nicsim_frame_udp4(const VfsecMac *dst, const VfsecMac *src, const VfsecWireVlan 
     memcpy(ip + 12, addr, 4);
     g_assert_true(vfsec_wire_ip_parse(ip_dst, &family, addr, NULL));
     memcpy(ip + 16, addr, 4);
-    vfsec_wire_put16(ip + 10, ip_checksum(ip, 20));
+    vfsec_wire_put16(ip + 10, nicsim_ip_checksum(ip, 20));
     g_byte_array_append(f, ip, 20);
     vfsec_wire_put16(udp, 4000);
     vfsec_wire_put16(udp + 2, 4001);

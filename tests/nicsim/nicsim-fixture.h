@@ -129,6 +129,8 @@ void nicsim_send(int fd, const guint8 *frame, gsize len);
 GByteArray *nicsim_frame_udp4(const VfsecMac *dst, const VfsecMac *src, const VfsecWireVlan *tags,
                               guint n_tags, const char *ip_src, const char *ip_dst,
                               const void *payload, gsize payload_len);
+/* The IPv4 header checksum of @len bytes (checksum field zeroed). */
+guint16 nicsim_ip_checksum(const guint8 *header, gsize len);
 /* Where the IP header of an Ethernet frame starts (after its VLAN tags). */
 gsize nicsim_frame_l3(const guint8 *frame, gsize len);
 /* A configuration request of one op, @op (its opcode and body filled by the

@@ -56,7 +56,6 @@ metadata_frame(Quarantine *q, const VfsecMac *src, const char *marker)
     GByteArray *f = g_byte_array_new();
     guint8 esp[16] = { 0 };
     guint8 *ip;
-    guint32 sum = 0;
 
     vfsec_wire_put32(esp, PF_SPI);
     vfsec_wire_put32(esp + 12, 1);
@@ -67,11 +66,7 @@ metadata_frame(Quarantine *q, const VfsecMac *src, const char *marker)
     ip[9] = 50;
     vfsec_wire_put16(ip + 2, (guint16)(f->len - 14));
     vfsec_wire_put16(ip + 10, 0);
-    for (guint i = 0; i < 20; i += 2)
-        sum += vfsec_wire_get16(ip + i);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    vfsec_wire_put16(ip + 10, (guint16)~sum);
+    vfsec_wire_put16(ip + 10, nicsim_ip_checksum(ip, 20));
     g_assert_true(vfsec_wire_metadata_insert(&q->tags, &md, f, &error));
     g_assert_no_error(error);
     return f;
