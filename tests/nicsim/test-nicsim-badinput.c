@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "nicsim-fixture.h"
@@ -376,41 +377,73 @@ test_contract_after_hello(void)
     teardown(&b);
 }
 
-/* A client that is neither root nor in the allowed group is refused on both
- * sockets (made reachable for it first: the test owns them). */
-static void
-test_unprivileged(void)
+typedef struct {
+    const char *name;
+    gboolean allow_group;   /* start the emulator with --allow-group=nogroup */
+    gid_t gid;              /* the client's primary group */
+    gid_t supplementary;    /* and one supplementary group (0: none) */
+    gboolean allowed;
+} PeerCase;
+
+#define NOBODY 65534
+#define NOGROUP 65534
+#define BIN_GROUP 2
+
+static const PeerCase peer_cases[] = {
+    { "refused", FALSE, NOGROUP, 0, FALSE },
+    { "other-group", TRUE, BIN_GROUP, 0, FALSE },
+    { "primary-group", TRUE, NOGROUP, 0, TRUE },
+    { "supplementary-group", TRUE, BIN_GROUP, NOGROUP, TRUE },
+};
+
+/* Runs in the child, as @c's user: FALSE when a socket answered otherwise
+ * than @c expects. */
+static gboolean
+peer_check(const PeerCase *c, const char *const paths[2])
 {
-    BadInput b = { 0 };
-    const char *paths[2];
+    const char *requests[2] = { "{\"id\": 1, \"op\": \"status\", \"args\": {}}\n", HELLO };
+
+    for (guint i = 0; i < 2; i++) {
+        g_autofree char *line = raw_request(paths[i], requests[i], strlen(requests[i]));
+        g_autofree char *code = line ? reply_error_code(line) : g_strdup("closed");
+
+        if (c->allowed ? code != NULL : g_strcmp0(code, "permission") != 0)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Root, or a member (primary or supplementary) of --allow-group: nobody
+ * else, on both sockets (made reachable for the client first: the test owns
+ * them, and the check under test is the emulator's, not the file mode). */
+static void
+test_peer(gconstpointer data)
+{
+    const PeerCase *c = data;
+    const char *extra[] = { "--allow-group=nogroup", NULL };
+    NicsimOptions options = { .extra = c->allow_group ? extra : NULL };
+    NicsimFixture *fx = nicsim_start(&options);
+    const char *paths[2] = { fx->control, fx->contract };
     pid_t pid;
     int status = 0;
 
-    setup(&b);
-    paths[0] = b.fx->control;
-    paths[1] = b.fx->contract;
-    g_assert_cmpint(chmod(b.fx->dir, 0755), ==, 0);
+    g_assert_cmpint(chmod(fx->dir, 0755), ==, 0);
     for (guint i = 0; i < 2; i++)
         g_assert_cmpint(chmod(paths[i], 0666), ==, 0);
     pid = fork();
     g_assert_cmpint(pid, >=, 0);
     if (pid == 0) {
-        /* nobody */
-        if (setgid(65534) < 0 || setuid(65534) < 0)
-            _exit(2);
-        for (guint i = 0; i < 2; i++) {
-            g_autofree char *line = raw_request(paths[i], HELLO, strlen(HELLO));
-            g_autofree char *code = line ? reply_error_code(line) : NULL;
+        gid_t groups[1] = { c->supplementary };
 
-            if (g_strcmp0(code, "permission") != 0)
-                _exit(10 + i);
-        }
-        _exit(0);
+        if (setgroups(c->supplementary ? 1 : 0, groups) < 0 || setgid(c->gid) < 0 ||
+            setuid(NOBODY) < 0)
+            _exit(2);
+        _exit(peer_check(c, paths) ? 0 : 1);
     }
     g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-    teardown(&b);
+    nicsim_stop(fx);
 }
 
 int
@@ -422,6 +455,10 @@ main(int argc, char **argv)
     g_test_add_func("/nicsim/bad-input/frames-on-netdev", test_frames_on_netdev);
     g_test_add_func("/nicsim/bad-input/requests", test_requests);
     g_test_add_func("/nicsim/bad-input/contract-after-hello", test_contract_after_hello);
-    g_test_add_func("/nicsim/bad-input/unprivileged", test_unprivileged);
+    for (guint i = 0; i < G_N_ELEMENTS(peer_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/nicsim/bad-input/peer/%s", peer_cases[i].name);
+
+        g_test_add_data_func(path, &peer_cases[i], test_peer);
+    }
     return g_test_run();
 }
