@@ -288,6 +288,58 @@ test_agent_reset(void)
     nicsim_stop(fx);
 }
 
+/* Faults on the agent-reply path: the PF driver retries what was lost or
+ * damaged and ignores what came twice; mailbox and reclaim still succeed. */
+typedef struct {
+    const char *name;
+    const char *fault;
+    const char *scope;      /* JSON members naming the scope, each after a comma */
+    gboolean pf;            /* the PF's SA rather than VF 1's */
+    const char *counter;
+    gboolean retried;
+} FaultCase;
+
+static const FaultCase fault_cases[] = {
+    { "drop", "drop", ", \"vf\": 1", FALSE, "pfdrv.fault-dropped", TRUE },
+    { "corrupt", "corrupt", ", \"vf\": 1", FALSE, "pfdrv.fault-corrupted", TRUE },
+    { "duplicate", "duplicate", ", \"vf\": 1", FALSE, "pfdrv.fault-duplicated", FALSE },
+    { "delay", "delay", ", \"vf\": 1", FALSE, "pfdrv.fault-delayed", FALSE },
+    { "pf-drop", "drop", ", \"pf\": true", TRUE, "pfdrv.fault-dropped", TRUE },
+    { "port-drop", "drop", "", FALSE, "pfdrv.fault-dropped", TRUE },
+};
+
+static void
+test_fault(gconstpointer data)
+{
+    const FaultCase *c = data;
+    NicsimFixture *fx = nicsim_start(NULL);
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx, NULL, NULL);
+    ReclaimWait rw = { 0 };
+    guint64 retries = nicsim_counter(fx, "pfdrv.retries");
+
+    nicsim_ctl_do(fx, "fault-set", "{\"port\": 0%s, \"fault\": \"%s\", \"count\": 1, "
+                  "\"delay_ms\": 20}", c->scope, c->fault);
+    add_sas(fx, c->pf ? "pf" : "vf", 1, 0x900, 1, "in");
+    g_assert_cmpuint(nicsim_counter(fx, c->counter), ==, 1);
+    g_assert_cmpuint(nicsim_sad_count(fx), ==, 1);
+    g_assert_cmpuint(nicsim_db_count(fx), ==, 1);
+    if (c->retried)
+        g_assert_cmpuint(nicsim_counter(fx, "pfdrv.retries"), >, retries);
+    if (!c->pf) {
+        nicsim_ctl_do(fx, "fault-set", "{\"port\": 0%s, \"fault\": \"%s\", \"count\": "
+                      "1, \"delay_ms\": 20}", c->scope, c->fault);
+        vfsec_contract_client_reclaim_vf_async(client, 0, 1, 5000, 8000, NULL, reclaim_done,
+                                               &rw);
+        g_assert_true(nicsim_run_until(fx, &rw.done, NICSIM_WAIT_MS));
+        g_assert_no_error(rw.error);
+        g_assert_cmpuint(rw.reclaim.removed, ==, 1);
+        g_assert_cmpuint(nicsim_counter(fx, c->counter), ==, 2);
+        g_assert_cmpuint(nicsim_sad_count(fx), ==, 0);
+    }
+    vfsec_contract_client_close(client);
+    nicsim_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -296,6 +348,11 @@ main(int argc, char **argv)
     g_test_add_func("/nicsim/reclaim/abandoned", test_abandoned);
     g_test_add_func("/nicsim/reclaim/gate", test_gate_shows_agent_first);
     g_test_add_func("/nicsim/reclaim/agent-reset", test_agent_reset);
+    for (guint i = 0; i < G_N_ELEMENTS(fault_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/nicsim/reclaim/fault/%s", fault_cases[i].name);
+
+        g_test_add_data_func(path, &fault_cases[i], test_fault);
+    }
     for (guint i = 0; i < G_N_ELEMENTS(batch_cases); i++) {
         g_autofree char *path = g_strdup_printf("/nicsim/reclaim/%s", batch_cases[i].name);
 
