@@ -1,0 +1,1310 @@
+/* vfsec-journal.c: crash-safe VF state in one checksummed JSON file per VF,
+ * on atomic file replacement. */
+
+/*
+ * Theory of operation
+ *
+ * vfsecd must survive its own crash in the middle of an operation: after a
+ * restart, reconcile has to know which VF belonged to whom and which
+ * operation was under way. So every operation is recorded (intent) before
+ * vfsecd acts and marked done after; an intent found at start-up is replayed
+ * (operations are idempotent: reclaiming twice removes nothing the second
+ * time).
+ *
+ * Shape: one file per VF, "vf-<pf label>-<vf index>.json", holding the VF's
+ * assignment, its pending operations and its latest done one. The engine
+ * serializes work per VF, so a change touches exactly one small file and
+ * never rewrites the others; an append log would need compaction and a
+ * torn tail would have to be told apart from corruption in the middle,
+ * while here the unit of damage is one VF.
+ *
+ * Atomicity: a file is never modified in place. The new content goes to a
+ * staged file ".NAME.tmp-XXXXXX" in the same directory, is fsynced, renamed
+ * over NAME (atomic within one file system) and the directory is fsynced so
+ * the rename itself is durable. A crash leaves the old or the new file, plus
+ * at worst a staged file, which the next open removes. When an error is
+ * returned the change may still have reached the disk (only the directory
+ * fsync failed); the caller does not act, and a replayed intent is harmless.
+ *
+ * Damage (a bad disk, an operator's editor, a file system without ordered
+ * data writes) is caught by a SHA-256 over the file: each file starts with
+ * {"version":1,"sha256":"<64 hex>", and the checksum covers every byte after
+ * that prefix, so it is checked on the raw bytes before any JSON parsing and
+ * does not depend on how a JSON library would reformat the text. A file that
+ * fails any check is renamed NAME.rejected (kept for the operator, never
+ * overwritten by the next write) and reported; the other VFs load normally.
+ * Reconcile then rebuilds that VF from what libvirt and the PF driver say.
+ *
+ * Sequence numbers are journal-wide and strictly increasing: every write
+ * takes the next one, and an operation's id is the number of the write that
+ * recorded it. VF files are never deleted (a VF without assignment or
+ * pending operation keeps its latest done one), so the highest number on
+ * disk is the high-water mark the next open continues from.
+ *
+ * One writer: one vfsecd owns a state directory, and calls the journal from
+ * its main thread; there is no locking between processes or threads.
+ */
+#include "vfsec-journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "vfsec-conf.h"
+#include "vfsec-error.h"
+
+/* ------------------------------------------------------------------ */
+/* Durable files */
+
+/* Sets a system-call error naming @what was done to @path; returns FALSE. */
+static gboolean
+vfsec_file_errno(GError **error, int err, const char *what, const char *path)
+{
+    g_set_error(error, VFSEC_ERROR, err == ENOENT ? VFSEC_ERROR_NOT_FOUND : VFSEC_ERROR_IO,
+                "cannot %s %s: %s", what, path, g_strerror(err));
+    return FALSE;
+}
+
+/* Reads @fd to its end into @buf (capacity @cap + 1, reallocated while the
+ * file grows), stopping once more than @max bytes came. */
+static gboolean
+vfsec_file_read_fd(int fd, const char *path, gsize max, char **buf, gsize cap, gsize *len,
+                   GError **error)
+{
+    gsize n = 0;
+
+    for (;;) {
+        ssize_t r;
+
+        if (n == cap) {
+            if (cap > max)
+                break;
+            cap = MIN(cap * 2, max + 1);
+            *buf = g_realloc(*buf, cap + 1);
+        }
+        r = read(fd, *buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return vfsec_file_errno(error, errno, "read", path);
+        if (r == 0)
+            break;
+        n += (gsize)r;
+    }
+    *len = n;
+    return TRUE;
+}
+
+gboolean
+vfsec_file_read_max(const char *path, gsize max, char **data, gsize *len, GError **error)
+{
+    g_autofree char *buf = NULL;
+    struct stat st;
+    gboolean ok;
+    gsize n = 0;
+    int fd;
+
+    g_return_val_if_fail(path != NULL && data != NULL && len != NULL, FALSE);
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return vfsec_file_errno(error, errno, "open", path);
+    if (fstat(fd, &st) < 0) {
+        int saved = errno;
+
+        close(fd);
+        return vfsec_file_errno(error, saved, "stat", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "%s is not a regular file", path);
+        return FALSE;
+    }
+    if ((guint64)st.st_size > max) {
+        close(fd);
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
+                    "%s is larger than the %zu-byte limit", path, max);
+        return FALSE;
+    }
+    /* One byte more than fstat said, to notice a file that grew meanwhile. */
+    buf = g_malloc((gsize)st.st_size + 2);
+    ok = vfsec_file_read_fd(fd, path, max, &buf, (gsize)st.st_size + 1, &n, error);
+    close(fd);
+    if (!ok)
+        return FALSE;
+    if (n > max) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
+                    "%s is larger than the %zu-byte limit", path, max);
+        return FALSE;
+    }
+    buf[n] = '\0';
+    *len = n;
+    *data = g_steal_pointer(&buf);
+    return TRUE;
+}
+
+static gboolean
+vfsec_file_write_all(int fd, const char *path, const void *data, gsize len, GError **error)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return vfsec_file_errno(error, errno, "write", path);
+        p += w;
+        len -= (gsize)w;
+    }
+    return TRUE;
+}
+
+/* fsync() on the directory makes a rename in it durable. */
+static gboolean
+vfsec_dir_sync(const char *dir, GError **error)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int saved;
+
+    if (fd < 0)
+        return vfsec_file_errno(error, errno, "open directory", dir);
+    if (fsync(fd) < 0) {
+        saved = errno;
+        close(fd);
+        return vfsec_file_errno(error, saved, "fsync directory", dir);
+    }
+    close(fd);
+    return TRUE;
+}
+
+char *
+vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len, int mode,
+                 GError **error)
+{
+    g_autofree char *tmpl = NULL;
+    int fd;
+
+    g_return_val_if_fail(dir != NULL && name != NULL && (data != NULL || len == 0), NULL);
+
+    tmpl = g_strdup_printf("%s/.%s.tmp-XXXXXX", dir, name);
+    fd = g_mkstemp_full(tmpl, O_WRONLY | O_CLOEXEC, mode);
+    if (fd < 0) {
+        vfsec_file_errno(error, errno, "create a staged file for", name);
+        return NULL;
+    }
+    if (!vfsec_file_write_all(fd, tmpl, data, len, error)) {
+        close(fd);
+        unlink(tmpl);
+        return NULL;
+    }
+    if (fsync(fd) < 0) {
+        int saved = errno;
+
+        close(fd);
+        unlink(tmpl);
+        vfsec_file_errno(error, saved, "fsync", tmpl);
+        return NULL;
+    }
+    /* close() can report a deferred write error (NFS); the fd is gone either way. */
+    if (close(fd) < 0) {
+        vfsec_file_errno(error, errno, "close", tmpl);
+        unlink(tmpl);
+        return NULL;
+    }
+    return g_path_get_basename(tmpl);
+}
+
+gboolean
+vfsec_file_commit(const char *dir, const char *staged, const char *name, GError **error)
+{
+    g_autofree char *from = NULL;
+    g_autofree char *to = NULL;
+
+    g_return_val_if_fail(dir != NULL && staged != NULL && name != NULL, FALSE);
+
+    from = g_build_filename(dir, staged, NULL);
+    to = g_build_filename(dir, name, NULL);
+    if (rename(from, to) < 0) {
+        int saved = errno;
+
+        unlink(from);
+        return vfsec_file_errno(error, saved, "rename a staged file over", to);
+    }
+    return vfsec_dir_sync(dir, error);
+}
+
+gboolean
+vfsec_file_replace(const char *dir, const char *name, const void *data, gsize len, int mode,
+                   GError **error)
+{
+    g_autofree char *staged = vfsec_file_stage(dir, name, data, len, mode, error);
+
+    return staged && vfsec_file_commit(dir, staged, name, error);
+}
+
+gboolean
+vfsec_file_is_staged(const char *basename)
+{
+    const char *suffix = ".tmp-XXXXXX";
+    gsize len = strlen(basename);
+    gsize slen = strlen(suffix);
+
+    return len > slen + 1 && basename[0] == '.' &&
+           strncmp(basename + len - slen, suffix, 5) == 0;
+}
+
+gboolean
+vfsec_file_clean_staged(const char *dir, guint *removed, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GDir) d = g_dir_open(dir, 0, &local);
+    guint n = 0;
+
+    if (removed)
+        *removed = 0;
+    if (!d) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO, "cannot list %s: %s",
+                    dir, local->message);
+        return FALSE;
+    }
+    for (const char *name; (name = g_dir_read_name(d));) {
+        g_autofree char *path = NULL;
+
+        if (!vfsec_file_is_staged(name))
+            continue;
+        path = g_build_filename(dir, name, NULL);
+        if (unlink(path) < 0 && errno != ENOENT)
+            return vfsec_file_errno(error, errno, "remove", path);
+        g_debug("removed %s, left by an interrupted write", path);
+        n++;
+    }
+    if (removed)
+        *removed = n;
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Enums */
+
+static const char *const vfsec_journal_op_kind_names[VFSEC_JOURNAL_OP_LAST] = {
+    [VFSEC_JOURNAL_OP_RECLAIM] = "reclaim",
+    [VFSEC_JOURNAL_OP_QUARANTINE] = "quarantine",
+    [VFSEC_JOURNAL_OP_PUBLISH] = "publish",
+    [VFSEC_JOURNAL_OP_UNPUBLISH] = "unpublish",
+    [VFSEC_JOURNAL_OP_RELEASE] = "release",
+};
+
+static const char *const vfsec_journal_op_state_names[VFSEC_JOURNAL_STATE_LAST] = {
+    [VFSEC_JOURNAL_STATE_INTENT] = "intent",
+    [VFSEC_JOURNAL_STATE_DONE] = "done",
+};
+
+const char *
+vfsec_journal_op_kind_to_string(VfsecJournalOpKind kind)
+{
+    if ((guint)kind >= VFSEC_JOURNAL_OP_LAST)
+        return NULL;
+    return vfsec_journal_op_kind_names[kind];
+}
+
+int
+vfsec_journal_op_kind_from_string(const char *str)
+{
+    return vfsec_name_index(vfsec_journal_op_kind_names, VFSEC_JOURNAL_OP_LAST, str);
+}
+
+const char *
+vfsec_journal_op_state_to_string(VfsecJournalOpState state)
+{
+    if ((guint)state >= VFSEC_JOURNAL_STATE_LAST)
+        return NULL;
+    return vfsec_journal_op_state_names[state];
+}
+
+int
+vfsec_journal_op_state_from_string(const char *str)
+{
+    return vfsec_name_index(vfsec_journal_op_state_names, VFSEC_JOURNAL_STATE_LAST,
+                                    str);
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations and assignments */
+
+VfsecJournalOp *
+vfsec_journal_op_copy(const VfsecJournalOp *op)
+{
+    VfsecJournalOp *copy = g_new0(VfsecJournalOp, 1);
+
+    *copy = *op;
+    copy->pf = g_strdup(op->pf);
+    copy->owner_name = g_strdup(op->owner_name);
+    copy->owner_uuid = g_strdup(op->owner_uuid);
+    return copy;
+}
+
+void
+vfsec_journal_op_free(VfsecJournalOp *op)
+{
+    if (!op)
+        return;
+    g_free(op->pf);
+    g_free(op->owner_name);
+    g_free(op->owner_uuid);
+    g_free(op);
+}
+
+VfsecJournalAssignment *
+vfsec_journal_assignment_new(const char *pf, guint vf)
+{
+    VfsecJournalAssignment *a = g_new0(VfsecJournalAssignment, 1);
+
+    a->pf = g_strdup(pf);
+    a->vf = vf;
+    a->vlans = g_array_new(FALSE, FALSE, sizeof(guint16));
+    a->trust = VFSEC_POLICY_DEFAULT_TRUST;
+    return a;
+}
+
+VfsecJournalAssignment *
+vfsec_journal_assignment_copy(const VfsecJournalAssignment *a)
+{
+    VfsecJournalAssignment *copy = g_new0(VfsecJournalAssignment, 1);
+
+    *copy = *a;
+    copy->pf = g_strdup(a->pf);
+    copy->owner_name = g_strdup(a->owner_name);
+    copy->owner_uuid = g_strdup(a->owner_uuid);
+    copy->vlans = g_array_copy(a->vlans);
+    return copy;
+}
+
+void
+vfsec_journal_assignment_free(VfsecJournalAssignment *a)
+{
+    if (!a)
+        return;
+    g_free(a->pf);
+    g_free(a->owner_name);
+    g_free(a->owner_uuid);
+    g_clear_pointer(&a->vlans, g_array_unref);
+    g_free(a);
+}
+
+/* The VF a record is about: a valid label and index. */
+static gboolean
+vfsec_journal_check_vf(const char *pf, guint vf, GError **error)
+{
+    if (!vfsec_conf_label_check(pf, error))
+        return FALSE;
+    if (vf > VFSEC_JOURNAL_VF_MAX) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "VF index %u of PF %s is above %d", vf, pf, VFSEC_JOURNAL_VF_MAX);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* An owner is a domain name with its UUID, both or neither (@required: both). */
+static gboolean
+vfsec_journal_check_owner(const char *name, const char *uuid, gboolean required,
+                          const char *what, GError **error)
+{
+    if (!name && !uuid && !required)
+        return TRUE;
+    if (!name || !*name || !uuid || !g_uuid_string_is_valid(uuid)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "%s needs an owner with a domain name and a UUID (got '%s', '%s')",
+                    what, name ? name : "", uuid ? uuid : "");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+vfsec_journal_assignment_check(const VfsecJournalAssignment *a, GError **error)
+{
+    g_autofree char *what = NULL;
+
+    if (!vfsec_journal_check_vf(a->pf, a->vf, error))
+        return FALSE;
+    what = g_strdup_printf("the assignment of VF %u of PF %s", a->vf, a->pf);
+    if (!vfsec_journal_check_owner(a->owner_name, a->owner_uuid, TRUE, what, error))
+        return FALSE;
+    if (!a->vlans || a->vlans->len > VFSEC_JOURNAL_VLANS_MAX) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "%s has no VLAN list or more than %d VLANs", what, VFSEC_JOURNAL_VLANS_MAX);
+        return FALSE;
+    }
+    for (guint i = 0; i < a->vlans->len; i++) {
+        guint16 vid = g_array_index(a->vlans, guint16, i);
+
+        if (vid > 4095) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                        "%s has VLAN %u, above 4095", what, vid);
+            return FALSE;
+        }
+    }
+    if ((guint)a->trust >= VFSEC_TRUST_LAST) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "%s has no valid trust", what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* One VF's file */
+
+typedef struct {
+    char *pf;
+    guint vf;
+    char *file;                         /* base name in the journal directory */
+    guint64 sequence;                   /* of the write that produced the file */
+    VfsecJournalAssignment *assignment; /* NULL: the VF is not assigned */
+    GPtrArray *ops;                     /* VfsecJournalOp*: intents by id, then at most
+                                         * one done */
+} VfsecJournalVf;
+
+static char *
+vfsec_journal_file_name(const char *pf, guint vf)
+{
+    /* The index has no '-', so the last one separates it from the label. */
+    return g_strdup_printf("vf-%s-%u.json", pf, vf);
+}
+
+static VfsecJournalVf *
+vfsec_journal_vf_new(const char *pf, guint vf)
+{
+    VfsecJournalVf *entry = g_new0(VfsecJournalVf, 1);
+
+    entry->pf = g_strdup(pf);
+    entry->vf = vf;
+    entry->file = vfsec_journal_file_name(pf, vf);
+    entry->ops = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_journal_op_free);
+    return entry;
+}
+
+static void
+vfsec_journal_vf_free(VfsecJournalVf *entry)
+{
+    if (!entry)
+        return;
+    g_free(entry->pf);
+    g_free(entry->file);
+    vfsec_journal_assignment_free(entry->assignment);
+    g_clear_pointer(&entry->ops, g_ptr_array_unref);
+    g_free(entry);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecJournalVf, vfsec_journal_vf_free)
+
+/* A deep copy to change: the journal swaps it in only once it is on disk. */
+static VfsecJournalVf *
+vfsec_journal_vf_copy(const VfsecJournalVf *entry)
+{
+    VfsecJournalVf *copy = vfsec_journal_vf_new(entry->pf, entry->vf);
+
+    copy->sequence = entry->sequence;
+    if (entry->assignment)
+        copy->assignment = vfsec_journal_assignment_copy(entry->assignment);
+    for (guint i = 0; i < entry->ops->len; i++)
+        g_ptr_array_add(copy->ops, vfsec_journal_op_copy(g_ptr_array_index(entry->ops, i)));
+    return copy;
+}
+
+/* ---- To JSON ---- */
+
+static void
+vfsec_journal_build_owner(JsonBuilder *b, const char *name, const char *uuid)
+{
+    if (!name)
+        return;
+    json_builder_set_member_name(b, "owner");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, uuid);
+    json_builder_end_object(b);
+}
+
+static void
+vfsec_journal_build_assignment(JsonBuilder *b, const VfsecJournalAssignment *a)
+{
+    char pci[VFSEC_PCI_ADDR_STRLEN];
+    char mac[VFSEC_MAC_STRLEN];
+
+    json_builder_begin_object(b);
+    if (a->has_pci) {
+        json_builder_set_member_name(b, "pci");
+        json_builder_add_string_value(b, vfsec_pci_addr_format(&a->pci, pci));
+    }
+    vfsec_journal_build_owner(b, a->owner_name, a->owner_uuid);
+    if (a->has_mac) {
+        json_builder_set_member_name(b, "mac");
+        json_builder_add_string_value(b, vfsec_mac_format(&a->mac, mac));
+    }
+    json_builder_set_member_name(b, "vlans");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < a->vlans->len; i++)
+        json_builder_add_int_value(b, g_array_index(a->vlans, guint16, i));
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "trust");
+    json_builder_add_string_value(b, vfsec_trust_to_string(a->trust));
+    json_builder_set_member_name(b, "quarantined");
+    json_builder_add_boolean_value(b, a->quarantined);
+    json_builder_set_member_name(b, "published");
+    json_builder_add_boolean_value(b, a->published);
+    json_builder_end_object(b);
+}
+
+static void
+vfsec_journal_build_op(JsonBuilder *b, const VfsecJournalOp *op)
+{
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_int_value(b, (gint64)op->id);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, vfsec_journal_op_kind_to_string(op->kind));
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, vfsec_journal_op_state_to_string(op->state));
+    vfsec_journal_build_owner(b, op->owner_name, op->owner_uuid);
+    json_builder_end_object(b);
+}
+
+/* The whole file: the checksummed prefix, then the body's members. */
+static char *
+vfsec_journal_vf_serialize(const VfsecJournalVf *entry, gsize *len)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *rest = NULL;
+    g_autofree char *sum = NULL;
+    char *text;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pf");
+    json_builder_add_string_value(b, entry->pf);
+    json_builder_set_member_name(b, "vf");
+    json_builder_add_int_value(b, entry->vf);
+    json_builder_set_member_name(b, "sequence");
+    json_builder_add_int_value(b, (gint64)entry->sequence);
+    json_builder_set_member_name(b, "assignment");
+    if (entry->assignment)
+        vfsec_journal_build_assignment(b, entry->assignment);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "operations");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < entry->ops->len; i++)
+        vfsec_journal_build_op(b, g_ptr_array_index(entry->ops, i));
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    body = json_generator_to_data(gen, NULL);
+    /* body is "{...}": what follows its '{' continues the prefix's object. */
+    rest = g_strconcat(body + 1, "\n", NULL);
+    sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, rest, -1);
+    text = g_strdup_printf("{\"version\":%d,\"sha256\":\"%s\",%s",
+                           VFSEC_JOURNAL_VERSION, sum, rest);
+    *len = strlen(text);
+    return text;
+}
+
+/* ---- From JSON ---- */
+
+/* Checks the prefix and the checksum on the raw bytes. */
+static gboolean
+vfsec_journal_verify(const char *data, gsize len, GError **error)
+{
+    static const char head[] = "{\"version\":";
+    static const char mid[] = ",\"sha256\":\"";
+    const gsize hex = 64;
+    g_autofree char *sum = NULL;
+    const char *p = data;
+    const char *end = data + len;
+    guint64 version = 0;
+    gsize digits = 0;
+
+    if (len < sizeof(head) - 1 || memcmp(p, head, sizeof(head) - 1) != 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "does not start like a vfsec journal file");
+        return FALSE;
+    }
+    p += sizeof(head) - 1;
+    while (p < end && digits < 10 && g_ascii_isdigit(*p)) {
+        version = version * 10 + (guint64)(*p++ - '0');
+        digits++;
+    }
+    if (digits == 0 || (gsize)(end - p) < sizeof(mid) - 1 + hex + 2 ||
+        memcmp(p, mid, sizeof(mid) - 1) != 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "has no version and checksum prefix (truncated)");
+        return FALSE;
+    }
+    if (version != VFSEC_JOURNAL_VERSION) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "has version %" G_GUINT64_FORMAT "; this vfsecd reads version %d",
+                    version, VFSEC_JOURNAL_VERSION);
+        return FALSE;
+    }
+    p += sizeof(mid) - 1;
+    if (memcmp(p + hex, "\",", 2) != 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "has a malformed checksum");
+        return FALSE;
+    }
+    sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)p + hex + 2,
+                                      (gsize)(end - p) - hex - 2);
+    if (memcmp(sum, p, hex) != 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "fails its checksum (truncated or damaged)");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Members of a JSON object by type; each failure names the member. */
+static gboolean
+vfsec_json_uint(JsonObject *obj, const char *name, guint64 max, guint64 *out, GError **error)
+{
+    JsonNode *node = json_object_get_member(obj, name);
+
+    if (!node || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_INT64 || json_node_get_int(node) < 0 ||
+        (guint64)json_node_get_int(node) > max) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "\"%s\" is missing or not a number from 0 to %" G_GUINT64_FORMAT,
+                    name, max);
+        return FALSE;
+    }
+    *out = (guint64)json_node_get_int(node);
+    return TRUE;
+}
+
+/* A string member; NULL (no error) when absent and not @required. */
+static gboolean
+vfsec_json_string(JsonObject *obj, const char *name, gboolean required, const char **out,
+                  GError **error)
+{
+    JsonNode *node = json_object_get_member(obj, name);
+
+    *out = NULL;
+    if (!node && !required)
+        return TRUE;
+    if (!node || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_STRING) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "\"%s\" is missing or not a string", name);
+        return FALSE;
+    }
+    *out = json_node_get_string(node);
+    return TRUE;
+}
+
+static gboolean
+vfsec_json_bool(JsonObject *obj, const char *name, gboolean *out, GError **error)
+{
+    JsonNode *node = json_object_get_member(obj, name);
+
+    if (!node || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "\"%s\" is missing or not true/false", name);
+        return FALSE;
+    }
+    *out = json_node_get_boolean(node);
+    return TRUE;
+}
+
+/* An object or array member; NULL with @error when it is something else. */
+static JsonNode *
+vfsec_json_node(JsonObject *obj, const char *name, JsonNodeType type, gboolean required,
+                GError **error)
+{
+    JsonNode *node = json_object_get_member(obj, name);
+
+    if ((!node || JSON_NODE_HOLDS_NULL(node)) && !required)
+        return NULL;
+    if (!node || JSON_NODE_TYPE(node) != type) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "\"%s\" is missing or not an %s",
+                    name, type == JSON_NODE_ARRAY ? "array" : "object");
+        return NULL;
+    }
+    return node;
+}
+
+static gboolean
+vfsec_journal_parse_owner(JsonObject *obj, char **name, char **uuid, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    JsonNode *node = vfsec_json_node(obj, "owner", JSON_NODE_OBJECT, FALSE, &local);
+    JsonObject *owner;
+    const char *n, *u;
+
+    if (local) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (!node)
+        return TRUE;
+    owner = json_node_get_object(node);
+    if (!vfsec_json_string(owner, "name", TRUE, &n, error) ||
+        !vfsec_json_string(owner, "uuid", TRUE, &u, error))
+        return FALSE;
+    *name = g_strdup(n);
+    *uuid = g_strdup(u);
+    return TRUE;
+}
+
+static gboolean
+vfsec_journal_parse_vlans(JsonObject *obj, GArray *vlans, GError **error)
+{
+    JsonNode *node = vfsec_json_node(obj, "vlans", JSON_NODE_ARRAY, TRUE, error);
+    JsonArray *array;
+
+    if (!node)
+        return FALSE;
+    array = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(array); i++) {
+        JsonNode *item = json_array_get_element(array, i);
+        guint16 vid;
+
+        if (!JSON_NODE_HOLDS_VALUE(item) || json_node_get_value_type(item) != G_TYPE_INT64 ||
+            json_node_get_int(item) < 0 || json_node_get_int(item) > 4095) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                        "\"vlans\" item %u is not a VLAN id from 0 to 4095", i);
+            return FALSE;
+        }
+        vid = (guint16)json_node_get_int(item);
+        g_array_append_val(vlans, vid);
+    }
+    return TRUE;
+}
+
+static VfsecJournalAssignment *
+vfsec_journal_parse_assignment(JsonObject *obj, const char *pf, guint vf, GError **error)
+{
+    g_autoptr(VfsecJournalAssignment) a = vfsec_journal_assignment_new(pf, vf);
+    const char *pci, *mac, *trust;
+    int t;
+
+    if (!vfsec_json_string(obj, "pci", FALSE, &pci, error) ||
+        !vfsec_json_string(obj, "mac", FALSE, &mac, error) ||
+        !vfsec_json_string(obj, "trust", TRUE, &trust, error) ||
+        !vfsec_journal_parse_owner(obj, &a->owner_name, &a->owner_uuid, error) ||
+        !vfsec_journal_parse_vlans(obj, a->vlans, error) ||
+        !vfsec_json_bool(obj, "quarantined", &a->quarantined, error) ||
+        !vfsec_json_bool(obj, "published", &a->published, error))
+        return NULL;
+    a->has_pci = pci != NULL;
+    if (pci && !vfsec_pci_addr_parse(pci, &a->pci, error))
+        return NULL;
+    a->has_mac = mac != NULL;
+    if (mac && !vfsec_mac_parse(mac, &a->mac, error))
+        return NULL;
+    t = vfsec_trust_from_string(trust);
+    if (t < 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "\"trust\" '%s' is not untrusted or trusted", trust);
+        return NULL;
+    }
+    a->trust = (VfsecTrust)t;
+    if (!vfsec_journal_assignment_check(a, error))
+        return NULL;
+    return g_steal_pointer(&a);
+}
+
+static VfsecJournalOp *
+vfsec_journal_parse_op(JsonNode *node, const char *pf, guint vf, GError **error)
+{
+    g_autoptr(VfsecJournalOp) op = g_new0(VfsecJournalOp, 1);
+    JsonObject *obj;
+    const char *kind, *state;
+    int k, s;
+
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "an operation is not an object");
+        return NULL;
+    }
+    obj = json_node_get_object(node);
+    op->pf = g_strdup(pf);
+    op->vf = vf;
+    if (!vfsec_json_uint(obj, "id", G_MAXINT64, &op->id, error) ||
+        !vfsec_json_string(obj, "kind", TRUE, &kind, error) ||
+        !vfsec_json_string(obj, "state", TRUE, &state, error) ||
+        !vfsec_journal_parse_owner(obj, &op->owner_name, &op->owner_uuid, error))
+        return NULL;
+    k = vfsec_journal_op_kind_from_string(kind);
+    s = vfsec_journal_op_state_from_string(state);
+    if (k < 0 || s < 0 || op->id == 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "operation %" G_GUINT64_FORMAT " has kind '%s' and state '%s'",
+                    op->id, kind, state);
+        return NULL;
+    }
+    op->kind = (VfsecJournalOpKind)k;
+    op->state = (VfsecJournalOpState)s;
+    if (!vfsec_journal_check_owner(op->owner_name, op->owner_uuid, FALSE, "an operation",
+                                   error))
+        return NULL;
+    return g_steal_pointer(&op);
+}
+
+/* Parses a verified file. */
+static VfsecJournalVf *
+vfsec_journal_vf_parse(const char *data, gsize len, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new_immutable();
+    g_autoptr(VfsecJournalVf) entry = NULL;
+    g_autoptr(GError) local = NULL;
+    JsonNode *assignment, *ops;
+    JsonObject *obj;
+    const char *pf;
+    guint64 vf, sequence;
+
+    if (!json_parser_load_from_data(parser, data, (gssize)len, &local)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "is not JSON: %s",
+                    local->message);
+        return NULL;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "is not a JSON object");
+        return NULL;
+    }
+    obj = json_node_get_object(json_parser_get_root(parser));
+    if (!vfsec_json_string(obj, "pf", TRUE, &pf, error) ||
+        !vfsec_json_uint(obj, "vf", VFSEC_JOURNAL_VF_MAX, &vf, error) ||
+        !vfsec_json_uint(obj, "sequence", G_MAXINT64, &sequence, error) ||
+        !vfsec_journal_check_vf(pf, (guint)vf, error))
+        return NULL;
+    entry = vfsec_journal_vf_new(pf, (guint)vf);
+    entry->sequence = sequence;
+
+    assignment = vfsec_json_node(obj, "assignment", JSON_NODE_OBJECT, FALSE, &local);
+    if (local) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    if (assignment) {
+        entry->assignment = vfsec_journal_parse_assignment(json_node_get_object(assignment),
+                                                           pf, (guint)vf, error);
+        if (!entry->assignment)
+            return NULL;
+    }
+    ops = vfsec_json_node(obj, "operations", JSON_NODE_ARRAY, TRUE, error);
+    if (!ops)
+        return NULL;
+    for (guint i = 0; i < json_array_get_length(json_node_get_array(ops)); i++) {
+        JsonNode *item = json_array_get_element(json_node_get_array(ops), i);
+        VfsecJournalOp *op = vfsec_journal_parse_op(item, pf, (guint)vf, error);
+
+        if (!op)
+            return NULL;
+        g_ptr_array_add(entry->ops, op);
+    }
+    return g_steal_pointer(&entry);
+}
+
+/* ------------------------------------------------------------------ */
+/* The journal */
+
+struct _VfsecJournal {
+    char *dir;
+    GHashTable *vfs;        /* file base name (owned by the value) → VfsecJournalVf* */
+    guint64 next_seq;
+};
+
+void
+vfsec_journal_free(VfsecJournal *journal)
+{
+    if (!journal)
+        return;
+    g_free(journal->dir);
+    g_clear_pointer(&journal->vfs, g_hash_table_unref);
+    g_free(journal);
+}
+
+/* The highest sequence number the entry holds. */
+static guint64
+vfsec_journal_vf_high(const VfsecJournalVf *entry)
+{
+    guint64 high = entry->sequence;
+
+    for (guint i = 0; i < entry->ops->len; i++)
+        high = MAX(high, ((const VfsecJournalOp *)g_ptr_array_index(entry->ops, i))->id);
+    return high;
+}
+
+static gboolean
+vfsec_journal_has_op(VfsecJournal *journal, guint64 id, VfsecJournalVf **owner_vf)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, journal->vfs);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        VfsecJournalVf *entry = value;
+
+        for (guint i = 0; i < entry->ops->len; i++) {
+            if (((VfsecJournalOp *)g_ptr_array_index(entry->ops, i))->id == id) {
+                if (owner_vf)
+                    *owner_vf = entry;
+                return TRUE;
+            }
+        }
+    }
+    return FALSE;
+}
+
+/* Reads, verifies and parses one VF file; checks that it is where its
+ * content says it belongs and that its ids are new. */
+static VfsecJournalVf *
+vfsec_journal_load_file(VfsecJournal *journal, const char *name, GError **error)
+{
+    g_autofree char *path = g_build_filename(journal->dir, name, NULL);
+    g_autofree char *data = NULL;
+    g_autoptr(VfsecJournalVf) entry = NULL;
+    gsize len;
+
+    if (!vfsec_file_read_max(path, VFSEC_JOURNAL_FILE_MAX, &data, &len, error) ||
+        !vfsec_journal_verify(data, len, error))
+        return NULL;
+    entry = vfsec_journal_vf_parse(data, len, error);
+    if (!entry)
+        return NULL;
+    if (!g_str_equal(entry->file, name)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "holds VF %u of PF %s, whose file is %s", entry->vf, entry->pf, entry->file);
+        return NULL;
+    }
+    for (guint i = 0; i < entry->ops->len; i++) {
+        guint64 id = ((VfsecJournalOp *)g_ptr_array_index(entry->ops, i))->id;
+
+        if (vfsec_journal_has_op(journal, id, NULL)) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                        "reuses operation id %" G_GUINT64_FORMAT " of another VF", id);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&entry);
+}
+
+/* Moves a file that failed to load out of the way and reports it. */
+static void
+vfsec_journal_reject(VfsecJournal *journal, const char *name, GError *why,
+                     GPtrArray *warnings)
+{
+    g_autofree char *path = g_build_filename(journal->dir, name, NULL);
+    g_autofree char *aside = g_strconcat(path, ".rejected", NULL);
+    GError *warning;
+
+    if (rename(path, aside) < 0) {
+        int saved = errno;
+
+        warning = g_error_new(VFSEC_ERROR, why->code,
+                              "journal file %s %s; ignored (cannot set it aside: %s)",
+                              path, why->message, g_strerror(saved));
+    } else {
+        warning = g_error_new(VFSEC_ERROR, why->code,
+                              "journal file %s %s; ignored and set aside as %s.rejected",
+                              path, why->message, name);
+    }
+    if (warnings)
+        g_ptr_array_add(warnings, warning);
+    else {
+        g_warning("%s", warning->message);
+        g_error_free(warning);
+    }
+}
+
+static gint
+vfsec_str_ptr_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+VfsecJournal *
+vfsec_journal_open(const char *dir, GPtrArray **warnings, GError **error)
+{
+    g_autoptr(VfsecJournal) journal = g_new0(VfsecJournal, 1);
+    g_autoptr(GPtrArray) found = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GDir) d = NULL;
+    g_autoptr(GError) local = NULL;
+    guint64 high = 0;
+
+    g_return_val_if_fail(dir != NULL, NULL);
+
+    if (warnings)
+        found = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+    journal->dir = g_strdup(dir);
+    journal->vfs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                         (GDestroyNotify)vfsec_journal_vf_free);
+
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        vfsec_file_errno(error, errno, "create journal directory", dir);
+        return NULL;
+    }
+    if (!vfsec_file_clean_staged(dir, NULL, error))
+        return NULL;
+    d = g_dir_open(dir, 0, &local);
+    if (!d) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO, "cannot list journal directory %s: %s",
+                    dir, local->message);
+        return NULL;
+    }
+    for (const char *name; (name = g_dir_read_name(d));) {
+        if (g_str_has_prefix(name, "vf-") && g_str_has_suffix(name, ".json"))
+            g_ptr_array_add(names, g_strdup(name));
+    }
+    /* A fixed order, so which of two conflicting files is rejected does not
+     * depend on the directory's hash order. */
+    g_ptr_array_sort(names, vfsec_str_ptr_cmp);
+
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        g_autoptr(GError) why = NULL;
+        VfsecJournalVf *entry = vfsec_journal_load_file(journal, name, &why);
+
+        if (!entry) {
+            vfsec_journal_reject(journal, name, why, found);
+            continue;
+        }
+        high = MAX(high, vfsec_journal_vf_high(entry));
+        g_hash_table_insert(journal->vfs, entry->file, entry);
+    }
+    journal->next_seq = high + 1;
+    g_debug("journal %s: %u VF file(s), next sequence %" G_GUINT64_FORMAT,
+            dir, g_hash_table_size(journal->vfs), journal->next_seq);
+    if (warnings)
+        *warnings = g_steal_pointer(&found);
+    return g_steal_pointer(&journal);
+}
+
+/* The VF's current entry, or a fresh copy to change (new when unknown). */
+static VfsecJournalVf *
+vfsec_journal_edit(VfsecJournal *journal, const char *pf, guint vf)
+{
+    g_autofree char *name = vfsec_journal_file_name(pf, vf);
+    const VfsecJournalVf *entry = g_hash_table_lookup(journal->vfs, name);
+
+    return entry ? vfsec_journal_vf_copy(entry) : vfsec_journal_vf_new(pf, vf);
+}
+
+/* Writes @next (taken) under a new sequence number and, once durable, makes
+ * it the VF's entry. On failure nothing in memory changes. */
+static gboolean
+vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, GError **error)
+{
+    g_autoptr(VfsecJournalVf) entry = next;
+    g_autofree char *text = NULL;
+    gsize len;
+
+    text = vfsec_journal_vf_serialize(entry, &len);
+    if (!vfsec_file_replace(journal->dir, entry->file, text, len, 0600, error))
+        return FALSE;
+    g_debug("journal: wrote %s (sequence %" G_GUINT64_FORMAT ")", entry->file, entry->sequence);
+    next = g_steal_pointer(&entry);
+    g_hash_table_replace(journal->vfs, next->file, next);
+    return TRUE;
+}
+
+gboolean
+vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, const char *pf,
+                            guint vf, const char *owner_name, const char *owner_uuid,
+                            guint64 *id, GError **error)
+{
+    g_autoptr(VfsecJournalVf) next = NULL;
+    VfsecJournalOp *op;
+
+    g_return_val_if_fail(journal != NULL && id != NULL, FALSE);
+    g_return_val_if_fail((guint)kind < VFSEC_JOURNAL_OP_LAST, FALSE);
+
+    if (!vfsec_journal_check_vf(pf, vf, error) ||
+        !vfsec_journal_check_owner(owner_name, owner_uuid, FALSE, "an operation", error))
+        return FALSE;
+
+    next = vfsec_journal_edit(journal, pf, vf);
+    next->sequence = journal->next_seq++;
+    op = g_new0(VfsecJournalOp, 1);
+    op->id = next->sequence;
+    op->kind = kind;
+    op->state = VFSEC_JOURNAL_STATE_INTENT;
+    op->pf = g_strdup(pf);
+    op->vf = vf;
+    op->owner_name = g_strdup(owner_name);
+    op->owner_uuid = g_strdup(owner_uuid);
+    /* Intents stay in id order ahead of the one done operation kept. */
+    for (guint i = 0;; i++) {
+        if (i == next->ops->len ||
+            ((VfsecJournalOp *)g_ptr_array_index(next->ops, i))->state ==
+                VFSEC_JOURNAL_STATE_DONE) {
+            g_ptr_array_insert(next->ops, (gint)i, op);
+            break;
+        }
+    }
+    *id = op->id;
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+}
+
+gboolean
+vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
+{
+    g_autoptr(VfsecJournalVf) next = NULL;
+    VfsecJournalVf *entry = NULL;
+    VfsecJournalOp *done = NULL;
+
+    g_return_val_if_fail(journal != NULL, FALSE);
+
+    if (!vfsec_journal_has_op(journal, id, &entry)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
+                    "journal operation %" G_GUINT64_FORMAT " is not pending", id);
+        return FALSE;
+    }
+    next = vfsec_journal_vf_copy(entry);
+    for (guint i = next->ops->len; i-- > 0;) {
+        VfsecJournalOp *op = g_ptr_array_index(next->ops, i);
+
+        if (op->id == id && op->state == VFSEC_JOURNAL_STATE_INTENT)
+            done = g_ptr_array_steal_index(next->ops, i);
+        else if (op->state == VFSEC_JOURNAL_STATE_DONE)
+            g_ptr_array_remove_index(next->ops, i);
+    }
+    if (!done) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
+                    "journal operation %" G_GUINT64_FORMAT " is already done", id);
+        return FALSE;
+    }
+    done->state = VFSEC_JOURNAL_STATE_DONE;
+    g_ptr_array_add(next->ops, done);
+    next->sequence = journal->next_seq++;
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+}
+
+gboolean
+vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment *assignment,
+                             GError **error)
+{
+    g_autoptr(VfsecJournalVf) next = NULL;
+
+    g_return_val_if_fail(journal != NULL && assignment != NULL, FALSE);
+
+    if (!vfsec_journal_assignment_check(assignment, error))
+        return FALSE;
+    next = vfsec_journal_edit(journal, assignment->pf, assignment->vf);
+    vfsec_journal_assignment_free(next->assignment);
+    next->assignment = vfsec_journal_assignment_copy(assignment);
+    next->sequence = journal->next_seq++;
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+}
+
+gboolean
+vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
+                               GError **error)
+{
+    g_autoptr(VfsecJournalVf) next = NULL;
+
+    g_return_val_if_fail(journal != NULL, FALSE);
+
+    if (!vfsec_journal_check_vf(pf, vf, error))
+        return FALSE;
+    if (!vfsec_journal_get_assignment(journal, pf, vf))
+        return TRUE;
+    next = vfsec_journal_edit(journal, pf, vf);
+    g_clear_pointer(&next->assignment, vfsec_journal_assignment_free);
+    next->sequence = journal->next_seq++;
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+}
+
+const VfsecJournalAssignment *
+vfsec_journal_get_assignment(VfsecJournal *journal, const char *pf, guint vf)
+{
+    g_autofree char *name = NULL;
+    const VfsecJournalVf *entry;
+
+    g_return_val_if_fail(journal != NULL, NULL);
+
+    if (!pf)
+        return NULL;
+    name = vfsec_journal_file_name(pf, vf);
+    entry = g_hash_table_lookup(journal->vfs, name);
+    return entry ? entry->assignment : NULL;
+}
+
+static gint
+vfsec_journal_op_cmp(gconstpointer a, gconstpointer b)
+{
+    const VfsecJournalOp *x = *(VfsecJournalOp *const *)a;
+    const VfsecJournalOp *y = *(VfsecJournalOp *const *)b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+GPtrArray *
+vfsec_journal_list_pending(VfsecJournal *journal)
+{
+    GPtrArray *list = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_journal_op_free);
+    GHashTableIter iter;
+    gpointer value;
+
+    g_return_val_if_fail(journal != NULL, list);
+
+    g_hash_table_iter_init(&iter, journal->vfs);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        const VfsecJournalVf *entry = value;
+
+        for (guint i = 0; i < entry->ops->len; i++) {
+            const VfsecJournalOp *op = g_ptr_array_index(entry->ops, i);
+
+            if (op->state == VFSEC_JOURNAL_STATE_INTENT)
+                g_ptr_array_add(list, vfsec_journal_op_copy(op));
+        }
+    }
+    g_ptr_array_sort(list, vfsec_journal_op_cmp);
+    return list;
+}
+
+static gint
+vfsec_journal_assignment_cmp(gconstpointer a, gconstpointer b)
+{
+    const VfsecJournalAssignment *x = *(VfsecJournalAssignment *const *)a;
+    const VfsecJournalAssignment *y = *(VfsecJournalAssignment *const *)b;
+    int c = strcmp(x->pf, y->pf);
+
+    if (c)
+        return c;
+    return x->vf < y->vf ? -1 : x->vf > y->vf;
+}
+
+GPtrArray *
+vfsec_journal_list_assignments(VfsecJournal *journal)
+{
+    GPtrArray *list =
+        g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_journal_assignment_free);
+    GHashTableIter iter;
+    gpointer value;
+
+    g_return_val_if_fail(journal != NULL, list);
+
+    g_hash_table_iter_init(&iter, journal->vfs);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        const VfsecJournalVf *entry = value;
+
+        if (entry->assignment)
+            g_ptr_array_add(list, vfsec_journal_assignment_copy(entry->assignment));
+    }
+    g_ptr_array_sort(list, vfsec_journal_assignment_cmp);
+    return list;
+}
