@@ -824,7 +824,6 @@ ctl_status(VfsecJsonlCall *call, gpointer user_data)
     const VfsecNicsimConfig *c = &sim->config;
     GPtrArray *links = vfsec_nicsim_links_get_all(sim->links);
     g_autoptr(JsonBuilder) b = json_builder_new();
-    static const char *const kinds[] = { "pf", "vf", "uplink" };
 
     json_builder_begin_object(b);
     ctl_add_string(b, "version", VFSEC_VERSION);
@@ -845,7 +844,7 @@ ctl_status(VfsecJsonlCall *call, gpointer user_data)
 
         json_builder_begin_object(b);
         ctl_add_string(b, "name", l->name);
-        ctl_add_string(b, "kind", kinds[l->kind]);
+        ctl_add_string(b, "kind", vfsec_nicsim_link_kind_to_string(l->kind));
         ctl_add_uint(b, "port", l->port);
         if (l->kind == VFSEC_NICSIM_LINK_VF)
             ctl_add_uint(b, "vf", l->vf);

@@ -52,6 +52,19 @@ struct _VfsecNicsimLinks {
     gpointer mac_data;
 };
 
+static const char *const link_kinds[] = {
+    [VFSEC_NICSIM_LINK_PF] = "pf",
+    [VFSEC_NICSIM_LINK_VF] = "vf",
+    [VFSEC_NICSIM_LINK_UPLINK] = "uplink",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(link_kinds) == VFSEC_NICSIM_LINK_LAST);
+
+const char *
+vfsec_nicsim_link_kind_to_string(VfsecNicsimLinkKind kind)
+{
+    return (guint)kind < VFSEC_NICSIM_LINK_LAST ? link_kinds[kind] : NULL;
+}
+
 char *
 vfsec_nicsim_link_name(const char *prefix, VfsecNicsimLinkKind kind, guint port, guint vf,
                        GError **error)

@@ -19,6 +19,9 @@ typedef enum {
     VFSEC_NICSIM_LINK_LAST
 } VfsecNicsimLinkKind;
 
+/* "pf", "vf", "uplink"; NULL when out of range. */
+const char *vfsec_nicsim_link_kind_to_string(VfsecNicsimLinkKind kind);
+
 /* One veth pair. Both ends carry the same name: the one in the emulator's
  * private namespace is the NIC's side, the other the host's (PF, VF) or the
  * wire's (uplink). */
