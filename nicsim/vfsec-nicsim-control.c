@@ -453,8 +453,9 @@ ctl_mailbox(VfsecJsonlCall *call, VfsecNicsim *sim, gboolean pf, const char *mem
     return TRUE;
 }
 
-/* One vf-add-sa / pf-add-sa request: its SAs go to the PF driver at once
- * (the driver serialises them per domain); the reply waits for the last. */
+/* One vf-add-sa / pf-add-sa request: its SAs go to the PF driver a window at
+ * a time (the driver serialises them per domain); the reply waits for the
+ * last. */
 typedef struct {
     VfsecJsonlCall *call;
     VfsecNicsimPort *port;
@@ -526,8 +527,17 @@ ctl_add_sa_done(GObject *source, GAsyncResult *result, gpointer user_data)
     } else {
         g_error_free(error);
     }
-    if (++a->done < a->count) {
-        if (a->started < a->count && !a->port->closing)
+    a->done++;
+    if (a->port->closing && a->started < a->count) {
+        /* The PF driver is going away: what it was not given never will be. */
+        if (!a->error)
+            a->error = g_error_new(VFSEC_ERROR, VFSEC_ERROR_FAILED,
+                                   "port %s stopped before its SAs were all added", a->port->name);
+        a->done += a->count - a->started;
+        a->started = a->count;
+    }
+    if (a->done < a->count) {
+        if (a->started < a->count)
             ctl_add_sa_next(a);
         return;
     }
