@@ -529,8 +529,9 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
         return vfsec_hook_problem(run, TRUE, "%s", error->message);
     if (reply->ok)
         return VFSEC_HOOK_EXIT_OK;
-    /* vfsecd's own sentence is what the operator sees in virsh. */
-    vfsec_hook_print_line(reply->message);
+    /* vfsecd's own sentence, the reply's error.message, is what the operator
+     * sees in virsh. */
+    vfsec_hook_print_line(reply->error.message);
     return vfsec_hook_gates(run) ? VFSEC_HOOK_EXIT_FAILED : VFSEC_HOOK_EXIT_OK;
 }
 

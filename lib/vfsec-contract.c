@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "vfsec-json.h"
+
 /*
  * Theory of operation
  *
@@ -14,21 +16,28 @@
  * the server (vfsec-nicsim, or a vendor's daemon written in C) parses requests
  * and builds replies and notifications.
  *
- * Reading is layered. check_json() first holds every line to RFC 8259 itself:
- * json-glib 1.6 reads JSON with GScanner, which accepts more than JSON (a second
- * value after the first, single quotes, hex numbers), saturates integers that
- * overflow 64 bits, and recurses once per nesting level, so a line of a million
- * '[' would overflow the stack. Only a line that passed goes to JsonParser. The
- * envelope (id, op, ok, event) is read next; a broken envelope is a protocol
- * error that closes the connection. Last, the op's arguments or result are read
- * into a typed structure by readers that check type, range and syntax of every
- * field and name the op and the field's path in their message ("set-vf:
- * port_tag.vid 5000 is outside 0-4095"). Keys a reader does not know are ignored:
- * that is how later versions add optional keys without a version bump.
+ * Reading is layered. vfsec_json_parse_line() first holds every line to RFC 8259
+ * and vfsec's stricter rules (depth, integer range, no NUL, no duplicate or
+ * escaped member names) before json-glib 1.6 sees it: alone, json-glib accepts
+ * more than JSON, saturates integers that overflow 64 bits, keeps the last of
+ * duplicate members and recurses once per nesting level, so a line of a million
+ * '[' would overflow the stack. The envelope (id, op, ok, event) is read next; a
+ * broken envelope is a protocol error that closes the connection. Last, the op's
+ * arguments or result are read into a typed structure by readers that check
+ * type, range and syntax of every field and name the op and the field's path in
+ * their message ("set-vf: port_tag.vid 5000 is outside 0-4095"). Keys a reader
+ * does not know are ignored: that is how later versions add optional keys
+ * without a version bump.
  *
- * Writing goes through JsonBuilder and JsonGenerator (compact form, which never
- * emits a raw newline: newlines in strings are escaped), and every line is
+ * Writing goes through JsonBuilder and vfsec_json_to_line() (compact form, which
+ * never emits a raw newline: newlines in strings are escaped), and every line is
  * measured against VFSEC_CONTRACT_MAX_LINE before it is handed out.
+ *
+ * The reply envelope ({"id","ok":true,"result"} or {"id","ok":false,"error":
+ * {"code","message"}}) is also vfsecd's control protocol's, which writes its
+ * "v" member first and names its error codes itself; so the envelope's builders
+ * and reader take those parts as parameters (the _full builders,
+ * vfsec_contract_reply_envelope_read()).
  */
 
 /* ------------------------------------------------------------------------ */
@@ -322,286 +331,22 @@ vfsec_contract_hello_has_capability(const VfsecContractHello *hello, const char 
 }
 
 /* ------------------------------------------------------------------------ */
-/* Strict JSON syntax check (see the theory of operation) */
+/* Lines */
 
-typedef struct {
-    const char *start;
-    const char *p;
-    const char *end;
-    const char *why;     /* what is wrong at p */
-} JsonCursor;
-
-static gboolean
-cursor_fail(JsonCursor *c, const char *why)
-{
-    c->why = why;
-    return FALSE;
-}
-
-static void
-skip_ws(JsonCursor *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static gboolean
-read_hex4(JsonCursor *c, guint *out)
-{
-    guint v = 0;
-
-    if (c->end - c->p < 4)
-        return cursor_fail(c, "a truncated \\u escape");
-    for (int i = 0; i < 4; i++, c->p++) {
-        if (!g_ascii_isxdigit(*c->p))
-            return cursor_fail(c, "a bad \\u escape");
-        v = v << 4 | (guint)g_ascii_xdigit_value(*c->p);
-    }
-    *out = v;
-    return TRUE;
-}
-
-/* A string, c->p on its opening quote. */
-static gboolean
-check_string(JsonCursor *c)
-{
-    c->p++;
-    while (c->p < c->end) {
-        guchar ch = (guchar)*c->p++;
-        guint cp;
-
-        if (ch == '"')
-            return TRUE;
-        if (ch < 0x20)
-            return cursor_fail(c, "a control character in a string");
-        if (ch != '\\')
-            continue;
-        if (c->p == c->end)
-            break;
-        ch = (guchar)*c->p++;
-        if (ch != 0 && strchr("\"\\/bfnrt", ch))
-            continue;
-        if (ch != 'u')
-            return cursor_fail(c, "an unknown escape");
-        if (!read_hex4(c, &cp))
-            return FALSE;
-        /* Strings become C strings: an escaped NUL would cut them short. */
-        if (cp == 0)
-            return cursor_fail(c, "an escaped NUL");
-        if (cp >= 0xdc00 && cp <= 0xdfff)
-            return cursor_fail(c, "a lone low surrogate");
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            if (c->end - c->p < 2 || c->p[0] != '\\' || c->p[1] != 'u')
-                return cursor_fail(c, "a lone high surrogate");
-            c->p += 2;
-            if (!read_hex4(c, &cp))
-                return FALSE;
-            if (cp < 0xdc00 || cp > 0xdfff)
-                return cursor_fail(c, "a lone high surrogate");
-        }
-    }
-    return cursor_fail(c, "an unterminated string");
-}
-
-static gboolean
-skip_digits(JsonCursor *c)
-{
-    const char *start = c->p;
-
-    while (c->p < c->end && g_ascii_isdigit(*c->p))
-        c->p++;
-    return c->p > start;
-}
-
-/* A number; an integer (no fraction, no exponent) must fit 64 signed bits. */
-static gboolean
-check_number(JsonCursor *c)
-{
-    gboolean negative = FALSE;
-    const char *digits;
-    gsize ndigits;
-
-    if (*c->p == '-') {
-        negative = TRUE;
-        c->p++;
-    }
-    digits = c->p;
-    if (c->p < c->end && *c->p == '0')
-        c->p++;
-    else if (!skip_digits(c))
-        return cursor_fail(c, "a bad number");
-    ndigits = (gsize)(c->p - digits);
-    if (c->p < c->end && *c->p == '.') {
-        c->p++;
-        if (!skip_digits(c))
-            return cursor_fail(c, "a bad number");
-        ndigits = 0;
-    }
-    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-        c->p++;
-        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-            c->p++;
-        if (!skip_digits(c))
-            return cursor_fail(c, "a bad number");
-        ndigits = 0;
-    }
-    if (ndigits > 0) {
-        guint64 limit = negative ? (guint64)G_MAXINT64 + 1 : (guint64)G_MAXINT64;
-        guint64 v = 0;
-
-        if (ndigits > 19)
-            return cursor_fail(c, "an integer beyond 64 bits");
-        for (gsize i = 0; i < ndigits; i++) {
-            guint d = (guint)(digits[i] - '0');
-            if (v > (limit - d) / 10)
-                return cursor_fail(c, "an integer beyond 64 bits");
-            v = v * 10 + d;
-        }
-    }
-    return TRUE;
-}
-
-static gboolean
-check_literal(JsonCursor *c, const char *word)
-{
-    gsize n = strlen(word);
-
-    if ((gsize)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
-        return cursor_fail(c, "an unexpected character");
-    c->p += n;
-    return TRUE;
-}
-
-static gboolean
-check_scalar(JsonCursor *c)
-{
-    switch (*c->p) {
-    case '"':
-        return check_string(c);
-    case 't':
-        return check_literal(c, "true");
-    case 'f':
-        return check_literal(c, "false");
-    case 'n':
-        return check_literal(c, "null");
-    default:
-        if (*c->p == '-' || g_ascii_isdigit(*c->p))
-            return check_number(c);
-        return cursor_fail(c, "an unexpected character");
-    }
-}
-
-/* An object member's name and its colon. */
-static gboolean
-check_key(JsonCursor *c)
-{
-    skip_ws(c);
-    if (c->p == c->end || *c->p != '"')
-        return cursor_fail(c, "a missing member name");
-    if (!check_string(c))
-        return FALSE;
-    skip_ws(c);
-    if (c->p == c->end || *c->p != ':')
-        return cursor_fail(c, "a missing ':'");
-    c->p++;
-    return TRUE;
-}
-
-/* One JSON object and nothing else but white space. Iterative, so the nesting
- * depth costs no stack. */
-static gboolean
-check_json(JsonCursor *c)
-{
-    char closers[VFSEC_CONTRACT_MAX_DEPTH];
-    guint depth = 0;
-    gboolean need_value = TRUE;
-
-    skip_ws(c);
-    if (c->p == c->end || *c->p != '{')
-        return cursor_fail(c, "no JSON object");
-    for (;;) {
-        skip_ws(c);
-        if (need_value) {
-            if (c->p == c->end)
-                return cursor_fail(c, "the end of the line inside a value");
-            if (*c->p != '{' && *c->p != '[') {
-                if (!check_scalar(c))
-                    return FALSE;
-                need_value = FALSE;
-                continue;
-            }
-            if (depth == VFSEC_CONTRACT_MAX_DEPTH)
-                return cursor_fail(c, "nesting too deep");
-            closers[depth++] = *c->p == '{' ? '}' : ']';
-            c->p++;
-            skip_ws(c);
-            if (c->p < c->end && *c->p == closers[depth - 1]) {
-                c->p++;
-                depth--;
-                need_value = FALSE;
-            } else if (closers[depth - 1] == '}' && !check_key(c)) {
-                return FALSE;
-            }
-            continue;
-        }
-        if (depth == 0)
-            return c->p == c->end || cursor_fail(c, "text after the object");
-        if (c->p == c->end)
-            return cursor_fail(c, "the end of the line inside an object or array");
-        if (*c->p == closers[depth - 1]) {
-            c->p++;
-            depth--;
-            continue;
-        }
-        if (*c->p != ',')
-            return cursor_fail(c, "a missing ',' or closing bracket");
-        c->p++;
-        if (closers[depth - 1] == '}' && !check_key(c))
-            return FALSE;
-        need_value = TRUE;
-    }
-}
-
-/* One line to its root object; every failure is VFSEC_ERROR_PROTOCOL. */
+/* One line to its root object (vfsec_json_parse_line()'s rules); every
+ * failure is VFSEC_ERROR_PROTOCOL: the receiver closes the connection. */
 static JsonObject *
 parse_line(const char *line, gsize len, const char *what, GError **error)
 {
-    g_autoptr(JsonParser) parser = NULL;
     g_autoptr(GError) local = NULL;
-    JsonCursor c = { line, line, line + len, NULL };
-    JsonNode *root;
+    JsonObject *root = vfsec_json_parse_line(line, len, VFSEC_CONTRACT_MAX_LINE,
+                                             VFSEC_CONTRACT_MAX_DEPTH, what, &local);
 
-    if (len > VFSEC_CONTRACT_MAX_LINE) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                    "%s line of %" G_GSIZE_FORMAT " bytes exceeds the %u-byte limit",
-                    what, len, VFSEC_CONTRACT_MAX_LINE);
-        return NULL;
+    if (!root) {
+        local->code = VFSEC_ERROR_PROTOCOL;
+        g_propagate_error(error, g_steal_pointer(&local));
     }
-    if (memchr(line, '\0', len)) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                    "%s line holds a NUL byte", what);
-        return NULL;
-    }
-    if (!g_utf8_validate_len(line, len, NULL)) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                    "%s line is not valid UTF-8", what);
-        return NULL;
-    }
-    if (!check_json(&c)) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                    "%s line is not a JSON object: %s at byte %td",
-                    what, c.why, c.p - c.start);
-        return NULL;
-    }
-    parser = json_parser_new_immutable();
-    if (!json_parser_load_from_data(parser, line, (gssize)len, &local)) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
-                    "%s line is not a JSON object: %s", what, local->message);
-        return NULL;
-    }
-    root = json_parser_get_root(parser);
-    g_assert(root && JSON_NODE_HOLDS_OBJECT(root));
-    return json_node_dup_object(root);
+    return root;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -969,36 +714,13 @@ builder_steal_object(JsonBuilder *b)
     return json_node_dup_object(root);
 }
 
-/* The compact text of @root plus its newline, if it fits a line. */
-static char *
-finish_line(JsonNode *root, const char *what, gsize *len, GError **error)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autofree char *text = NULL;
-    gsize n = 0;
-
-    json_generator_set_root(gen, root);
-    text = json_generator_to_data(gen, &n);
-    if (n > VFSEC_CONTRACT_MAX_LINE) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                    "%s line of %" G_GSIZE_FORMAT " bytes exceeds the %u-byte limit",
-                    what, n, VFSEC_CONTRACT_MAX_LINE);
-        return NULL;
-    }
-    text = g_realloc(text, n + 2);
-    text[n] = '\n';
-    text[n + 1] = '\0';
-    if (len)
-        *len = n + 1;
-    return g_steal_pointer(&text);
-}
-
 static char *
 finish_builder(JsonBuilder *b, const char *what, gsize *len, GError **error)
 {
     g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *line_what = g_strconcat(what, " line", NULL);
 
-    return finish_line(root, what, len, error);
+    return vfsec_json_to_line(root, VFSEC_CONTRACT_MAX_LINE, line_what, len, error);
 }
 
 static void
@@ -1390,7 +1112,7 @@ vfsec_contract_request_parse(const char *line, gsize len, guint64 *id, GError **
 {
     const Where envelope = { "request", "", VFSEC_ERROR_PROTOCOL };
     const Where body = { "request", "", VFSEC_ERROR_INVALID };
-    g_autoptr(JsonObject) root = parse_line(line, len, "request", error);
+    g_autoptr(JsonObject) root = parse_line(line, len, "request line", error);
     g_autoptr(VfsecContractRequest) req = NULL;
     g_autofree char *op = NULL;
     g_autoptr(JsonObject) empty = NULL;
@@ -1705,50 +1427,133 @@ vfsec_contract_result_from_json(VfsecContractOp op, JsonObject *obj, GError **er
     return ok ? g_steal_pointer(&res) : NULL;
 }
 
-char *
-vfsec_contract_reply_build(guint64 id, JsonObject *result, gsize *len, GError **error)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
+/* ------------------------------------------------------------------------ */
+/* The reply envelope, shared with the control protocol */
 
-    g_return_val_if_fail(id <= VFSEC_CONTRACT_MAX_UINT, NULL);
+/* A reply's first members: @extras' (e.g. the control protocol's "v"), then
+ * "id" and "ok". */
+static void
+begin_reply(JsonBuilder *b, JsonObject *extras, guint64 id, gboolean ok)
+{
     json_builder_begin_object(b);
+    if (extras) {
+        g_autoptr(GList) names = json_object_get_members(extras);
+
+        for (GList *l = names; l; l = l->next) {
+            json_builder_set_member_name(b, l->data);
+            json_builder_add_value(b, json_object_dup_member(extras, l->data));
+        }
+    }
     add_uint(b, "id", id);
-    add_bool(b, "ok", TRUE);
-    add_object(b, "result", result);
-    json_builder_end_object(b);
-    return finish_builder(b, "reply", len, error);
+    add_bool(b, "ok", ok);
 }
 
 char *
-vfsec_contract_reply_error_build(guint64 id, VfsecContractErrorCode code, const char *message,
-                                 gsize *len)
+vfsec_contract_reply_build_full(JsonObject *extras, guint64 id, JsonObject *result,
+                                gsize max_line, gsize *len, GError **error)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autofree char *text = g_utf8_make_valid(message ? message : "", -1);
-    gsize n = strlen(text);
-    char *line;
+    g_autoptr(JsonNode) root = NULL;
 
     g_return_val_if_fail(id <= VFSEC_CONTRACT_MAX_UINT, NULL);
-    g_return_val_if_fail(code < VFSEC_CONTRACT_ERROR_LAST, NULL);
+    begin_reply(b, extras, id, TRUE);
+    add_object(b, "result", result);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    return vfsec_json_to_line(root, max_line, "reply line", len, error);
+}
+
+char *
+vfsec_contract_reply_build(guint64 id, JsonObject *result, gsize *len, GError **error)
+{
+    return vfsec_contract_reply_build_full(NULL, id, result, VFSEC_CONTRACT_MAX_LINE, len, error);
+}
+
+/* @message as an error reply carries it: valid UTF-8 on one line (a control
+ * character becomes a space, trailing ones go: libxml2's messages end in a
+ * newline), at most VFSEC_CONTRACT_MAX_MESSAGE bytes cut at a character
+ * boundary, and never empty (@code stands in). */
+static char *
+reply_message(const char *message, const char *code)
+{
+    g_autofree char *text = g_utf8_make_valid(message ? message : "", -1);
+    gsize n = strlen(text);
+
     if (n > VFSEC_CONTRACT_MAX_MESSAGE) {
-        /* Cut at a character boundary: continuation bytes are 10xxxxxx. */
+        /* Continuation bytes are 10xxxxxx. */
         n = VFSEC_CONTRACT_MAX_MESSAGE;
         while (n > 0 && ((guchar)text[n] & 0xc0) == 0x80)
             n--;
         text[n] = '\0';
     }
-    json_builder_begin_object(b);
-    add_uint(b, "id", id);
-    add_bool(b, "ok", FALSE);
+    for (char *p = text; *p; p++) {
+        if ((guchar)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    }
+    g_strchomp(text);
+    return *text ? g_steal_pointer(&text) : g_strdup(code);
+}
+
+char *
+vfsec_contract_reply_error_build_full(JsonObject *extras, guint64 id, const char *code,
+                                      const char *message, gsize *len)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *text = NULL;
+    char *line;
+
+    g_return_val_if_fail(id <= VFSEC_CONTRACT_MAX_UINT, NULL);
+    g_return_val_if_fail(code && text_valid(TEXT_TOKEN, code), NULL);
+    text = reply_message(message, code);
+    begin_reply(b, extras, id, FALSE);
     json_builder_set_member_name(b, "error");
     json_builder_begin_object(b);
-    add_string(b, "code", error_code_names[code]);
+    add_string(b, "code", code);
     add_string(b, "message", text);
     json_builder_end_object(b);
     json_builder_end_object(b);
     line = finish_builder(b, "reply", len, NULL);
     g_assert(line);  /* a few kilobytes at most */
     return line;
+}
+
+char *
+vfsec_contract_reply_error_build(guint64 id, VfsecContractErrorCode code, const char *message,
+                                 gsize *len)
+{
+    g_return_val_if_fail(code < VFSEC_CONTRACT_ERROR_LAST, NULL);
+    return vfsec_contract_reply_error_build_full(NULL, id, error_code_names[code], message, len);
+}
+
+void
+vfsec_contract_reply_envelope_clear(VfsecContractReplyEnvelope *env)
+{
+    g_clear_pointer(&env->result, json_object_unref);
+    g_clear_pointer(&env->error_code, g_free);
+    g_clear_pointer(&env->error_message, g_free);
+}
+
+gboolean
+vfsec_contract_reply_envelope_read(JsonObject *root, const char *what, guint64 max_id,
+                                   VfsecContractReplyEnvelope *out, GError **error)
+{
+    const Where w = { what, "", VFSEC_ERROR_PROTOCOL };
+    const Where we = { what, "error.", VFSEC_ERROR_PROTOCOL };
+    JsonObject *obj;
+
+    memset(out, 0, sizeof(*out));
+    if (!read_uint64(root, &w, "id", max_id, &out->id, error) ||
+        !read_bool(root, &w, "ok", &out->ok, error))
+        return FALSE;
+    if (out->ok) {
+        if (!read_object(root, &w, "result", FALSE, &obj, error))
+            return FALSE;
+        out->result = json_object_ref(obj);
+        return TRUE;
+    }
+    return read_object(root, &w, "error", FALSE, &obj, error) &&
+           read_string(obj, &we, "code", TEXT_TOKEN, FALSE, &out->error_code, error) &&
+           read_string(obj, &we, "message", TEXT_ANY, FALSE, &out->error_message, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1835,36 +1640,29 @@ parse_notification(JsonObject *root, VfsecContractMessage *msg, GError **error)
 static gboolean
 parse_reply(JsonObject *root, VfsecContractMessage *msg, GError **error)
 {
-    const Where w = { "reply", "", VFSEC_ERROR_PROTOCOL };
-    const Where we = { "reply", "error.", VFSEC_ERROR_PROTOCOL };
-    g_autofree char *code = NULL;
-    JsonObject *obj;
+    g_auto(VfsecContractReplyEnvelope) env = { 0 };
     int code_index;
 
     msg->kind = VFSEC_CONTRACT_MESSAGE_REPLY;
-    if (!read_uint64(root, &w, "id", VFSEC_CONTRACT_MAX_UINT, &msg->id, error) ||
-        !read_bool(root, &w, "ok", &msg->ok, error))
+    if (!vfsec_contract_reply_envelope_read(root, "reply", VFSEC_CONTRACT_MAX_UINT, &env, error))
         return FALSE;
+    msg->id = env.id;
+    msg->ok = env.ok;
     if (msg->ok) {
-        if (!read_object(root, &w, "result", FALSE, &obj, error))
-            return FALSE;
-        msg->result = json_object_ref(obj);
+        msg->result = g_steal_pointer(&env.result);
         return TRUE;
     }
-    if (!read_object(root, &w, "error", FALSE, &obj, error) ||
-        !read_string(obj, &we, "code", TEXT_TOKEN, FALSE, &code, error) ||
-        !read_string(obj, &we, "message", TEXT_ANY, FALSE, &msg->error_message, error))
-        return FALSE;
     /* A code from a later version reads as "failed": the message still says why. */
-    code_index = vfsec_contract_error_code_from_string(code);
+    code_index = vfsec_contract_error_code_from_string(env.error_code);
     msg->error_code = code_index < 0 ? VFSEC_CONTRACT_ERROR_FAILED : (VfsecContractErrorCode)code_index;
+    msg->error_message = g_steal_pointer(&env.error_message);
     return TRUE;
 }
 
 VfsecContractMessage *
 vfsec_contract_message_parse(const char *line, gsize len, GError **error)
 {
-    g_autoptr(JsonObject) root = parse_line(line, len, "reply", error);
+    g_autoptr(JsonObject) root = parse_line(line, len, "reply line", error);
     g_autoptr(VfsecContractMessage) msg = NULL;
     gboolean ok;
 

@@ -291,10 +291,44 @@ VfsecContractResult *vfsec_contract_result_from_json(VfsecContractOp op, JsonObj
 
 /* Builds a success reply line (see vfsec_contract_request_build()). */
 char *vfsec_contract_reply_build(guint64 id, JsonObject *result, gsize *len, GError **error);
-/* Builds an error reply line; never fails: @message is cut to
- * VFSEC_CONTRACT_MAX_MESSAGE bytes and made valid UTF-8. */
+/* Builds an error reply line; never fails. @message is made one line of valid
+ * UTF-8 (control characters become spaces, trailing white space goes), cut to
+ * VFSEC_CONTRACT_MAX_MESSAGE bytes at a character boundary, and replaced by
+ * the code when empty. */
 char *vfsec_contract_reply_error_build(guint64 id, VfsecContractErrorCode code,
                                        const char *message, gsize *len);
+
+/* The reply envelope is shared with vfsecd's control protocol
+ * (docs/control-protocol.md), which adds members of its own in front ("v")
+ * and has its own error codes and line bound. */
+
+/* As vfsec_contract_reply_build(), with @extras' members (NULL: none) written
+ * before "id", and @max_line as the bound. */
+char *vfsec_contract_reply_build_full(JsonObject *extras, guint64 id, JsonObject *result,
+                                      gsize max_line, gsize *len, GError **error);
+/* As vfsec_contract_reply_error_build(), with @extras and any error code
+ * @code (a token, e.g. "too-large"). */
+char *vfsec_contract_reply_error_build_full(JsonObject *extras, guint64 id, const char *code,
+                                            const char *message, gsize *len);
+
+/* A reply's envelope as read; the strings and object are owned. */
+typedef struct {
+    guint64 id;
+    gboolean ok;
+    JsonObject *result;          /* ok */
+    char *error_code;            /* !ok: the code as sent, a token */
+    char *error_message;         /* !ok: any text */
+} VfsecContractReplyEnvelope;
+
+void vfsec_contract_reply_envelope_clear(VfsecContractReplyEnvelope *env);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VfsecContractReplyEnvelope, vfsec_contract_reply_envelope_clear)
+
+/* Reads the envelope of the reply @root: "id" (0..@max_id), "ok", then
+ * "result" (an object) when ok, or "error" {"code", "message"} when not.
+ * Other members are ignored. Fails with VFSEC_ERROR_PROTOCOL naming @what and
+ * the member ("reply: error.code is missing"). Clear @out afterwards. */
+gboolean vfsec_contract_reply_envelope_read(JsonObject *root, const char *what, guint64 max_id,
+                                            VfsecContractReplyEnvelope *out, GError **error);
 
 typedef struct {
     VfsecContractEvent event;

@@ -1,24 +1,23 @@
-/* vfsec-ctlproto.c: codec and blocking client of vfsecd's control protocol.
+/* vfsec-ctlproto.c: codec, blocking client and server binding of vfsecd's
+ * control protocol.
  *
  * Theory of operation (the normative text is docs/control-protocol.md):
  *
  * A client connects to vfsecd's Unix stream socket and writes requests, one
  * JSON object per '\n'-terminated line:
  *     {"v":1,"id":7,"op":"hook","args":{"kind":"qemu","name":"vm1",...}}
- * and vfsecd answers each with one line carrying the same id:
- *     {"v":1,"id":7,"ok":false,"code":"conflict","message":"...","result":{}}
+ * and vfsecd answers each with one line carrying the same id, in the
+ * PF-driver contract's reply envelope with "v" in front:
+ *     {"v":1,"id":7,"ok":true,"result":{...}}
+ *     {"v":1,"id":7,"ok":false,"error":{"code":"conflict","message":"..."}}
  * Requests on one connection are answered in order; this client sends one at
  * a time, so any other id is a protocol error.
  *
- * json-glib alone is too lenient for a boundary between processes: it accepts
- * a second value after the first, \u0000 inside strings, integers that do not
- * fit 64 bits (silently wrapped), duplicate members (last one wins) and
- * recurses once per nesting level. So every line first goes through
- * vfsec_ctl_scan(), one pass with no recursion, which bounds the length,
- * checks UTF-8, nesting depth, string escapes, integer ranges and duplicate
- * member names, and only then is handed to json-glib for the grammar. Member
- * names never need escapes in this protocol, so a name with one is refused,
- * which makes the duplicate check a plain byte comparison.
+ * Every line is held to strict JSON by vfsec_json_parse_line() before
+ * json-glib builds it (bounded length and depth, no duplicate or escaped
+ * member names, integers within 64 bits, ...); the envelope is the contract's
+ * (vfsec_contract_reply_envelope_read() and the _full builders), the error
+ * codes are VfsecErrorCode's wire names.
  *
  * Building runs the same field checks as parsing, so whatever a vfsec
  * program sends, a vfsec program accepts; the size bound is checked on the
@@ -27,7 +26,8 @@
  * The client is deliberately blocking (poll() against one deadline): the
  * libvirt hook is a short-lived process with no main loop, and the deadline
  * covers connect, send and receive together so the hook's timeout is one
- * number. */
+ * number. vfsecd's side is a VfsecJsonlServer configured with this file's
+ * parse function, reply members and error names (vfsec_ctl_server_new()). */
 #include "vfsec-ctlproto.h"
 
 #include <errno.h>
@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "vfsec-contract.h"
+#include "vfsec-json.h"
 
 static const char *const vfsec_ctl_op_names[VFSEC_CTL_OP_LAST] = {
     [VFSEC_CTL_OP_HOOK] = "hook",
@@ -129,6 +130,14 @@ vfsec_ctl_error_code_to_string(VfsecErrorCode code)
 {
     return (guint)code < G_N_ELEMENTS(vfsec_ctl_error_code_names) ?
            vfsec_ctl_error_code_names[code] : NULL;
+}
+
+const char *
+vfsec_ctl_error_code_from_gerror(const GError *err)
+{
+    const char *name = err->domain == VFSEC_ERROR ? vfsec_ctl_error_code_to_string(err->code) : NULL;
+
+    return name ? name : vfsec_ctl_error_code_names[VFSEC_ERROR_FAILED];
 }
 
 int
@@ -257,233 +266,21 @@ typedef struct {
 static const VfsecCtlIn vfsec_ctl_in_request = { "control request", VFSEC_ERROR_INVALID };
 static const VfsecCtlIn vfsec_ctl_in_reply = { "control reply", VFSEC_ERROR_PROTOCOL };
 
-typedef struct {
-    const VfsecCtlIn *in;
-    const guchar *start;
-    const guchar *p;
-    const guchar *end;
-} VfsecCtlScan;
-
-static gboolean
-vfsec_ctl_scan_fail(const VfsecCtlScan *s, const char *problem, GError **error)
-{
-    g_set_error(error, VFSEC_ERROR, s->in->code, "%s is not valid JSON: %s at byte %"
-                G_GSIZE_FORMAT, s->in->what, problem, (gsize)(s->p - s->start));
-    return FALSE;
-}
-
-static gboolean
-vfsec_ctl_scan_hex4(const guchar *p, const guchar *end, guint *out)
-{
-    guint v = 0;
-
-    if (end - p < 4)
-        return FALSE;
-    for (int i = 0; i < 4; i++) {
-        int d = g_ascii_xdigit_value((char)p[i]);
-
-        if (d < 0)
-            return FALSE;
-        v = v << 4 | (guint)d;
-    }
-    *out = v;
-    return TRUE;
-}
-
-/* A string starting at the opening quote. @key_len, when given, receives
- * the raw length of a member name, which may hold no escape. */
-static gboolean
-vfsec_ctl_scan_string(VfsecCtlScan *s, gsize *key_len, GError **error)
-{
-    const guchar *begin = ++s->p;
-
-    while (s->p < s->end) {
-        guchar c = *s->p;
-        guint cp;
-
-        if (c == '"') {
-            if (key_len)
-                *key_len = (gsize)(s->p - begin);
-            s->p++;
-            return TRUE;
-        }
-        if (c < 0x20)
-            return vfsec_ctl_scan_fail(s, "a raw control character in a string", error);
-        if (c != '\\') {
-            s->p++;
-            continue;
-        }
-        if (key_len)
-            return vfsec_ctl_scan_fail(s, "an escape in a member name", error);
-        if (s->end - s->p < 2)
-            break;
-        c = s->p[1];
-        if (c != 'u') {
-            if (!strchr("\"\\/bfnrt", c))
-                return vfsec_ctl_scan_fail(s, "an unknown escape", error);
-            s->p += 2;
-            continue;
-        }
-        if (!vfsec_ctl_scan_hex4(s->p + 2, s->end, &cp))
-            return vfsec_ctl_scan_fail(s, "a malformed \\u escape", error);
-        if (cp == 0)
-            return vfsec_ctl_scan_fail(s, "\\u0000 in a string", error);
-        if (cp >= 0xdc00 && cp <= 0xdfff)
-            return vfsec_ctl_scan_fail(s, "a lone low surrogate", error);
-        s->p += 6;
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            guint low;
-
-            if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
-                !vfsec_ctl_scan_hex4(s->p + 2, s->end, &low) || low < 0xdc00 || low > 0xdfff)
-                return vfsec_ctl_scan_fail(s, "a lone high surrogate", error);
-            s->p += 6;
-        }
-    }
-    return vfsec_ctl_scan_fail(s, "an unterminated string", error);
-}
-
-/* A number: json-glib checks its grammar; integers must fit in gint64,
- * which json-glib would otherwise wrap without a word. */
-static gboolean
-vfsec_ctl_scan_number(VfsecCtlScan *s, GError **error)
-{
-    gboolean negative = *s->p == '-';
-    const guchar *digits;
-    gsize ndigits;
-
-    if (negative)
-        s->p++;
-    digits = s->p;
-    while (s->p < s->end && g_ascii_isdigit(*s->p))
-        s->p++;
-    ndigits = (gsize)(s->p - digits);
-    if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E')) {
-        while (s->p < s->end && (g_ascii_isdigit(*s->p) || strchr(".eE+-", *s->p)))
-            s->p++;
-        return TRUE;
-    }
-    while (ndigits > 1 && *digits == '0') {
-        digits++;
-        ndigits--;
-    }
-    if (ndigits > 19 ||
-        (ndigits == 19 &&
-         memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) > 0))
-        return vfsec_ctl_scan_fail(s, "an integer outside the signed 64-bit range", error);
-    return TRUE;
-}
-
-/* One pass over a whole line; see the theory of operation above. */
-static gboolean
-vfsec_ctl_scan(const VfsecCtlIn *in, const char *line, gsize len, GError **error)
-{
-    VfsecCtlScan s = { in, (const guchar *)line, (const guchar *)line,
-                       (const guchar *)line + len };
-    /* Each open object gets a serial (arrays 0); a member name is recorded
-     * as "serial:name", so one set serves every level. */
-    guint stack[VFSEC_CTL_MAX_DEPTH];
-    guint depth = 0;
-    guint serial = 0;
-    gboolean started = FALSE;
-    gboolean expect_key = FALSE;
-    g_autoptr(GHashTable) keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-
-    if (len > VFSEC_CTL_MAX_LINE) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE, "%s is %" G_GSIZE_FORMAT
-                    " bytes, more than %" G_GSIZE_FORMAT, in->what, len, VFSEC_CTL_MAX_LINE);
-        return FALSE;
-    }
-    if (!g_utf8_validate_len(line, len, NULL)) {
-        g_set_error(error, VFSEC_ERROR, in->code, "%s is not valid UTF-8 (or holds a NUL byte)",
-                    in->what);
-        return FALSE;
-    }
-    for (;;) {
-        guchar c;
-
-        while (s.p < s.end && strchr(" \t\r\n", *s.p))
-            s.p++;
-        if (s.p == s.end)
-            break;
-        c = *s.p;
-        if (started && depth == 0)
-            return vfsec_ctl_scan_fail(&s, "data after the object", error);
-        if (!started && c != '{')
-            return vfsec_ctl_scan_fail(&s, "something other than an object", error);
-        if (c == '{' || c == '[') {
-            if (depth == VFSEC_CTL_MAX_DEPTH)
-                return vfsec_ctl_scan_fail(&s, "nesting deeper than 16 levels", error);
-            stack[depth++] = c == '{' ? ++serial : 0;
-            expect_key = c == '{';
-            started = TRUE;
-            s.p++;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0)
-                return vfsec_ctl_scan_fail(&s, "an unbalanced bracket", error);
-            depth--;
-            expect_key = FALSE;
-            s.p++;
-        } else if (c == ',') {
-            expect_key = stack[depth - 1] != 0;
-            s.p++;
-        } else if (c == ':') {
-            expect_key = FALSE;
-            s.p++;
-        } else if (c == '"' && expect_key) {
-            const guchar *name = s.p + 1;
-            gsize name_len = 0;
-            char *key;
-
-            if (!vfsec_ctl_scan_string(&s, &name_len, error))
-                return FALSE;
-            key = g_strdup_printf("%u:%.*s", stack[depth - 1], (int)name_len, name);
-            if (!g_hash_table_add(keys, key)) {
-                s.p = name;
-                return vfsec_ctl_scan_fail(&s, "a duplicate member name", error);
-            }
-            expect_key = FALSE;
-        } else if (c == '"') {
-            if (!vfsec_ctl_scan_string(&s, NULL, error))
-                return FALSE;
-        } else if (c == '-' || g_ascii_isdigit(c)) {
-            if (!vfsec_ctl_scan_number(&s, error))
-                return FALSE;
-        } else if (g_ascii_isalpha(c)) {
-            while (s.p < s.end && g_ascii_isalpha(*s.p))
-                s.p++;
-        } else {
-            return vfsec_ctl_scan_fail(&s, "an unexpected character", error);
-        }
-    }
-    if (!started)
-        return vfsec_ctl_scan_fail(&s, "an empty line", error);
-    if (depth != 0)
-        return vfsec_ctl_scan_fail(&s, "an unterminated object", error);
-    return TRUE;
-}
-
-/* Scans and parses a line whose root must be an object. */
+/* Parses a line (its root is an object): an over-long line is
+ * VFSEC_ERROR_TOO_LARGE, any other fault @in's code. */
 static JsonObject *
 vfsec_ctl_line_parse(const VfsecCtlIn *in, const char *line, gsize len, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
     g_autoptr(GError) local = NULL;
-    JsonNode *root;
+    JsonObject *root = vfsec_json_parse_line(line, len, VFSEC_CTL_MAX_LINE, VFSEC_CTL_MAX_DEPTH,
+                                             in->what, &local);
 
-    if (!vfsec_ctl_scan(in, line, len, error))
-        return NULL;
-    if (!json_parser_load_from_data(parser, line, (gssize)len, &local)) {
-        g_set_error(error, VFSEC_ERROR, in->code, "%s is not valid JSON: %s", in->what,
-                    local->message);
-        return NULL;
+    if (!root) {
+        if (local->code != VFSEC_ERROR_TOO_LARGE)
+            local->code = in->code;
+        g_propagate_error(error, g_steal_pointer(&local));
     }
-    root = json_parser_get_root(parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, VFSEC_ERROR, in->code, "%s is not a JSON object", in->what);
-        return NULL;
-    }
-    return json_object_ref(json_node_get_object(root));
+    return root;
 }
 
 /* The member @key of @obj (field @prefix@key in messages): NULL when
@@ -559,20 +356,6 @@ vfsec_ctl_get_uint(const VfsecCtlIn *in, JsonObject *obj, const char *prefix, co
     *out = (guint64)v;
     if (present)
         *present = TRUE;
-    return TRUE;
-}
-
-static gboolean
-vfsec_ctl_get_bool(const VfsecCtlIn *in, JsonObject *obj, const char *prefix, const char *key,
-                   gboolean *out, GError **error)
-{
-    JsonNode *node;
-
-    if (!vfsec_ctl_member(in, obj, prefix, key, TRUE, &node, error))
-        return FALSE;
-    if (json_node_get_value_type(node) != G_TYPE_BOOLEAN)
-        return vfsec_ctl_wrong_type(in, prefix, key, "true or false", error);
-    *out = json_node_get_boolean(node);
     return TRUE;
 }
 
@@ -777,22 +560,8 @@ static char *
 vfsec_ctl_line_finish(const VfsecCtlIn *in, JsonBuilder *b, gsize *len, GError **error)
 {
     g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    GString *line = g_string_new(NULL);
 
-    json_generator_set_root(gen, root);
-    json_generator_to_gstring(gen, line);
-    if (line->len > VFSEC_CTL_MAX_LINE) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE, "%s would be %" G_GSIZE_FORMAT
-                    " bytes, more than %" G_GSIZE_FORMAT, in->what, line->len,
-                    VFSEC_CTL_MAX_LINE);
-        g_string_free(line, TRUE);
-        return NULL;
-    }
-    g_string_append_c(line, '\n');
-    if (len)
-        *len = line->len;
-    return g_string_free(line, FALSE);
+    return vfsec_json_to_line(root, VFSEC_CTL_MAX_LINE, in->what, len, error);
 }
 
 char *
@@ -901,26 +670,21 @@ vfsec_ctl_request_args_parse(VfsecCtlRequest *req, JsonObject *args, GError **er
     }
 }
 
-VfsecCtlRequest *
-vfsec_ctl_request_parse(const char *line, gsize len, gint64 *id, GError **error)
+/* A request from its line's root object; *@id as for vfsec_ctl_request_parse(). */
+static VfsecCtlRequest *
+vfsec_ctl_request_from_json(JsonObject *root, gint64 *id, GError **error)
 {
     const VfsecCtlIn *in = &vfsec_ctl_in_request;
     g_autoptr(VfsecCtlRequest) req = vfsec_ctl_request_new(VFSEC_CTL_OP_LAST);
-    g_autoptr(JsonObject) root = NULL;
     g_autoptr(JsonObject) empty = json_object_new();
     JsonObject *args;
     const char *op;
     int o;
 
-    if (id)
-        *id = -1;
-    if (!(root = vfsec_ctl_line_parse(in, line, len, error)))
-        return NULL;
     /* The id first, so that whatever is wrong next can still be answered. */
     if (!vfsec_ctl_get_uint(in, root, "", "id", TRUE, VFSEC_CTL_MAX_ID, &req->id, NULL, error))
         return NULL;
-    if (id)
-        *id = (gint64)req->id;
+    *id = (gint64)req->id;
     if (!vfsec_ctl_check_version(in, root, error) ||
         !vfsec_ctl_get_string(in, root, "", "op", TRUE, &op, error) ||
         !vfsec_ctl_get_object(in, root, "args", &args, error))
@@ -936,6 +700,20 @@ vfsec_ctl_request_parse(const char *line, gsize len, gint64 *id, GError **error)
     return g_steal_pointer(&req);
 }
 
+VfsecCtlRequest *
+vfsec_ctl_request_parse(const char *line, gsize len, gint64 *id, GError **error)
+{
+    g_autoptr(JsonObject) root = NULL;
+    gint64 unused;
+
+    if (!id)
+        id = &unused;
+    *id = -1;
+    if (!(root = vfsec_ctl_line_parse(&vfsec_ctl_in_request, line, len, error)))
+        return NULL;
+    return vfsec_ctl_request_from_json(root, id, error);
+}
+
 VfsecCtlReply *
 vfsec_ctl_reply_new_ok(guint64 id, JsonObject *result)
 {
@@ -943,7 +721,6 @@ vfsec_ctl_reply_new_ok(guint64 id, JsonObject *result)
 
     reply->id = id;
     reply->ok = TRUE;
-    reply->message = g_strdup("");
     reply->result = result ? json_object_ref(result) : NULL;
     return reply;
 }
@@ -955,9 +732,8 @@ vfsec_ctl_reply_new_error(guint64 id, const GError *err)
 
     reply->id = id;
     reply->ok = FALSE;
-    reply->code = err->domain == VFSEC_ERROR && vfsec_ctl_error_code_to_string(err->code) ?
-                  (VfsecErrorCode)err->code : VFSEC_ERROR_FAILED;
-    reply->message = g_strdup(err->message);
+    reply->error.code = vfsec_ctl_error_code_from_string(vfsec_ctl_error_code_from_gerror(err));
+    reply->error.message = g_strdup(err->message);
     return reply;
 }
 
@@ -966,7 +742,7 @@ vfsec_ctl_reply_free(VfsecCtlReply *reply)
 {
     if (!reply)
         return;
-    g_free(reply->message);
+    g_free(reply->error.message);
     if (reply->result)
         json_object_unref(reply->result);
     g_free(reply);
@@ -980,44 +756,46 @@ vfsec_ctl_reply_values_check(const VfsecCtlIn *in, const VfsecCtlReply *reply, G
                     G_GUINT64_FORMAT, in->what, reply->id, VFSEC_CTL_MAX_ID);
         return FALSE;
     }
-    if (!reply->ok && !vfsec_ctl_error_code_to_string(reply->code)) {
-        g_set_error(error, VFSEC_ERROR, in->code, "%s code %d is out of range", in->what,
-                    (int)reply->code);
+    if (reply->ok)
+        return TRUE;
+    if (!vfsec_ctl_error_code_to_string(reply->error.code)) {
+        g_set_error(error, VFSEC_ERROR, in->code, "%s error.code %d is out of range", in->what,
+                    (int)reply->error.code);
         return FALSE;
     }
-    if (!reply->message) {
-        g_set_error(error, VFSEC_ERROR, in->code, "%s has no message", in->what);
+    if (!reply->error.message) {
+        g_set_error(error, VFSEC_ERROR, in->code, "%s has no error.message", in->what);
         return FALSE;
     }
-    return vfsec_ctl_text_check("control reply message", reply->message,
-                                VFSEC_CTL_MAX_MESSAGE, reply->ok, in->code, error);
+    return vfsec_ctl_text_check("control reply error.message", reply->error.message,
+                                VFSEC_CTL_MAX_MESSAGE, FALSE, in->code, error);
+}
+
+/* The members every reply carries in front of the contract's envelope. */
+static JsonObject *
+vfsec_ctl_reply_members(void)
+{
+    JsonObject *members = json_object_new();
+
+    json_object_set_int_member(members, "v", VFSEC_CTL_VERSION);
+    return members;
 }
 
 char *
 vfsec_ctl_reply_build(const VfsecCtlReply *reply, gsize *len, GError **error)
 {
     static const VfsecCtlIn out = { "control reply", VFSEC_ERROR_INVALID };
-    g_autoptr(JsonBuilder) b = json_builder_new_immutable();
-    g_autoptr(JsonNode) result = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonObject) members = vfsec_ctl_reply_members();
 
     if (!vfsec_ctl_reply_values_check(&out, reply, error))
         return NULL;
-    if (reply->result)
-        json_node_set_object(result, reply->result);
-    else
-        json_node_take_object(result, json_object_new());
-    json_builder_begin_object(b);
-    vfsec_ctl_add_int(b, "v", VFSEC_CTL_VERSION);
-    vfsec_ctl_add_int(b, "id", (gint64)reply->id);
-    json_builder_set_member_name(b, "ok");
-    json_builder_add_boolean_value(b, reply->ok);
-    if (!reply->ok)
-        vfsec_ctl_add_string(b, "code", vfsec_ctl_error_code_to_string(reply->code));
-    vfsec_ctl_add_string(b, "message", reply->message);
-    json_builder_set_member_name(b, "result");
-    json_builder_add_value(b, g_steal_pointer(&result));
-    json_builder_end_object(b);
-    return vfsec_ctl_line_finish(&out, b, len, error);
+    if (reply->ok)
+        return vfsec_contract_reply_build_full(members, reply->id, reply->result,
+                                               VFSEC_CTL_MAX_LINE, len, error);
+    /* The checks above leave the builder nothing to mend. */
+    return vfsec_contract_reply_error_build_full(members, reply->id,
+                                                 vfsec_ctl_error_code_to_string(reply->error.code),
+                                                 reply->error.message, len);
 }
 
 VfsecCtlReply *
@@ -1025,28 +803,24 @@ vfsec_ctl_reply_parse(const char *line, gsize len, GError **error)
 {
     const VfsecCtlIn *in = &vfsec_ctl_in_reply;
     g_autoptr(VfsecCtlReply) reply = g_new0(VfsecCtlReply, 1);
+    g_auto(VfsecContractReplyEnvelope) env = { 0 };
     g_autoptr(JsonObject) root = NULL;
-    JsonObject *result;
-    const char *message, *code;
+    int code;
 
-    if (!(root = vfsec_ctl_line_parse(in, line, len, error)))
+    if (!(root = vfsec_ctl_line_parse(in, line, len, error)) ||
+        !vfsec_ctl_check_version(in, root, error) ||
+        !vfsec_contract_reply_envelope_read(root, in->what, VFSEC_CTL_MAX_ID, &env, error))
         return NULL;
-    if (!vfsec_ctl_check_version(in, root, error) ||
-        !vfsec_ctl_get_uint(in, root, "", "id", TRUE, VFSEC_CTL_MAX_ID, &reply->id, NULL,
-                            error) ||
-        !vfsec_ctl_get_bool(in, root, "", "ok", &reply->ok, error) ||
-        !vfsec_ctl_get_string(in, root, "", "message", !reply->ok, &message, error) ||
-        !vfsec_ctl_get_string(in, root, "", "code", FALSE, &code, error) ||
-        !vfsec_ctl_get_object(in, root, "result", &result, error))
-        return NULL;
-    if (!reply->ok) {
-        int c = vfsec_ctl_error_code_from_string(code);
-
-        /* A code this side does not know yet is still a failure. */
-        reply->code = c < 0 ? VFSEC_ERROR_FAILED : (VfsecErrorCode)c;
+    reply->id = env.id;
+    reply->ok = env.ok;
+    if (reply->ok) {
+        reply->result = g_steal_pointer(&env.result);
+        return g_steal_pointer(&reply);
     }
-    reply->message = g_strdup(message ? message : "");
-    reply->result = result ? json_object_ref(result) : json_object_new();
+    /* A code this side does not know yet is still a failure. */
+    code = vfsec_ctl_error_code_from_string(env.error_code);
+    reply->error.code = code < 0 ? VFSEC_ERROR_FAILED : (VfsecErrorCode)code;
+    reply->error.message = g_steal_pointer(&env.error_message);
     if (!vfsec_ctl_reply_values_check(in, reply, error))
         return NULL;
     return g_steal_pointer(&reply);
@@ -1057,8 +831,37 @@ vfsec_ctl_reply_check(const VfsecCtlReply *reply, GError **error)
 {
     if (reply->ok)
         return TRUE;
-    g_set_error_literal(error, VFSEC_ERROR, reply->code, reply->message);
+    g_set_error_literal(error, VFSEC_ERROR, reply->error.code, reply->error.message);
     return FALSE;
+}
+
+/* VfsecJsonlParseFunc of vfsec_ctl_server_new(). */
+static gpointer
+vfsec_ctl_server_parse(JsonObject *request, gint64 *id, GError **error)
+{
+    return vfsec_ctl_request_from_json(request, id, error);
+}
+
+VfsecJsonlServer *
+vfsec_ctl_server_new(const VfsecJsonlServerConfig *config)
+{
+    g_autoptr(JsonObject) members = vfsec_ctl_reply_members();
+    VfsecJsonlServerConfig ctl = *config;
+
+    ctl.contract = FALSE;
+    ctl.max_line = VFSEC_CTL_MAX_LINE;
+    ctl.max_depth = VFSEC_CTL_MAX_DEPTH;
+    ctl.parse = vfsec_ctl_server_parse;
+    ctl.parsed_free = (GDestroyNotify)vfsec_ctl_request_free;
+    ctl.reply_members = members;
+    ctl.error_code = vfsec_ctl_error_code_from_gerror;
+    return vfsec_jsonl_server_new(&ctl);
+}
+
+const VfsecCtlRequest *
+vfsec_ctl_call_get_request(VfsecJsonlCall *call)
+{
+    return vfsec_jsonl_call_get_parsed(call);
 }
 
 /* Milliseconds left until @deadline, rounded up; 0 when it has passed. */

@@ -1,6 +1,7 @@
 /* vfsec-ctlproto.h: the control protocol between vfsecd and its local clients
  * (the libvirt hook, vfsecctl) — message codec, the libvirt hook operation
- * table, and a small blocking client. Specified in docs/control-protocol.md. */
+ * table, a small blocking client, and vfsecd's server over VfsecJsonlServer.
+ * Specified in docs/control-protocol.md. */
 #pragma once
 
 #include <glib.h>
@@ -10,6 +11,7 @@
 #include "vfsec-config.h"
 #include "vfsec-domain.h"
 #include "vfsec-error.h"
+#include "vfsec-jsonl-server.h"
 
 G_BEGIN_DECLS
 
@@ -24,7 +26,8 @@ G_BEGIN_DECLS
  * for everything else. (Rarer characters escape six-fold: such a request is
  * refused with VFSEC_ERROR_TOO_LARGE rather than cut.) */
 #define VFSEC_CTL_MAX_LINE (2 * (gsize)VFSEC_DOMAIN_XML_MAX + 1024 * 1024)
-/* Arrays and objects nested deeper than this are refused before parsing. */
+/* Arrays and objects nested deeper than this (the root object included) are
+ * refused before parsing. */
 #define VFSEC_CTL_MAX_DEPTH 16
 /* Ids are JSON integers that every JSON implementation holds exactly. */
 #define VFSEC_CTL_MAX_ID ((G_GUINT64_CONSTANT(1) << 53) - 1)
@@ -61,6 +64,9 @@ int vfsec_ctl_op_from_string(const char *str);
 const char *vfsec_ctl_error_code_to_string(VfsecErrorCode code);
 /* Returns -1 for an unknown name. */
 int vfsec_ctl_error_code_from_string(const char *str);
+/* The wire name of the code a reply carries for @err: its own when @err is
+ * in VFSEC_ERROR, else "failed". */
+const char *vfsec_ctl_error_code_from_gerror(const GError *err);
 
 /* Which libvirt hook script the call came through. */
 typedef enum {
@@ -166,12 +172,17 @@ char *vfsec_ctl_request_build(const VfsecCtlRequest *req, gsize *len, GError **e
 VfsecCtlRequest *vfsec_ctl_request_parse(const char *line, gsize len, gint64 *id,
                                          GError **error);
 
+/* A reply, in the PF-driver contract's envelope plus "v":
+ * {"v":1,"id":7,"ok":true,"result":{...}} or
+ * {"v":1,"id":7,"ok":false,"error":{"code":"conflict","message":"..."}}. */
 typedef struct {
     guint64 id;
     gboolean ok;
-    VfsecErrorCode code;      /* when !ok */
-    char *message;            /* never NULL; one line; non-empty when !ok */
-    JsonObject *result;       /* never NULL after parse; NULL builds {} */
+    JsonObject *result;       /* ok: never NULL after parse; NULL builds {} */
+    struct {
+        VfsecErrorCode code;
+        char *message;        /* one line for people, non-empty */
+    } error;                  /* !ok */
 } VfsecCtlReply;
 
 /* A success reply; takes a reference on @result (may be NULL). */
@@ -184,11 +195,26 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecCtlReply, vfsec_ctl_reply_free)
 
 /* As vfsec_ctl_request_build(), for a reply. */
 char *vfsec_ctl_reply_build(const VfsecCtlReply *reply, gsize *len, GError **error);
-/* As vfsec_ctl_request_parse(), for a reply; an unknown error code reads as
- * VFSEC_ERROR_FAILED. */
+/* As vfsec_ctl_request_parse(), for a reply; every failure but an over-long
+ * line (VFSEC_ERROR_TOO_LARGE) is VFSEC_ERROR_PROTOCOL. An error code this
+ * side does not know reads as VFSEC_ERROR_FAILED. */
 VfsecCtlReply *vfsec_ctl_reply_parse(const char *line, gsize len, GError **error);
-/* FALSE with @error = the reply's code and message when it is a failure. */
+/* FALSE with @error = the reply's error code and message when it is a
+ * failure. */
 gboolean vfsec_ctl_reply_check(const VfsecCtlReply *reply, GError **error);
+
+/* vfsecd's control server: a VfsecJsonlServer in generic mode that speaks
+ * this protocol — lines up to VFSEC_CTL_MAX_LINE, requests validated as
+ * vfsec_ctl_request_parse() does (a request whose id is unreadable closes
+ * the connection, any other fault is answered), "v":1 in every reply, error
+ * codes named by vfsec_ctl_error_code_from_gerror(). @config gives the
+ * socket, its mode and group and the peer check; its protocol fields
+ * (contract, max_line, max_depth, reply_members, parse, parsed_free,
+ * error_code) are ignored. Add handlers per op name ("hook", "status", ...)
+ * and start it as any VfsecJsonlServer. */
+VfsecJsonlServer *vfsec_ctl_server_new(const VfsecJsonlServerConfig *config);
+/* The request of a call on a vfsec_ctl_server_new() server (borrowed). */
+const VfsecCtlRequest *vfsec_ctl_call_get_request(VfsecJsonlCall *call);
 
 /* Connects to the control socket at @path, waiting at most until @deadline
  * (g_get_monotonic_time() microseconds) when vfsecd's backlog is full.

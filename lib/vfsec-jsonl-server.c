@@ -1,5 +1,6 @@
 /* vfsec-jsonl-server.c: a JSON-lines request/reply server on a Unix stream
- * socket (the PF-driver contract's transport, docs/pf-driver-contract.md). */
+ * socket (the PF-driver contract's transport, docs/pf-driver-contract.md, and
+ * vfsecd's control protocol's, docs/control-protocol.md). */
 #include "vfsec-jsonl-server.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 
 #include "vfsec-addr.h"
 #include "vfsec-error.h"
+#include "vfsec-json.h"
 
 /*
  * Theory of operation
@@ -25,15 +27,23 @@
  * Connections. At accept the peer's SO_PEERCRED credentials are read and
  * checked at once (supplementary groups come from /proc/<pid>/status, which
  * must be read while the peer still exists). Bytes go through the contract's
- * framer; each complete line is one request. The envelope is read with
- * vfsec_contract_request_parse() in both modes: it holds the line to strict
- * JSON (depth, UTF-8, integer range) before json-glib sees it, and a
- * VFSEC_ERROR_PROTOCOL from it means the line has no usable id, which closes
- * the connection. Any other error still gives the id, so it can be answered.
+ * framer; each complete line is one request. Every line is held to strict
+ * JSON (vfsec_json_parse_line(): depth, UTF-8, integer range, duplicate
+ * members) before json-glib sees it, by vfsec_contract_request_parse() in
+ * contract mode and by the server itself in generic mode, where the
+ * protocol's parse function then reads the request. A line without a usable
+ * id cannot be answered and closes the connection; any other fault is
+ * answered with an error reply to that id.
+ *
+ * Replies. Both modes write the contract's envelope, with the server's
+ * reply_members in front (the control protocol's "v") and error codes named
+ * by the server's error_code function, so one server type serves both
+ * protocols without knowing either's details.
  *
  * A refused peer's first line is answered "permission" (if it has an id) and
- * the connection closes once that reply is written. An over-long line closes
- * the connection at once.
+ * the connection closes once that reply is written. An over-long line, or one
+ * without a usable id, is not read further: the connection closes as soon as
+ * the replies to the lines before it are written.
  *
  * Calls. Each request becomes a VfsecJsonlCall handed to its handler, which
  * ends it whenever it likes; replies therefore go out in completion order.
@@ -61,7 +71,12 @@ struct _VfsecJsonlServer {
     gboolean allow_group;
     gid_t group;
     gsize max_line;
+    guint max_depth;
     gboolean contract;
+    VfsecJsonlParseFunc parse;
+    GDestroyNotify parsed_free;
+    JsonObject *reply_members;
+    VfsecJsonlErrorCodeFunc error_code;
     GMainContext *context;
     GHashTable *handlers;      /* op -> Handler* */
     VfsecJsonlAuthFunc auth;
@@ -83,7 +98,7 @@ struct _VfsecJsonlConn {
     guint8 *buf;
     VfsecJsonlPeer peer;
     gboolean allowed;
-    char *refusal;             /* why the peer is refused */
+    GError *refusal;           /* why the peer is refused */
     gboolean greeted;          /* contract mode: hello succeeded */
     guint32 events;
     GHashTable *ids;           /* guint64* ids of calls in flight */
@@ -93,12 +108,30 @@ struct _VfsecJsonlConn {
     gboolean closing;          /* close once the output queue is written */
 };
 
+/* A request as its handler gets it. */
+typedef struct {
+    char *op;
+    JsonObject *args;
+    gpointer parsed;           /* the typed request */
+    GDestroyNotify parsed_free;
+} Request;
+
+static void
+request_clear(Request *req)
+{
+    g_clear_pointer(&req->op, g_free);
+    g_clear_pointer(&req->args, json_object_unref);
+    if (req->parsed && req->parsed_free)
+        req->parsed_free(req->parsed);
+    req->parsed = NULL;
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Request, request_clear)
+
 struct _VfsecJsonlCall {
     VfsecJsonlConn *conn;
     guint64 id;
-    char *op;
-    JsonObject *args;
-    VfsecContractRequest *request;
+    Request req;
+    gboolean contract;         /* req.parsed is a VfsecContractRequest */
     gboolean hello;
 };
 
@@ -214,7 +247,7 @@ conn_unref(VfsecJsonlConn *conn)
     g_clear_pointer(&conn->framer, vfsec_contract_framer_free);
     g_clear_pointer(&conn->ids, g_hash_table_destroy);
     g_queue_clear_full(&conn->out, (GDestroyNotify)g_bytes_unref);
-    g_free(conn->refusal);
+    g_clear_error(&conn->refusal);
     g_free(conn->buf);
     g_free(conn);
 }
@@ -283,13 +316,33 @@ conn_send(VfsecJsonlConn *conn, char *line, gsize len)
     conn_write_next(conn);
 }
 
+/* An error reply with the wire code @code. */
 static void
-conn_send_error(VfsecJsonlConn *conn, guint64 id, VfsecContractErrorCode code, const char *message)
+conn_send_error(VfsecJsonlConn *conn, guint64 id, const char *code, const char *message)
 {
     gsize len = 0;
-    char *line = vfsec_contract_reply_error_build(id, code, message, &len);
+    char *line;
 
+    /* Closed: the server (and its reply members) may be gone. */
+    if (!conn->server)
+        return;
+    line = vfsec_contract_reply_error_build_full(conn->server->reply_members, id, code, message,
+                                                 &len);
     conn_send(conn, line, len);
+}
+
+/* An error reply for @error, its code named the server's way. */
+static void
+conn_send_gerror(VfsecJsonlConn *conn, guint64 id, const GError *error)
+{
+    VfsecJsonlServer *server = conn->server;
+    const char *code;
+
+    if (!server)
+        return;
+    code = server->error_code ? server->error_code(error) :
+           vfsec_contract_error_code_to_string(vfsec_contract_error_code_from_gerror(error));
+    conn_send_error(conn, id, code, error->message);
 }
 
 /* Closes the socket and forgets the connection; calls still running keep
@@ -317,9 +370,7 @@ call_free(VfsecJsonlCall *call)
 {
     g_hash_table_remove(call->conn->ids, &call->id);
     conn_unref(call->conn);
-    g_free(call->op);
-    g_clear_pointer(&call->args, json_object_unref);
-    g_clear_pointer(&call->request, vfsec_contract_request_free);
+    request_clear(&call->req);
     g_free(call);
 }
 
@@ -332,19 +383,25 @@ vfsec_jsonl_call_get_id(VfsecJsonlCall *call)
 const char *
 vfsec_jsonl_call_get_op(VfsecJsonlCall *call)
 {
-    return call->op;
+    return call->req.op;
 }
 
 JsonObject *
 vfsec_jsonl_call_get_args(VfsecJsonlCall *call)
 {
-    return call->args;
+    return call->req.args;
 }
 
 const VfsecContractRequest *
 vfsec_jsonl_call_get_request(VfsecJsonlCall *call)
 {
-    return call->request;
+    return call->contract ? call->req.parsed : NULL;
+}
+
+gpointer
+vfsec_jsonl_call_get_parsed(VfsecJsonlCall *call)
+{
+    return call->req.parsed;
 }
 
 VfsecJsonlConn *
@@ -366,15 +423,20 @@ vfsec_jsonl_call_return_result(VfsecJsonlCall *call, JsonObject *result)
     gsize len = 0;
     char *line;
 
-    if (!call->conn->server) {
+    VfsecJsonlServer *server = call->conn->server;
+
+    if (!server) {
         call_free(call);
         return;
     }
-    line = vfsec_contract_reply_build(call->id, result, &len, &error);
+    line = vfsec_contract_reply_build_full(server->reply_members, call->id, result,
+                                           server->max_line, &len, &error);
     if (!line) {
-        g_message("%s reply to pid %d not sent: %s", call->op, (int)call->conn->peer.pid,
+        g_message("%s reply to pid %d not sent: %s", call->req.op, (int)call->conn->peer.pid,
                   error->message);
-        vfsec_jsonl_call_return_error_code(call, VFSEC_CONTRACT_ERROR_FAILED, error->message);
+        /* The server's fault, not the request's. */
+        error->code = VFSEC_ERROR_FAILED;
+        vfsec_jsonl_call_return_error(call, error);
         return;
     }
     if (call->hello)
@@ -387,44 +449,99 @@ void
 vfsec_jsonl_call_return_error_code(VfsecJsonlCall *call, VfsecContractErrorCode code,
                                    const char *message)
 {
-    conn_send_error(call->conn, call->id, code, message);
+    conn_send_error(call->conn, call->id, vfsec_contract_error_code_to_string(code), message);
     call_free(call);
 }
 
 void
 vfsec_jsonl_call_return_error(VfsecJsonlCall *call, const GError *error)
 {
-    vfsec_jsonl_call_return_error_code(call, vfsec_contract_error_code_from_gerror(error),
-                                       error->message);
+    conn_send_gerror(call->conn, call->id, error);
+    call_free(call);
 }
 
 /* ---- Connections: input ---- */
 
-/* Generic mode: op and args of a line the contract parser already held to
- * strict JSON with a valid id. FALSE: answer "invalid" with @error. */
+/* Contract mode: the typed request, whose op and args the call also gets. */
 static gboolean
-read_generic(const char *line, gsize len, char **op, JsonObject **args, GError **error)
+read_contract(const char *line, gsize len, gint64 *id, Request *req, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
-    JsonObject *root;
-    JsonNode *node;
+    g_autoptr(GError) local = NULL;
+    guint64 rid = 0;
+    VfsecContractRequest *creq = vfsec_contract_request_parse(line, len, &rid, &local);
 
-    if (!json_parser_load_from_data(parser, line, (gssize)len, error))
+    /* PROTOCOL: the line has no usable id. */
+    if (creq || !g_error_matches(local, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL))
+        *id = (gint64)rid;
+    if (!creq) {
+        g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
-    root = json_node_get_object(json_parser_get_root(parser));
-    node = json_object_get_member(root, "op");
+    }
+    req->op = g_strdup(vfsec_contract_op_to_string(creq->op));
+    req->args = vfsec_contract_request_args_to_json(creq);
+    req->parsed = creq;
+    req->parsed_free = (GDestroyNotify)vfsec_contract_request_free;
+    return TRUE;
+}
+
+/* Generic mode without a parse function: the id is all that is checked. */
+static gboolean
+read_id(JsonObject *root, gint64 *id, GError **error)
+{
+    JsonNode *node = json_object_get_member(root, "id");
+
+    if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64 ||
+        json_node_get_int(node) < 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
+                    "request: id is missing or not an integer 0-%" G_GINT64_FORMAT, G_MAXINT64);
+        return FALSE;
+    }
+    *id = json_node_get_int(node);
+    return TRUE;
+}
+
+/* Generic mode: the request's op and args. */
+static gboolean
+read_op_args(JsonObject *root, Request *req, GError **error)
+{
+    JsonNode *node = json_object_get_member(root, "op");
+
     if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "request: op is not a string");
         return FALSE;
     }
-    *op = g_strdup(json_node_get_string(node));
+    req->op = g_strdup(json_node_get_string(node));
     node = json_object_get_member(root, "args");
-    if (node && !JSON_NODE_HOLDS_OBJECT(node)) {
+    if (node && !JSON_NODE_HOLDS_NULL(node) && !JSON_NODE_HOLDS_OBJECT(node)) {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "request: args is not an object");
         return FALSE;
     }
-    *args = node ? json_object_ref(json_node_get_object(node)) : json_object_new();
+    req->args = node && JSON_NODE_HOLDS_OBJECT(node) ? json_object_ref(json_node_get_object(node)) :
+                json_object_new();
     return TRUE;
+}
+
+/* Reads a line into @req. *@id (-1 on entry) is set once the id is known;
+ * FALSE with @error: answer it, or close when *@id is still -1. */
+static gboolean
+read_request(VfsecJsonlServer *server, const char *line, gsize len, gint64 *id, Request *req,
+             GError **error)
+{
+    g_autoptr(JsonObject) root = NULL;
+
+    if (server->contract)
+        return read_contract(line, len, id, req, error);
+    if (!(root = vfsec_json_parse_line(line, len, server->max_line, server->max_depth,
+                                       "request line", error)))
+        return FALSE;
+    if (server->parse) {
+        if (!(req->parsed = server->parse(root, id, error)))
+            return FALSE;
+        req->parsed_free = server->parsed_free;
+    } else if (!read_id(root, id, error)) {
+        return FALSE;
+    }
+    return read_op_args(root, req, error);
 }
 
 /* The session rules of the contract (section 6); FALSE: @error to answer. */
@@ -449,60 +566,50 @@ conn_line(VfsecJsonlConn *conn, const char *line, gsize len)
 {
     VfsecJsonlServer *server = conn->server;
     g_autoptr(GError) error = NULL;
-    guint64 id = 0;
-    g_autoptr(VfsecContractRequest) req = vfsec_contract_request_parse(line, len, &id, &error);
-    g_autofree char *op = NULL;
-    g_autoptr(JsonObject) args = NULL;
+    g_auto(Request) req = { 0 };
+    gint64 id = -1;
+    gboolean ok = read_request(server, line, len, &id, &req, &error);
     VfsecJsonlCall *call;
     const Handler *handler;
 
-    /* PROTOCOL: no usable id, so nothing can be answered. */
-    if (!req && g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL)) {
-        g_debug("connection of pid %d: %s", (int)conn->peer.pid, error->message);
+    if (id < 0) {
+        g_debug("connection of pid %d: %s", (int)conn->peer.pid,
+                error ? error->message : "request without an id");
         return FALSE;
     }
     if (!conn->allowed) {
-        conn_send_error(conn, id, VFSEC_CONTRACT_ERROR_PERMISSION, conn->refusal);
+        conn_send_gerror(conn, (guint64)id, conn->refusal);
         conn->closing = TRUE;
         return TRUE;
     }
     if (g_hash_table_contains(conn->ids, &id)) {
-        g_autofree char *msg = g_strdup_printf("request id %" G_GUINT64_FORMAT " is already in flight", id);
-
-        conn_send_error(conn, id, VFSEC_CONTRACT_ERROR_INVALID, msg);
+        g_clear_error(&error);
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "request id %" G_GINT64_FORMAT " is already in flight", id);
+        conn_send_gerror(conn, (guint64)id, error);
         return TRUE;
     }
-    if (server->contract) {
-        if (!req || !check_session(conn, req, &error)) {
-            conn_send_error(conn, id, vfsec_contract_error_code_from_gerror(error), error->message);
-            return TRUE;
-        }
-        op = g_strdup(vfsec_contract_op_to_string(req->op));
-        args = vfsec_contract_request_args_to_json(req);
-    } else {
-        g_clear_error(&error);
-        g_clear_pointer(&req, vfsec_contract_request_free);
-        if (!read_generic(line, len, &op, &args, &error)) {
-            conn_send_error(conn, id, VFSEC_CONTRACT_ERROR_INVALID, error->message);
-            return TRUE;
-        }
+    if (!ok || (server->contract && !check_session(conn, req.parsed, &error))) {
+        conn_send_gerror(conn, (guint64)id, error);
+        return TRUE;
     }
-    handler = g_hash_table_lookup(server->handlers, op);
+    handler = g_hash_table_lookup(server->handlers, req.op);
     if (!handler) {
-        g_autofree char *msg = g_strdup_printf("op '%s' is not supported by this server", op);
-
-        conn_send_error(conn, id, VFSEC_CONTRACT_ERROR_UNSUPPORTED, msg);
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                    "op '%s' is not supported by this server", req.op);
+        conn_send_gerror(conn, (guint64)id, error);
         return TRUE;
     }
 
     call = g_new0(VfsecJsonlCall, 1);
     call->conn = conn_ref(conn);
-    call->id = id;
-    call->op = g_steal_pointer(&op);
-    call->args = g_steal_pointer(&args);
-    call->request = g_steal_pointer(&req);
-    call->hello = call->request && call->request->op == VFSEC_CONTRACT_OP_HELLO;
-    g_hash_table_add(conn->ids, g_memdup2(&id, sizeof(id)));
+    call->id = (guint64)id;
+    call->req = req;
+    memset(&req, 0, sizeof(req));
+    call->contract = server->contract;
+    call->hello = server->contract &&
+                  ((const VfsecContractRequest *)call->req.parsed)->op == VFSEC_CONTRACT_OP_HELLO;
+    g_hash_table_add(conn->ids, g_memdup2(&call->id, sizeof(call->id)));
     handler->func(call, handler->user_data);
     return TRUE;
 }
@@ -528,15 +635,15 @@ read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         conn_unref(conn);
         return;
     }
-    /* Lines completed before an over-long one are still answered; then the
-     * connection closes once those replies are written. */
+    /* Lines before an over-long or unanswerable one are still answered; then
+     * the connection closes once those replies are written. */
     too_long = !vfsec_contract_framer_feed(conn->framer, conn->buf, (gsize)n, &error);
     while (conn->server && !conn->closing && (line = vfsec_contract_framer_pop(conn->framer, &len))) {
         gboolean keep = conn_line(conn, line, len);
 
         g_free(line);
         if (!keep)
-            conn_close(conn);
+            conn->closing = TRUE;
     }
     if (too_long) {
         g_debug("connection of pid %d: %s", (int)conn->peer.pid, error->message);
@@ -581,19 +688,22 @@ conn_new(VfsecJsonlServer *server, GSocket *socket)
     if (creds)
         uc = g_credentials_get_native(creds, G_CREDENTIALS_TYPE_LINUX_UCRED);
     if (!uc) {
-        conn->refusal = g_strdup_printf("peer credentials unavailable: %s",
-                                        error ? error->message : "no SO_PEERCRED");
+        conn->refusal = g_error_new(VFSEC_ERROR, VFSEC_ERROR_PERMISSION,
+                                    "peer credentials unavailable: %s",
+                                    error ? error->message : "no SO_PEERCRED");
     } else {
         conn->peer.pid = uc->pid;
         conn->peer.uid = uc->uid;
         conn->peer.gid = uc->gid;
         conn->allowed = server->auth(&conn->peer, server->auth_data, &error);
+        /* Whatever the check's code, the peer is answered "permission". */
         if (!conn->allowed)
-            conn->refusal = g_strdup(error ? error->message : "peer refused");
+            conn->refusal = g_error_new_literal(VFSEC_ERROR, VFSEC_ERROR_PERMISSION,
+                                                error ? error->message : "peer refused");
     }
     if (!conn->allowed)
         g_message("%s: refusing pid %d: %s", server->socket_path, (int)conn->peer.pid,
-                  conn->refusal);
+                  conn->refusal->message);
     else
         g_debug("%s: accepted pid %d uid %u", server->socket_path, (int)conn->peer.pid,
                 (guint)conn->peer.uid);
@@ -632,7 +742,12 @@ vfsec_jsonl_server_new(const VfsecJsonlServerConfig *config)
     server->allow_group = config->allow_group;
     server->group = config->group;
     server->max_line = config->max_line ? config->max_line : VFSEC_CONTRACT_MAX_LINE;
+    server->max_depth = config->max_depth ? config->max_depth : VFSEC_CONTRACT_MAX_DEPTH;
     server->contract = config->contract;
+    server->parse = config->parse;
+    server->parsed_free = config->parsed_free;
+    server->reply_members = config->reply_members ? json_object_ref(config->reply_members) : NULL;
+    server->error_code = config->error_code;
     server->context = g_main_context_ref_thread_default();
     server->handlers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     server->auth = default_auth;
@@ -785,6 +900,7 @@ vfsec_jsonl_server_free(VfsecJsonlServer *server)
         st.st_ino == server->ino)
         unlink(server->socket_path);
     g_hash_table_destroy(server->handlers);
+    g_clear_pointer(&server->reply_members, json_object_unref);
     g_main_context_unref(server->context);
     g_free(server->socket_path);
     g_free(server->proc_root);
@@ -810,9 +926,8 @@ vfsec_jsonl_server_notify(VfsecJsonlServer *server, guint32 mask, const char *ev
                           JsonObject *data)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autoptr(JsonNode) root = NULL;
-    g_autofree char *text = NULL;
+    g_autoptr(GError) error = NULL;
     g_autofree char *line = NULL;
     gsize len = 0;
 
@@ -831,15 +946,11 @@ vfsec_jsonl_server_notify(VfsecJsonlServer *server, guint32 mask, const char *ev
     }
     json_builder_end_object(b);
     root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    text = json_generator_to_data(gen, &len);
-    if (len > server->max_line) {
-        g_message("%s: %s notification of %" G_GSIZE_FORMAT " bytes not sent: over the line limit",
-                  server->socket_path, event, len);
+    if (!(line = vfsec_json_to_line(root, server->max_line, "notification", &len, &error))) {
+        g_message("%s: %s not sent: %s", server->socket_path, event, error->message);
         return;
     }
-    line = g_strconcat(text, "\n", NULL);
-    vfsec_jsonl_server_broadcast_line(server, mask, line, len + 1);
+    vfsec_jsonl_server_broadcast_line(server, mask, line, len);
 }
 
 guint

@@ -1,6 +1,7 @@
 /* vfsec-jsonl-server.h: a reusable server for newline-delimited JSON
- * request/reply protocols (the PF-driver contract's envelope) on a Unix stream
- * socket, with peer-credential checks, asynchronous handlers and notifications. */
+ * request/reply protocols (the PF-driver contract's envelope, which vfsecd's
+ * control protocol shares) on a Unix stream socket, with peer-credential
+ * checks, asynchronous handlers and notifications. */
 #pragma once
 
 #include <gio/gio.h>
@@ -38,20 +39,46 @@ typedef struct {
     VfsecJsonlHandlerFunc func;
 } VfsecJsonlHandler;
 
+/* Generic mode: reads one request, whose line already passed
+ * vfsec_json_parse_line() (@request is its root object). It sets *@id (-1 on
+ * entry) as soon as it has read a usable id — a request whose id stays -1
+ * cannot be answered, and its connection closes — then validates the rest.
+ * Returns the typed request, which the call carries
+ * (vfsec_jsonl_call_get_parsed()), or NULL with @error, which is answered. */
+typedef gpointer (*VfsecJsonlParseFunc)(JsonObject *request, gint64 *id, GError **error);
+
+/* The wire name of the error code a reply carries for @error (any domain). */
+typedef const char *(*VfsecJsonlErrorCodeFunc)(const GError *error);
+
 typedef struct {
     const char *socket_path;   /* copied */
     guint mode;                /* socket file mode; 0: 0660 */
     gboolean allow_group;      /* besides uid 0, allow members of @group ... */
     gid_t group;               /* ... primary or supplementary; the socket is chgrp'ed to it */
-    gsize max_line;            /* 0: VFSEC_CONTRACT_MAX_LINE */
+    gsize max_line;            /* longest line read or written; 0: VFSEC_CONTRACT_MAX_LINE */
+    guint max_depth;           /* generic mode: JSON nesting bound; 0: VFSEC_CONTRACT_MAX_DEPTH */
     /* TRUE: requests must be PF-driver contract requests; they are validated
      * with vfsec_contract_request_parse() (bad args are answered "invalid",
      * unknown ops "unsupported", without calling a handler) and calls carry
      * the typed request. The server also enforces the session rules of
      * docs/pf-driver-contract.md section 6: "hello" first, and only one
-     * successful hello per connection. FALSE: any op name, args left to the
-     * handler. Both modes use the contract's envelope, framing and errors. */
+     * successful hello per connection. FALSE (generic mode): a request is an
+     * object with an id, a string "op" and an optional "args" object (null
+     * reads as {}), first validated by @parse when set. Both modes use the
+     * contract's envelope and framing. */
     gboolean contract;
+    /* Generic mode: reads and validates each request (NULL: the id must be
+     * an integer 0..2^63-1, nothing else is checked); @parsed_free frees
+     * what it returns. */
+    VfsecJsonlParseFunc parse;
+    GDestroyNotify parsed_free;
+    /* Members every reply carries before "id", e.g. {"v":1}; NULL: none. The
+     * server keeps a reference. */
+    JsonObject *reply_members;
+    /* Names the error code of a reply built from a GError: handlers' and the
+     * server's own ("permission", "invalid", "unsupported", "failed"). NULL:
+     * the contract's codes, vfsec_contract_error_code_from_gerror(). */
+    VfsecJsonlErrorCodeFunc error_code;
     const char *proc_root;     /* where <pid>/status is read; NULL: "/proc" (a test seam) */
 } VfsecJsonlServerConfig;
 
@@ -111,6 +138,10 @@ const char *vfsec_jsonl_call_get_op(VfsecJsonlCall *call);
 JsonObject *vfsec_jsonl_call_get_args(VfsecJsonlCall *call);
 /* The typed request in contract mode, else NULL. Borrowed. */
 const VfsecContractRequest *vfsec_jsonl_call_get_request(VfsecJsonlCall *call);
+/* The typed request: in contract mode the VfsecContractRequest, in generic
+ * mode what the server's parse function returned (NULL without one).
+ * Borrowed. */
+gpointer vfsec_jsonl_call_get_parsed(VfsecJsonlCall *call);
 /* The connection the request came on; valid until the call ends. A call runs
  * to its end even when the connection closes first (the contract says closing
  * cancels nothing); its reply is then dropped. */
@@ -119,15 +150,15 @@ VfsecJsonlConn *vfsec_jsonl_call_get_conn(VfsecJsonlCall *call);
 gboolean vfsec_jsonl_call_is_connected(VfsecJsonlCall *call);
 
 /* Ends @call with a success reply; @result (borrowed; NULL: {}). Frees @call.
- * The reply is dropped if the connection has closed meanwhile. A reply too
- * long for the line limit is replaced by a "failed" error reply. */
+ * The reply is dropped if the connection has closed meanwhile. A reply longer
+ * than max_line is replaced by an error reply with code VFSEC_ERROR_FAILED. */
 void vfsec_jsonl_call_return_result(VfsecJsonlCall *call, JsonObject *result);
-/* Ends @call with an error reply whose code is
- * vfsec_contract_error_code_from_gerror(@error) and message @error's. @error is
+/* Ends @call with an error reply whose code is the server's name for @error
+ * (see VfsecJsonlServerConfig.error_code) and message @error's. @error is
  * borrowed. Frees @call. */
 void vfsec_jsonl_call_return_error(VfsecJsonlCall *call, const GError *error);
 /* Ends @call with an error reply of any contract code (e.g. "busy", which no
- * GError code maps to). Frees @call. */
+ * GError code maps to), named as the contract names it. Frees @call. */
 void vfsec_jsonl_call_return_error_code(VfsecJsonlCall *call, VfsecContractErrorCode code,
                                         const char *message);
 

@@ -75,6 +75,7 @@ typedef enum {
     DAEMON_CLOSE,     /* reads the request, hangs up */
     DAEMON_GARBAGE,   /* answers a line that is not JSON */
     DAEMON_WRONG_ID,  /* answers another request */
+    DAEMON_OLD_REPLY, /* refuses in the envelope of earlier builds (code, message on top) */
     DAEMON_FLOOD,     /* answers a line longer than the protocol allows */
 } DaemonMode;
 
@@ -155,6 +156,14 @@ fake_answer(FakeVfsecd *fake, int fd)
     case DAEMON_GARBAGE:
         fake_send(fd, "Hello from vfsecd\n");
         return;
+    case DAEMON_OLD_REPLY: {
+        g_autofree char *old = g_strdup_printf("{\"v\":1,\"id\":%" G_GUINT64_FORMAT ",\"ok\":false,"
+                                               "\"code\":\"conflict\",\"message\":\"%s\",\"result\":{}}\n",
+                                               fake->request->id, REFUSAL);
+
+        fake_send(fd, old);
+        return;
+    }
     case DAEMON_FLOOD: {
         g_autofree char *chunk = g_strnfill(1024 * 1024, 'x');
         gsize sent = 0;
@@ -335,7 +344,10 @@ static const HookCase hook_cases[] = {
       SAMPLE_VF, DAEMON_CLOSE, {}, 1, "vfsec: vfsecd at @SOCK@ closed the connection without "
       "answering control request 1" REFUSE_VF, NULL, TRUE },
     { "broken/garbage", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE,
-      SAMPLE_VF, DAEMON_GARBAGE, {}, 1, NULL, "control reply is not valid JSON", TRUE },
+      SAMPLE_VF, DAEMON_GARBAGE, {}, 1, NULL, "control reply is not a valid JSON object", TRUE },
+    { "broken/old-reply", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE,
+      SAMPLE_VF, DAEMON_OLD_REPLY, {}, 1, "vfsec: vfsecd at @SOCK@: control reply: error is "
+      "missing" REFUSE_VF, NULL, TRUE },
     { "broken/wrong-id", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE,
       SAMPLE_VF, DAEMON_WRONG_ID, {}, 1, "vfsec: vfsecd at @SOCK@ answered control request 1 "
       "with id 2" REFUSE_VF, NULL, TRUE },

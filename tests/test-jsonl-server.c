@@ -101,6 +101,26 @@ echo_handler(VfsecJsonlCall *call, gpointer user_data)
     vfsec_jsonl_call_return_result(call, vfsec_jsonl_call_get_args(call));
 }
 
+/* Generic mode with proto_parse(): returns what the parse function made, or
+ * fails when that is "fail". */
+static void
+parsed_handler(VfsecJsonlCall *call, gpointer user_data)
+{
+    const char *parsed = vfsec_jsonl_call_get_parsed(call);
+    g_autoptr(JsonObject) obj = json_object_new();
+
+    g_assert_null(vfsec_jsonl_call_get_request(call));
+    if (g_str_equal(parsed, "fail")) {
+        g_autoptr(GError) error = g_error_new_literal(VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                                                      "taken\n");
+
+        vfsec_jsonl_call_return_error(call, error);
+        return;
+    }
+    json_object_set_string_member(obj, "parsed", parsed);
+    vfsec_jsonl_call_return_result(call, obj);
+}
+
 static const VfsecJsonlHandler contract_handlers[] = {
     { "hello", hello_handler },
     { "get-switch-mode", fast_handler },
@@ -114,8 +134,48 @@ static const VfsecJsonlHandler generic_handlers[] = {
     { "echo", echo_handler },
     { "slow", slow_handler },
     { "subscribe", subscribe_handler },
+    { "parsed", parsed_handler },
     { NULL, NULL },
 };
+
+/* A made-up protocol for the generic mode's hooks: ids up to 100, a "proto"
+ * member that must be "t" in requests and comes first in replies, and its
+ * own error code names. The typed request is "tag" (a string). */
+static gpointer
+proto_parse(JsonObject *request, gint64 *id, GError **error)
+{
+    JsonNode *node = json_object_get_member(request, "id");
+    const char *proto = json_object_get_string_member_with_default(request, "proto", "");
+
+    if (!node || json_node_get_value_type(node) != G_TYPE_INT64 || json_node_get_int(node) < 0 ||
+        json_node_get_int(node) > 100) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "t: no id up to 100");
+        return NULL;
+    }
+    *id = json_node_get_int(node);
+    if (!g_str_equal(proto, "t")) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL, "t: proto is '%s'", proto);
+        return NULL;
+    }
+    return g_strdup(json_object_get_string_member_with_default(request, "tag", ""));
+}
+
+static const char *
+proto_error_code(const GError *error)
+{
+    if (error->domain != VFSEC_ERROR)
+        return "oops";
+    switch ((VfsecErrorCode)error->code) {
+    case VFSEC_ERROR_PROTOCOL:
+        return "wrong-proto";
+    case VFSEC_ERROR_UNSUPPORTED:
+        return "no-such-op";
+    case VFSEC_ERROR_CONFLICT:
+        return "taken";
+    default:
+        return "oops";
+    }
+}
 
 static gboolean
 inject_auth(const VfsecJsonlPeer *peer, gpointer user_data, GError **error)
@@ -137,6 +197,7 @@ typedef enum {
     MODE_DEFAULT_AUTH = 1 << 1,   /* default check; allowed through our primary group */
     MODE_SMALL_LINES = 1 << 2,    /* max_line 1024 */
     MODE_NO_START = 1 << 3,       /* the test starts the server itself */
+    MODE_PROTOCOL = 1 << 4,       /* generic, with proto_parse() and its envelope */
 } Mode;
 
 static void
@@ -144,9 +205,17 @@ fixture_start(Fixture *fx, guint mode)
 {
     VfsecJsonlServerConfig config = { 0 };
     g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) members = json_object_new();
 
     config.socket_path = fx->path;
     config.contract = (mode & MODE_CONTRACT) != 0;
+    if (mode & MODE_PROTOCOL) {
+        json_object_set_string_member(members, "proto", "t");
+        config.reply_members = members;
+        config.parse = proto_parse;
+        config.parsed_free = g_free;
+        config.error_code = proto_error_code;
+    }
     config.allow_group = TRUE;
     config.group = getegid();
     config.max_line = mode & MODE_SMALL_LINES ? 1024 : 0;
@@ -488,13 +557,60 @@ test_long_line(Fixture *fx, gconstpointer data)
     /* Generic mode takes any op; unknown ones are unsupported, bad args invalid. */
     g_clear_pointer(&raw, raw_free);
     raw = raw_connect(fx->path);
-    raw_send(raw, "{\"id\":1,\"op\":\"nope\"}\n{\"id\":2,\"op\":\"echo\",\"args\":[]}\n{\"id\":3,\"op\":7}\n");
+    raw_send(raw, "{\"id\":1,\"op\":\"nope\"}\n{\"id\":2,\"op\":\"echo\",\"args\":[]}\n{\"id\":3,\"op\":7}\n"
+                  "{\"id\":4,\"op\":\"echo\",\"args\":null}\n");
     g_free(line), line = raw_read_line(raw);
     check_reply(line, 1, "unsupported");
     g_free(line), line = raw_read_line(raw);
     check_reply(line, 2, "invalid");
     g_free(line), line = raw_read_line(raw);
     check_reply(line, 3, "invalid");
+    g_free(line), line = raw_read_line(raw);
+    g_assert_cmpstr(line, ==, "{\"id\":4,\"ok\":true,\"result\":{}}");
+
+    /* Not strict JSON (a second "id" json-glib would prefer): closed. */
+    raw_send(raw, "{\"id\":5,\"op\":\"echo\",\"id\":6}\n");
+    g_free(line), line = raw_read_line(raw);
+    g_assert_null(line);
+}
+
+/* A protocol of its own on the generic mode: parse function, reply members
+ * and error names (how vfsecd serves its control protocol). */
+static void
+test_protocol(Fixture *fx, gconstpointer data)
+{
+    static const struct {
+        const char *request;
+        const char *reply;    /* NULL: the server closes the connection */
+    } exchanges[] = {
+        { "{\"id\":1,\"proto\":\"t\",\"op\":\"echo\",\"args\":{\"a\":1}}",
+          "{\"proto\":\"t\",\"id\":1,\"ok\":true,\"result\":{\"a\":1}}" },
+        { "{\"id\":2,\"proto\":\"t\",\"op\":\"parsed\",\"tag\":\"xyz\"}",
+          "{\"proto\":\"t\",\"id\":2,\"ok\":true,\"result\":{\"parsed\":\"xyz\"}}" },
+        /* A handler's error: named the protocol's way, one line. */
+        { "{\"id\":3,\"proto\":\"t\",\"op\":\"parsed\",\"tag\":\"fail\"}",
+          "{\"proto\":\"t\",\"id\":3,\"ok\":false,\"error\":{\"code\":\"taken\",\"message\":\"taken\"}}" },
+        /* The parse function's error, once it has the id. */
+        { "{\"id\":4,\"proto\":\"u\",\"op\":\"echo\"}",
+          "{\"proto\":\"t\",\"id\":4,\"ok\":false,\"error\":{\"code\":\"wrong-proto\","
+          "\"message\":\"t: proto is 'u'\"}}" },
+        /* The server's own. */
+        { "{\"id\":5,\"proto\":\"t\",\"op\":\"nope\"}",
+          "{\"proto\":\"t\",\"id\":5,\"ok\":false,\"error\":{\"code\":\"no-such-op\","
+          "\"message\":\"op 'nope' is not supported by this server\"}}" },
+        /* No id the parse function can read: nothing to answer. */
+        { "{\"id\":101,\"proto\":\"t\",\"op\":\"echo\"}", NULL },
+    };
+    g_autoptr(Raw) raw = raw_connect(fx->path);
+
+    for (guint i = 0; i < G_N_ELEMENTS(exchanges); i++) {
+        g_autofree char *request = g_strconcat(exchanges[i].request, "\n", NULL);
+        g_autofree char *line = NULL;
+
+        raw_send(raw, request);
+        line = raw_read_line(raw);
+        g_assert_cmpstr(line, ==, exchanges[i].reply);
+    }
 }
 
 static void
@@ -859,6 +975,7 @@ main(int argc, char **argv)
     ADD("/jsonl-server/generic/long-line", MODE_SMALL_LINES, test_long_line);
     ADD("/jsonl-server/generic/notify", 0, test_notify);
     ADD("/jsonl-server/generic/closed-with-call", 0, test_closed_with_call);
+    ADD("/jsonl-server/generic/protocol", MODE_PROTOCOL, test_protocol);
     /* These start the server themselves. */
     ADD("/jsonl-server/auth/refused", MODE_NO_START, test_refused);
     ADD("/jsonl-server/auth/default", MODE_NO_START, test_default_auth);
