@@ -122,8 +122,8 @@ ports_done(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     if (!found) {
         error = g_error_new(VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
-                            "PF %s: the PF driver at %s has no port %u", self->base.label,
-                            self->socket, self->port_no);
+                            "PF %s names port %u, which the PF driver at %s does not have",
+                            self->base.label, self->port_no, self->socket);
         session_step_failed(task, error);
         return;
     }
