@@ -245,9 +245,10 @@ wait_result(Wait *w)
     return w->result;
 }
 
-/* A started plugin for PF @netdev of sysfs tree @tree (copied when @writable). */
+/* A plugin, not started, for PF @netdev of sysfs tree @tree (copied when
+ * @writable) over a fake kernel with two VFs. */
 static Fixture *
-fixture_new(const char *tree, const char *netdev, gboolean writable)
+fixture_open(const char *tree, const char *netdev, gboolean writable)
 {
     Fixture *fx = g_new0(Fixture, 1);
     g_autofree char *src = g_build_filename(vfsec_test_env("VFSEC_TEST_DATA"), "sysfs", tree,
@@ -255,7 +256,6 @@ fixture_new(const char *tree, const char *netdev, gboolean writable)
     VfsecConfPf pf = { .label = (char *)"p0", .plugin = VFSEC_PLUGIN_LINUX,
                        .netdev = (char *)netdev };
     g_autoptr(GError) error = NULL;
-    Wait w = { 0 };
 
     kernel_init(&fx->kernel, 2);
     if (writable) {
@@ -271,10 +271,30 @@ fixture_new(const char *tree, const char *netdev, gboolean writable)
     g_assert_no_error(error);
     g_assert_cmpstr(fx->plugin->ops->kind, ==, "linux");
     vfsec_plugin_linux_set_transact(fx->plugin, fake_transact, &fx->kernel);
+    return fx;
+}
+
+static gboolean
+fixture_start(Fixture *fx, GError **error)
+{
+    Wait w = { 0 };
+    gboolean ok;
+
     vfsec_plugin_start_async(fx->plugin, NULL, wait_cb, &w);
-    g_assert_true(vfsec_plugin_start_finish(fx->plugin, wait_result(&w), &error));
-    g_assert_no_error(error);
+    ok = vfsec_plugin_start_finish(fx->plugin, wait_result(&w), error);
     g_object_unref(w.result);
+    return ok;
+}
+
+/* fixture_open(), started. */
+static Fixture *
+fixture_new(const char *tree, const char *netdev, gboolean writable)
+{
+    Fixture *fx = fixture_open(tree, netdev, writable);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(fixture_start(fx, &error));
+    g_assert_no_error(error);
     return fx;
 }
 
@@ -394,37 +414,29 @@ test_start(gconstpointer data)
 static void
 test_start_errors(void)
 {
+    Fixture *fx = fixture_open("igb", "nosuch0", FALSE);
     g_autofree char *root = g_build_filename(vfsec_test_env("VFSEC_TEST_DATA"), "sysfs", "igb",
                                              NULL);
-    VfsecConfPf pf = { .label = (char *)"p0", .plugin = VFSEC_PLUGIN_LINUX,
-                       .netdev = (char *)"nosuch0" };
-    FakeKernel k = { 0 };
-    g_autoptr(VfsecPlugin) plugin = vfsec_plugin_new(&pf, root, NULL);
+    VfsecConfPf pf = { .label = (char *)"p0", .plugin = VFSEC_PLUGIN_LINUX };
     g_autoptr(GError) error = NULL;
     Wait w = { 0 };
 
-    kernel_init(&k, 0);
-    vfsec_plugin_linux_set_transact(plugin, fake_transact, &k);
-    vfsec_plugin_start_async(plugin, NULL, wait_cb, &w);
-    g_assert_false(vfsec_plugin_start_finish(plugin, wait_result(&w), &error));
+    g_assert_false(fixture_start(fx, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND);
-    g_assert_true(strstr(error->message, "nosuch0"));
-    g_object_unref(w.result);
+    g_assert_nonnull(strstr(error->message, "nosuch0"));
     g_clear_error(&error);
 
     /* Operations before a successful start fail at once. */
-    w = (Wait){ 0 };
-    vfsec_plugin_list_vfs_async(plugin, NULL, wait_cb, &w);
-    g_assert_null(vfsec_plugin_list_vfs_finish(plugin, wait_result(&w), &error));
+    vfsec_plugin_list_vfs_async(fx->plugin, NULL, wait_cb, &w);
+    g_assert_null(vfsec_plugin_list_vfs_finish(fx->plugin, wait_result(&w), &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
     g_object_unref(w.result);
     g_clear_error(&error);
+    fixture_free(fx);
 
-    pf.netdev = NULL;
+    /* A linux PF without a netdev is refused at creation. */
     g_assert_null(vfsec_plugin_new(&pf, root, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
-    g_array_unref(k.vfs);
-    g_ptr_array_unref(k.sent);
 }
 
 static void
@@ -686,24 +698,14 @@ test_switch_mode(void)
 static void
 test_no_bridge_mode(void)
 {
-    g_autofree char *root = g_build_filename(vfsec_test_env("VFSEC_TEST_DATA"), "sysfs", "igb",
-                                             NULL);
-    VfsecConfPf pf = { .label = (char *)"p0", .plugin = VFSEC_PLUGIN_LINUX,
-                       .netdev = (char *)"enp1s0" };
-    FakeKernel k = { 0 };
-    g_autoptr(VfsecPlugin) plugin = vfsec_plugin_new(&pf, root, NULL);
+    Fixture *fx = fixture_open("igb", "enp1s0", FALSE);
     g_autoptr(GError) error = NULL;
-    Wait w = { 0 };
 
-    kernel_init(&k, 2);
-    k.bridge_mode = -1;
-    vfsec_plugin_linux_set_transact(plugin, fake_transact, &k);
-    vfsec_plugin_start_async(plugin, NULL, wait_cb, &w);
-    g_assert_true(vfsec_plugin_start_finish(plugin, wait_result(&w), &error));
-    g_object_unref(w.result);
-    g_assert_false(plugin->caps.switch_mode);
-    g_array_unref(k.vfs);
-    g_ptr_array_unref(k.sent);
+    fx->kernel.bridge_mode = -1;
+    g_assert_true(fixture_start(fx, &error));
+    g_assert_no_error(error);
+    g_assert_false(fx->plugin->caps.switch_mode);
+    fixture_free(fx);
 }
 
 static VfsecContractMacTable *
