@@ -314,6 +314,26 @@ test_reconnect(void)
     nicsim_stop(fx);
 }
 
+/* Freed while waiting to reconnect: the retry timer must not fire on a freed
+ * plugin (the sanitizer build catches it if it does). */
+static void
+test_free_while_disconnected(void)
+{
+    NicsimFixture *fx = nicsim_start(NULL);
+    Events ev = { 0 };
+    VfsecPlugin *plugin = plugin_new(fx, 0, &ev);
+    gboolean never = FALSE;
+
+    check_start(fx, plugin);
+    g_assert_cmpint(nicsim_terminate(fx, SIGTERM), ==, 0);
+    g_assert_true(nicsim_run_until_count(fx, &ev.count[VFSEC_PLUGIN_EVENT_DISCONNECTED], 1,
+                                         NICSIM_WAIT_MS));
+    vfsec_plugin_free(plugin);
+    /* Longer than the first retry delays (100 + 200 ms). */
+    g_assert_false(nicsim_run_until(fx, &never, NICSIM_QUIET_MS + 200));
+    nicsim_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -323,5 +343,6 @@ main(int argc, char **argv)
     g_test_add_func("/plugin-contract/operations", test_operations);
     g_test_add_func("/plugin-contract/missing-port", test_missing_port);
     g_test_add_func("/plugin-contract/reconnect", test_reconnect);
+    g_test_add_func("/plugin-contract/free-while-disconnected", test_free_while_disconnected);
     return g_test_run();
 }
