@@ -86,6 +86,14 @@ session_done(GTask *task)
     Session *s = g_task_get_task_data(task);
     VfsecPluginContract *self = s->self;
 
+    /* A close seen while the session was being set up was ignored (see
+     * session_closed()): report it here, or nothing would ever reconnect. */
+    if (!vfsec_contract_client_is_open(s->client)) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO,
+                                "PF %s: the PF driver at %s closed the connection during setup",
+                                self->base.label, self->socket);
+        return;
+    }
     self->connected = TRUE;
     g_task_return_boolean(task, TRUE);
 }
