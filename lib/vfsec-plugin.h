@@ -163,9 +163,30 @@ void vfsec_plugin_set_switch_mode_async(VfsecPlugin *plugin, VfsecContractSwitch
 gboolean vfsec_plugin_set_switch_mode_finish(VfsecPlugin *plugin, GAsyncResult *result,
                                              GError **error);
 
+/* For implementations: fill the common part (@ops, a copy of @label, an
+ * empty port) / free what it holds, not the struct itself. */
+void vfsec_plugin_base_init(VfsecPlugin *plugin, const VfsecPluginOps *ops, const char *label);
+void vfsec_plugin_base_clear(VfsecPlugin *plugin);
+/* A deep copy of @table (caller frees). */
+VfsecContractMacTable *vfsec_plugin_mac_table_copy(const VfsecContractMacTable *table);
+
 /* Implementation constructors (plugin/). */
 VfsecPlugin *vfsec_plugin_contract_new(const VfsecConfPf *pf, GError **error);
 VfsecPlugin *vfsec_plugin_linux_new(const VfsecConfPf *pf, const char *sysfs_root,
                                     GError **error);
+
+/* The linux plugin's kernel seam, for tests: every netlink request it makes
+ * (built with lib/vfsec-netlink.h's builders) goes through @func instead of a
+ * NETLINK_ROUTE socket, with vfsec_netlink_transact()'s contract: replies to
+ * @reply_func (a VfsecNetlinkReplyFunc), return 0 or -errno. Set before
+ * start; the plugin then opens no socket. */
+struct nlmsghdr;
+typedef int (*VfsecPluginLinuxReplyFunc)(const struct nlmsghdr *nlh, gsize len,
+                                         gpointer reply_data);
+typedef int (*VfsecPluginLinuxTransactFunc)(struct nlmsghdr *nlh,
+                                            VfsecPluginLinuxReplyFunc reply_func,
+                                            gpointer reply_data, gpointer user_data);
+void vfsec_plugin_linux_set_transact(VfsecPlugin *plugin, VfsecPluginLinuxTransactFunc func,
+                                     gpointer user_data);
 
 G_END_DECLS

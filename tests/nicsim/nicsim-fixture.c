@@ -104,6 +104,19 @@ child_setup(gpointer user_data)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
+/* Starts the emulator from fx->argv and waits for its ready file. */
+static void
+fixture_spawn(NicsimFixture *fx)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_spawn_async(NULL, fx->argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &fx->pid,
+                  &error);
+    g_assert_no_error(error);
+    if (!vfsec_test_wait_for_file(fx->ready, NICSIM_WAIT_MS * 3))
+        g_error("the emulator did not become ready within %u ms", NICSIM_WAIT_MS * 3);
+}
+
 NicsimFixture *
 nicsim_start(const NicsimOptions *options)
 {
@@ -149,12 +162,18 @@ nicsim_start(const NicsimOptions *options)
     for (guint i = 0; options->extra && options->extra[i]; i++)
         g_ptr_array_add(argv, g_strdup(options->extra[i]));
     g_ptr_array_add(argv, NULL);
-    g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
-                  &fx->pid, &error);
-    g_assert_no_error(error);
-    if (!vfsec_test_wait_for_file(fx->ready, NICSIM_WAIT_MS * 3))
-        g_error("the emulator did not become ready within %u ms", NICSIM_WAIT_MS * 3);
+    fx->argv = (GStrv)g_ptr_array_steal(argv, NULL);
+    fixture_spawn(fx);
     return fx;
+}
+
+void
+nicsim_restart(NicsimFixture *fx)
+{
+    g_assert_cmpint(fx->pid, ==, 0);
+    /* The old ready file would satisfy the wait at once. */
+    unlink(fx->ready);
+    fixture_spawn(fx);
 }
 
 /* Waits for the emulator's exit; its status, or -1. */
@@ -240,6 +259,7 @@ nicsim_stop(NicsimFixture *fx)
     g_free(fx->contract);
     g_free(fx->ready);
     g_free(fx->pcap_dir);
+    g_strfreev(fx->argv);
     g_free(fx);
 }
 

@@ -43,6 +43,7 @@ typedef struct {
     GHashTable *vm_fds;        /* VF index -> namespace fd of its VM namespace */
     GPid pid;                  /* the emulator; 0 once reaped */
     GMainContext *ctx;         /* pushed as thread-default while the fixture lives */
+    GStrv argv;                /* the emulator's command line, for nicsim_restart() */
 } NicsimFixture;
 
 /* Exits 77 unless root with working network namespaces; removes namespaces
@@ -55,6 +56,9 @@ NicsimFixture *nicsim_start(const NicsimOptions *options);
 /* Sends @sig to the emulator and waits for it; returns its exit status (-1:
  * killed by a signal, or did not exit in time). */
 int nicsim_terminate(NicsimFixture *fx, int sig);
+/* Starts the emulator again, with the same command line (same sockets and
+ * namespaces), after nicsim_terminate(); waits for its ready file. */
+void nicsim_restart(NicsimFixture *fx);
 /* Stops the emulator (SIGTERM, exit status 0 asserted) if still running,
  * deletes the test's namespaces and temporary files, frees. */
 void nicsim_stop(NicsimFixture *fx);
