@@ -1112,16 +1112,10 @@ vfsec_netlink_link_set_netns(VfsecNetlink *nl, const char *ifname, int netns_fd,
     return nl_run(nl, buf, rc, NULL, NULL, error, "moving link %s to another namespace", ifname);
 }
 
-/* Keeps the first link message of a reply (or the one with @ifindex). */
-typedef struct {
-    guint32 ifindex;  /* 0: any */
-    VfsecLinkInfo *info;
-} LinkReply;
-
-static int
-link_reply_cb(const struct nlmsghdr *nlh, gsize len, gpointer data)
+int
+vfsec_netlink_link_reply_cb(const struct nlmsghdr *nlh, gsize len, gpointer data)
 {
-    LinkReply *r = data;
+    VfsecNetlinkLinkReply *r = data;
     VfsecLinkInfo *info = NULL;
     int rc;
 
@@ -1141,10 +1135,10 @@ VfsecLinkInfo *
 vfsec_netlink_link_get(VfsecNetlink *nl, const char *ifname, GError **error)
 {
     guint8 buf[VFSEC_NL_BUFSIZE];
-    LinkReply reply = { 0 };
+    VfsecNetlinkLinkReply reply = { 0 };
     int rc = vfsec_nl_build_link_get(buf, sizeof(buf), 0, ifname);
 
-    if (!nl_run(nl, buf, rc, link_reply_cb, &reply, error, "reading link %s", ifname)) {
+    if (!nl_run(nl, buf, rc, vfsec_netlink_link_reply_cb, &reply, error, "reading link %s", ifname)) {
         vfsec_link_info_free(reply.info);
         return NULL;
     }
@@ -1185,7 +1179,7 @@ vfsec_netlink_bridge_get_hwmode(VfsecNetlink *nl, const char *pf, VfsecBridgeMod
 {
     guint8 buf[VFSEC_NL_BUFSIZE];
     g_autoptr(VfsecLinkInfo) link = vfsec_netlink_link_get(nl, pf, error);
-    LinkReply reply = { 0 };
+    VfsecNetlinkLinkReply reply = { 0 };
     g_autoptr(VfsecLinkInfo) br = NULL;
     int rc;
 
@@ -1193,7 +1187,7 @@ vfsec_netlink_bridge_get_hwmode(VfsecNetlink *nl, const char *pf, VfsecBridgeMod
         return FALSE;
     reply.ifindex = link->ifindex;
     rc = vfsec_nl_build_bridge_dump(buf, sizeof(buf));
-    if (!nl_run(nl, buf, rc, link_reply_cb, &reply, error, "reading the bridge mode of %s", pf)) {
+    if (!nl_run(nl, buf, rc, vfsec_netlink_link_reply_cb, &reply, error, "reading the bridge mode of %s", pf)) {
         vfsec_link_info_free(reply.info);
         return FALSE;
     }

@@ -181,6 +181,16 @@ const char *vfsec_netlink_last_ext_ack(VfsecNetlink *nl);
  * namespace). Owned by @nl. */
 int vfsec_netlink_get_fd(VfsecNetlink *nl);
 
+/* A reply callback for vfsec_netlink_transact() that keeps the first
+ * RTM_NEWLINK of a reply, or the one with @ifindex when it is not 0. The
+ * caller frees @info. */
+typedef struct {
+    guint32 ifindex;
+    VfsecLinkInfo *info;
+} VfsecNetlinkLinkReply;
+
+int vfsec_netlink_link_reply_cb(const struct nlmsghdr *nlh, gsize len, gpointer data);
+
 /* Operations: build, transact, report failures as one GError naming the link
  * (code from vfsec_errno_to_code(): a kernel EOPNOTSUPP becomes
  * VFSEC_ERROR_UNSUPPORTED, ENODEV VFSEC_ERROR_NOT_FOUND, ...). */

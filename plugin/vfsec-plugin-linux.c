@@ -95,41 +95,17 @@ kernel_reason(VfsecPluginLinux *self, int rc)
     return g_strdup(g_strerror(-rc));
 }
 
-typedef struct {
-    guint32 ifindex;                /* 0: the first link */
-    VfsecLinkInfo *info;
-} LinkReply;
-
-static int
-link_reply_cb(const struct nlmsghdr *nlh, gsize len, gpointer user_data)
-{
-    LinkReply *r = user_data;
-    VfsecLinkInfo *info = NULL;
-    int rc = vfsec_link_info_parse(nlh, len, &info);
-
-    if (rc == -EPROTO)
-        return 0;  /* not a link message: not ours */
-    if (rc < 0)
-        return rc;
-    if (r->info || (r->ifindex && info->ifindex != r->ifindex)) {
-        vfsec_link_info_free(info);
-        return 0;
-    }
-    r->info = info;
-    return 0;
-}
-
 /* The PF's link with its VFs (caller frees), or NULL with @error set. */
 static VfsecLinkInfo *
 pf_link_get(VfsecPluginLinux *self, GError **error)
 {
     guint8 buf[VFSEC_NL_BUFSIZE];
-    LinkReply reply = { .ifindex = self->ifindex };
+    VfsecNetlinkLinkReply reply = { .ifindex = self->ifindex };
     int rc = vfsec_nl_build_link_get(buf, sizeof(buf), (int)self->ifindex,
                                      self->ifindex ? NULL : self->netdev);
 
     if (rc == 0)
-        rc = linux_transact(self, buf, link_reply_cb, &reply);
+        rc = linux_transact(self, buf, vfsec_netlink_link_reply_cb, &reply);
     if (rc == 0 && !reply.info)
         rc = -ENODEV;
     if (rc < 0) {
@@ -149,12 +125,12 @@ static int
 pf_bridge_mode(VfsecPluginLinux *self)
 {
     guint8 buf[VFSEC_NL_BUFSIZE];
-    LinkReply reply = { .ifindex = self->ifindex };
+    VfsecNetlinkLinkReply reply = { .ifindex = self->ifindex };
     int rc = vfsec_nl_build_bridge_dump(buf, sizeof(buf));
     int mode;
 
     if (rc == 0)
-        rc = linux_transact(self, buf, link_reply_cb, &reply);
+        rc = linux_transact(self, buf, vfsec_netlink_link_reply_cb, &reply);
     mode = rc == 0 && reply.info ? reply.info->bridge_mode : -1;
     vfsec_link_info_free(reply.info);
     g_debug("PF %s: bridge mode of %s: %d (rc %d)", self->base.label, self->netdev, mode, rc);
