@@ -23,4 +23,9 @@ typedef enum {
 
 GQuark vfsec_error_quark(void);
 
+/* Maps an errno value (positive or negative) to the code a caller of a
+ * -errno helper reports it with (ENODEV -> NOT_FOUND, EOPNOTSUPP ->
+ * UNSUPPORTED, ...); anything unlisted is VFSEC_ERROR_IO. */
+VfsecErrorCode vfsec_errno_to_code(int errnum);
+
 G_END_DECLS

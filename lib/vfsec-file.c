@@ -32,7 +32,7 @@
 gboolean
 vfsec_file_set_error(GError **error, int err, const char *what, const char *path)
 {
-    g_set_error(error, VFSEC_ERROR, err == ENOENT ? VFSEC_ERROR_NOT_FOUND : VFSEC_ERROR_IO,
+    g_set_error(error, VFSEC_ERROR, vfsec_errno_to_code(err),
                 "cannot %s %s: %s", what, path, g_strerror(err));
     return FALSE;
 }

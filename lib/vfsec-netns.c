@@ -36,45 +36,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-VfsecErrorCode
-vfsec_errno_to_code(int errnum)
-{
-    switch (ABS(errnum)) {
-    case ENOENT:
-    case ENODEV:
-    case ESRCH:
-    case ENXIO:
-        return VFSEC_ERROR_NOT_FOUND;
-    case EEXIST:
-    case EBUSY:
-    case EADDRINUSE:
-        return VFSEC_ERROR_CONFLICT;
-    case EOPNOTSUPP:
-    case EPROTONOSUPPORT:
-    case EAFNOSUPPORT:
-    case ENOSYS:
-        return VFSEC_ERROR_UNSUPPORTED;
-    case EPERM:
-    case EACCES:
-        return VFSEC_ERROR_PERMISSION;
-    case EINVAL:
-    case ERANGE:
-    case EDOM:
-        return VFSEC_ERROR_INVALID;
-    case EMSGSIZE:
-    case E2BIG:
-    case ENAMETOOLONG:
-        return VFSEC_ERROR_TOO_LARGE;
-    case ETIMEDOUT:
-        return VFSEC_ERROR_TIMEOUT;
-    case EBADMSG:
-    case EPROTO:
-        return VFSEC_ERROR_PROTOCOL;
-    default:
-        return VFSEC_ERROR_IO;
-    }
-}
-
 /* Runs @func on a fresh thread and returns the int it returns. */
 static int
 netns_thread_run(GThreadFunc func, gpointer data)

@@ -14,11 +14,6 @@ G_BEGIN_DECLS
  * `ip netns exec NAME` and `ip -n NAME` and the other way round. */
 #define VFSEC_NETNS_RUN_DIR "/run/netns"
 
-/* Maps an errno value (positive or negative) to the vfsec error code a caller
- * of a -errno helper reports it with (ENODEV -> NOT_FOUND, EOPNOTSUPP ->
- * UNSUPPORTED, ...). It belongs in vfsec-error.h; it lives here until then. */
-VfsecErrorCode vfsec_errno_to_code(int errnum);
-
 /* Creates the named namespace NAME the way `ip netns add` does: a fresh net
  * namespace bind-mounted onto VFSEC_NETNS_RUN_DIR/NAME. Returns 0, -EEXIST when
  * the name is taken, -EINVAL for a name that is not one path component, or
