@@ -147,6 +147,7 @@ struct _Batch {
     GPtrArray *claimed;         /* EngineVf* this batch claimed anew */
     char *domain;               /* for refusals; NULL if none */
     char *domain_uuid;
+    VfsecEngineOp op;           /* domain operations */
     BatchDone done;
     VfsecEngineSummary summary;
 };
@@ -184,7 +185,9 @@ owner_is(const Owner *o, const char *name, const char *uuid)
 static gboolean
 vlans_equal(const GArray *a, const GArray *b)
 {
-    return a->len == b->len && memcmp(a->data, b->data, a->len * sizeof(guint16)) == 0;
+    /* An empty GArray may have no data at all. */
+    return a->len == b->len &&
+           (a->len == 0 || memcmp(a->data, b->data, a->len * sizeof(guint16)) == 0);
 }
 
 static char *
@@ -529,6 +532,8 @@ batch_done_domain(Batch *b)
         if (b->error) {
             g_free(rec->refusal);
             rec->refusal = g_strdup(b->error->message);
+        } else if (b->op == VFSEC_ENGINE_OP_PREPARE) {
+            g_clear_pointer(&rec->refusal, g_free);
         }
     }
     batch_return(b);
@@ -1787,11 +1792,9 @@ vf_has_prepare_for(EngineVf *vf, const VfsecDomain *domain)
 }
 
 static void
-domain_owned_op(VfsecEngine *engine, const VfsecDomain *domain, JobKind kind,
-                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
-                gpointer tag)
+domain_owned_op(Batch *b, const VfsecDomain *domain, JobKind kind)
 {
-    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data, tag);
+    VfsecEngine *engine = b->engine;
 
     /* The VFs it owns, and those a queued prepare is about to give it. */
     for (guint p = 0; p < engine->pfs->len; p++) {
@@ -1808,13 +1811,30 @@ domain_owned_op(VfsecEngine *engine, const VfsecDomain *domain, JobKind kind,
     batch_release(b, NULL);
 }
 
-void
-vfsec_engine_prepare_async(VfsecEngine *engine, const VfsecDomain *domain,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
+static const char *const engine_op_names[] = {
+    [VFSEC_ENGINE_OP_PREPARE] = "prepare",
+    [VFSEC_ENGINE_OP_QUARANTINE] = "quarantine",
+    [VFSEC_ENGINE_OP_PUBLISH] = "publish",
+    [VFSEC_ENGINE_OP_RELEASE] = "release",
+    [VFSEC_ENGINE_OP_RECLAIM] = "reclaim",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(engine_op_names) == VFSEC_ENGINE_OP_LAST);
+
+const char *
+vfsec_engine_op_to_string(VfsecEngineOp op)
 {
-    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
-                            vfsec_engine_prepare_async);
+    return op < VFSEC_ENGINE_OP_LAST ? engine_op_names[op] : NULL;
+}
+
+int
+vfsec_engine_op_from_string(const char *str)
+{
+    return vfsec_name_index(engine_op_names, VFSEC_ENGINE_OP_LAST, str);
+}
+
+static void
+engine_prepare(Batch *b, const VfsecDomain *domain)
+{
     GError *error = NULL;
 
     for (guint i = 0; i < domain->attachments->len && !error; i++) {
@@ -1826,39 +1846,27 @@ vfsec_engine_prepare_async(VfsecEngine *engine, const VfsecDomain *domain,
 }
 
 void
-vfsec_engine_quarantine_async(VfsecEngine *engine, const VfsecDomain *domain,
-                              GCancellable *cancellable, GAsyncReadyCallback callback,
-                              gpointer user_data)
+vfsec_engine_run_async(VfsecEngine *engine, VfsecEngineOp op, const VfsecDomain *domain,
+                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                       gpointer user_data)
 {
-    domain_owned_op(engine, domain, JOB_QUARANTINE, cancellable, callback, user_data,
-                    vfsec_engine_quarantine_async);
-}
+    static const JobKind kinds[] = {
+        [VFSEC_ENGINE_OP_PREPARE] = JOB_PREPARE,
+        [VFSEC_ENGINE_OP_QUARANTINE] = JOB_QUARANTINE,
+        [VFSEC_ENGINE_OP_PUBLISH] = JOB_PUBLISH,
+        [VFSEC_ENGINE_OP_RELEASE] = JOB_RELEASE,
+        [VFSEC_ENGINE_OP_RECLAIM] = JOB_RECLAIM,
+    };
+    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
+                            vfsec_engine_run_async);
 
-void
-vfsec_engine_publish_async(VfsecEngine *engine, const VfsecDomain *domain,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
-{
-    domain_owned_op(engine, domain, JOB_PUBLISH, cancellable, callback, user_data,
-                    vfsec_engine_publish_async);
-}
-
-void
-vfsec_engine_release_async(VfsecEngine *engine, const VfsecDomain *domain,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
-{
-    domain_owned_op(engine, domain, JOB_RELEASE, cancellable, callback, user_data,
-                    vfsec_engine_release_async);
-}
-
-void
-vfsec_engine_reclaim_only_async(VfsecEngine *engine, const VfsecDomain *domain,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data)
-{
-    domain_owned_op(engine, domain, JOB_RECLAIM, cancellable, callback, user_data,
-                    vfsec_engine_reclaim_only_async);
+    g_return_if_fail(op < VFSEC_ENGINE_OP_LAST);
+    b->op = op;
+    if (op == VFSEC_ENGINE_OP_PREPARE) {
+        engine_prepare(b, domain);
+        return;
+    }
+    domain_owned_op(b, domain, kinds[op]);
 }
 
 void
@@ -1944,7 +1952,8 @@ contract_tables_same_entries(const VfsecContractMacTable *a, const VfsecContract
         const VfsecContractMacEntry *y = b->entries->pdata[i];
 
         if (!vfsec_mac_equal(&x->mac, &y->mac) || x->tags->len != y->tags->len ||
-            memcmp(x->tags->data, y->tags->data, x->tags->len * sizeof(VfsecContractMacTag)) != 0)
+            (x->tags->len > 0 &&
+             memcmp(x->tags->data, y->tags->data, x->tags->len * sizeof(VfsecContractMacTag)) != 0))
             return FALSE;
     }
     return TRUE;

@@ -54,23 +54,26 @@ gboolean vfsec_engine_start_finish(VfsecEngine *engine, GAsyncResult *result, GE
  * release: reclaims, unpublishes, re-quarantines and frees the owned VFs; a
  *   reclaim failure is logged and left pending in the journal, never fails
  *   the release.
- * reclaim_only: reclaims the owned VFs' SAs, the domain keeps them.
+ * reclaim: reclaims the owned VFs' SAs, the domain keeps them.
  */
-void vfsec_engine_prepare_async(VfsecEngine *engine, const VfsecDomain *domain,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data);
-void vfsec_engine_quarantine_async(VfsecEngine *engine, const VfsecDomain *domain,
-                                   GCancellable *cancellable, GAsyncReadyCallback callback,
-                                   gpointer user_data);
-void vfsec_engine_publish_async(VfsecEngine *engine, const VfsecDomain *domain,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data);
-void vfsec_engine_release_async(VfsecEngine *engine, const VfsecDomain *domain,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data);
-void vfsec_engine_reclaim_only_async(VfsecEngine *engine, const VfsecDomain *domain,
-                                     GCancellable *cancellable, GAsyncReadyCallback callback,
-                                     gpointer user_data);
+typedef enum {
+    VFSEC_ENGINE_OP_PREPARE,
+    VFSEC_ENGINE_OP_QUARANTINE,
+    VFSEC_ENGINE_OP_PUBLISH,
+    VFSEC_ENGINE_OP_RELEASE,
+    VFSEC_ENGINE_OP_RECLAIM,    /* guest reboot or panic: the VF stays owned */
+    VFSEC_ENGINE_OP_LAST
+} VfsecEngineOp;
+
+/* "prepare", "quarantine", "publish", "release", "reclaim". */
+const char *vfsec_engine_op_to_string(VfsecEngineOp op);
+/* Returns -1 for an unknown string. */
+int vfsec_engine_op_from_string(const char *str);
+
+/* Runs domain operation @op (see above) on @domain. */
+void vfsec_engine_run_async(VfsecEngine *engine, VfsecEngineOp op, const VfsecDomain *domain,
+                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data);
 /* Hot-plug of attachment @index of @domain: prepare + quarantine + publish of
  * that one VF (attach), or its release (detach). */
 void vfsec_engine_attach_async(VfsecEngine *engine, const VfsecDomain *domain, guint index,

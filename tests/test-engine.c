@@ -510,25 +510,22 @@ make_domain(const char *name, const char *uuid, const char *trust, const Att *at
     return domain;
 }
 
-typedef void (*DomainOpFunc)(VfsecEngine *, const VfsecDomain *, GCancellable *,
-                             GAsyncReadyCallback, gpointer);
-
-/* Runs @func to completion; returns its error (or NULL). */
+/* Runs @op_kind to completion; returns its error (or NULL). */
 static GError *
-run(Fixture *fx, DomainOpFunc func, const VfsecDomain *domain)
+run(Fixture *fx, VfsecEngineOp op_kind, const VfsecDomain *domain)
 {
     Op op = { 0 };
 
-    func(fx->engine, domain, NULL, op_cb, &op);
+    vfsec_engine_run_async(fx->engine, op_kind, domain, NULL, op_cb, &op);
     wait_for(&op.done);
     g_assert_true(op.ok == (op.error == NULL));
     return op.error;
 }
 
 static void
-run_ok(Fixture *fx, DomainOpFunc func, const VfsecDomain *domain)
+run_ok(Fixture *fx, VfsecEngineOp op_kind, const VfsecDomain *domain)
 {
-    g_autoptr(GError) error = run(fx, func, domain);
+    g_autoptr(GError) error = run(fx, op_kind, domain);
 
     g_assert_no_error(error);
 }
@@ -569,14 +566,14 @@ test_prepare_reclaims(Fixture *fx, gconstpointer data)
 
     (void)data;
     fake_vf(fx->p0, 1)->sa_count = 5;
-    run_ok(fx, vfsec_engine_prepare_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
     g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
     assert_owner(fx, "p0", 1, "A");
     g_assert_nonnull(strstr(fx->audit->str, "reclaim prepare"));
 
     /* Idempotent: hook and event both asking acts once. */
-    run_ok(fx, vfsec_engine_prepare_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
 }
 
@@ -590,7 +587,7 @@ test_gate_holds_prepare(Fixture *fx, gconstpointer data)
     (void)data;
     fx->p0->gate[1] = TRUE;
     fake_vf(fx->p0, 1)->sa_count = 3;
-    vfsec_engine_prepare_async(fx->engine, a, NULL, op_cb, &op);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op);
     drain();
     g_assert_false(op.done);
     g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 3);
@@ -611,8 +608,8 @@ test_parallel_vfs(Fixture *fx, gconstpointer data)
 
     (void)data;
     fx->p0->gate[1] = TRUE;
-    vfsec_engine_prepare_async(fx->engine, a, NULL, op_cb, &op_a);
-    run_ok(fx, vfsec_engine_prepare_async, b);      /* not stalled by A's reclaim */
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);      /* not stalled by A's reclaim */
     g_assert_false(op_a.done);
     fake_open_gate(fx->p0, 1);
     wait_for(&op_a.done);
@@ -631,9 +628,9 @@ test_same_vf_order(Fixture *fx, gconstpointer data)
     (void)data;
     /* A prepares (held), A is released, then B prepares: in that order. */
     fx->p0->gate[1] = TRUE;
-    vfsec_engine_prepare_async(fx->engine, a, NULL, op_cb, &op_a);
-    vfsec_engine_release_async(fx->engine, a, NULL, op_cb, &op_rel);
-    vfsec_engine_prepare_async(fx->engine, b, NULL, op_cb, &op_b);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_a);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_RELEASE, a, NULL, op_cb, &op_rel);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, b, NULL, op_cb, &op_b);
     drain();
     g_assert_false(op_a.done || op_rel.done || op_b.done);
     fake_open_gate(fx->p0, 1);
@@ -658,8 +655,8 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     g_autofree char *text = NULL;
 
     (void)data;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    error = run(fx, vfsec_engine_prepare_async, b);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
     g_assert_cmpstr(error->message, ==, "VF 0000:03:10.1 is owned by running domain A");
     /* Nothing half-owned: B's claim on VF 2 was given back. */
@@ -703,16 +700,16 @@ test_key_collision(Fixture *fx, gconstpointer data)
         g_autoptr(GError) error = NULL;
 
         g_test_message("case %s", c->name);
-        run_ok(fx, vfsec_engine_prepare_async, a);
-        error = run(fx, vfsec_engine_prepare_async, b);
+        run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+        error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
         if (c->message) {
             g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
             g_assert_cmpstr(error->message, ==, c->message);
         } else {
             g_assert_no_error(error);
         }
-        run_ok(fx, vfsec_engine_release_async, a);
-        run_ok(fx, vfsec_engine_release_async, b);
+        run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+        run_ok(fx, VFSEC_ENGINE_OP_RELEASE, b);
     }
 }
 
@@ -724,7 +721,7 @@ test_untrusted_vlan_refused(Fixture *fx, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     (void)data;
-    error = run(fx, vfsec_engine_prepare_async, a);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, a);
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
     g_assert_nonnull(strstr(error->message, "VF 0000:03:10.1"));
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 0);
@@ -743,8 +740,8 @@ test_quarantine(Fixture *fx, gconstpointer data)
     (void)data;
     fake_vf(fx->p0, 1)->trust = TRUE;
     fake_vf(fx->p0, 1)->spoofchk = FALSE;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    run_ok(fx, vfsec_engine_quarantine_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
     vf = fake_vf(fx->p0, 1);
     g_assert_true(vf->has_port_tag);
     g_assert_cmpuint(vf->port_tag.tpid, ==, VFSEC_TPID_8021Q);
@@ -753,14 +750,14 @@ test_quarantine(Fixture *fx, gconstpointer data)
     g_assert_false(vf->trust);
     g_assert_true(vf->spoofchk);
     g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
-    run_ok(fx, vfsec_engine_quarantine_async, a);   /* already so: no call */
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);   /* already so: no call */
     g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
 
     /* Trusted: no port tag, so its metadata reaches the agent. */
     fake_vf(fx->p1, 2)->has_port_tag = TRUE;
     fake_vf(fx->p1, 2)->port_tag = (VfsecContractPortTag){ VFSEC_TPID_8021Q, 4092, 0 };
-    run_ok(fx, vfsec_engine_prepare_async, b);
-    run_ok(fx, vfsec_engine_quarantine_async, b);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, b);
     g_assert_false(fake_vf(fx->p1, 2)->has_port_tag);
     g_assert_false(fake_vf(fx->p1, 2)->trust);
     g_assert_true(fake_vf(fx->p1, 2)->spoofchk);
@@ -776,8 +773,8 @@ test_quarantine_readback(Fixture *fx, gconstpointer data)
     (void)data;
     fake_vf(fx->p0, 1)->trust = TRUE;
     fx->p0->ignore_trust = TRUE;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    error = run(fx, vfsec_engine_quarantine_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    error = run(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED);
     g_assert_cmpstr(error->message, ==,
                     "VF 0000:03:10.1 reads back a different trust than was set");
@@ -808,10 +805,10 @@ test_publish(Fixture *fx, gconstpointer data)
     char buf[VFSEC_MAC_STRLEN];
 
     (void)data;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    run_ok(fx, vfsec_engine_quarantine_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
     fx->p0->cas_bumps = 1;                  /* someone moved the generation: retried */
-    run_ok(fx, vfsec_engine_publish_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
     g_assert_cmpuint(fx->p0->n_set_macs, ==, 2);
     assert_fake_table(fx->p0, MAC_A, 1);
     file = vfsec_macfile_read(macdir, "p0", NULL, &error);
@@ -822,17 +819,17 @@ test_publish(Fixture *fx, gconstpointer data)
     g_assert_cmpint(((VfsecMacEntry *)file->entries->pdata[0])->vf, ==, 1);
     g_assert_cmpstr(((VfsecMacEntry *)file->entries->pdata[0])->owner_name, ==, "A");
 
-    run_ok(fx, vfsec_engine_publish_async, a);      /* idempotent */
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);      /* idempotent */
     g_assert_cmpuint(fx->p0->n_set_macs, ==, 2);
 
     /* p1 has no hairpin: nothing published. */
-    run_ok(fx, vfsec_engine_prepare_async, b);
-    run_ok(fx, vfsec_engine_publish_async, b);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, b);
     g_assert_cmpuint(fx->p1->n_set_macs, ==, 0);
 
     /* Release: SAs reclaimed, unpublished, back in quarantine, unowned. */
     fake_vf(fx->p0, 1)->sa_count = 9;
-    run_ok(fx, vfsec_engine_release_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
     g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
     assert_fake_table(fx->p0, NULL, 0);
     g_clear_pointer(&file, vfsec_mac_table_free);
@@ -842,7 +839,7 @@ test_publish(Fixture *fx, gconstpointer data)
     g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
     g_assert_false(fake_vf(fx->p0, 1)->trust);
     assert_owner(fx, "p0", 1, NULL);
-    run_ok(fx, vfsec_engine_release_async, a);      /* idempotent */
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);      /* idempotent */
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
 }
 
@@ -853,10 +850,10 @@ test_release_trusted_requarantined(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, "trusted", &att, 1);
 
     (void)data;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    run_ok(fx, vfsec_engine_quarantine_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
     g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);
-    run_ok(fx, vfsec_engine_release_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
     g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
     g_assert_cmpuint(fake_vf(fx->p0, 1)->port_tag.vid, ==, VFSEC_CONF_DEFAULT_METADATA_VID);
 }
@@ -868,10 +865,10 @@ test_unmanaged_ignored(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
 
     (void)data;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    run_ok(fx, vfsec_engine_quarantine_async, a);
-    run_ok(fx, vfsec_engine_publish_async, a);
-    run_ok(fx, vfsec_engine_release_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
     g_assert_cmpuint(fx->p0->n_reclaim + fx->p1->n_reclaim, ==, 0);
     g_assert_cmpuint(fx->p0->n_set_vf + fx->p1->n_set_vf, ==, 0);
     g_assert_cmpuint(fx->p0->n_set_macs + fx->p1->n_set_macs, ==, 0);
@@ -927,7 +924,7 @@ test_crash_journal(Fixture *fx, gconstpointer data)
     (void)data;
     fx->p0->gate[1] = TRUE;
     fake_vf(fx->p0, 1)->sa_count = 4;
-    vfsec_engine_prepare_async(fx->engine, a, NULL, op_cb, &op);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op);
     drain();
     g_assert_false(op.done);
     /* "Crash": the engine goes away mid-reclaim. */
@@ -962,9 +959,9 @@ test_reconcile(Fixture *fx, gconstpointer data)
     VfsecEngineSummary s;
 
     (void)data;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    run_ok(fx, vfsec_engine_quarantine_async, a);
-    run_ok(fx, vfsec_engine_publish_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
     g_ptr_array_add(running, a);
 
     /* First reconcile quarantines the VFs nobody owns. */
@@ -998,13 +995,40 @@ test_vf_reset_event(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
 
     (void)data;
-    run_ok(fx, vfsec_engine_prepare_async, a);
-    run_ok(fx, vfsec_engine_quarantine_async, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
     fake_vf(fx->p0, 1)->has_port_tag = FALSE;       /* the reset lost it */
     fx->p0->parent.event_func(&fx->p0->parent, VFSEC_PLUGIN_EVENT_VF_RESET, 1, NULL,
                               fx->p0->parent.event_data);
     drain();
     g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+}
+
+static void
+test_reclaim_only(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    fake_vf(fx->p0, 1)->sa_count = 5;               /* the guest rebooted */
+    run_ok(fx, VFSEC_ENGINE_OP_RECLAIM, a);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    assert_owner(fx, "p0", 1, "A");
+    run_ok(fx, VFSEC_ENGINE_OP_RECLAIM, b);         /* owns nothing: nothing to do */
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
+}
+
+static void
+test_op_names(void)
+{
+    for (int op = 0; op < VFSEC_ENGINE_OP_LAST; op++)
+        g_assert_cmpint(vfsec_engine_op_from_string(vfsec_engine_op_to_string(op)), ==, op);
+    g_assert_cmpint(vfsec_engine_op_from_string("reclaim_only"), ==, -1);
+    g_assert_null(vfsec_engine_op_to_string(VFSEC_ENGINE_OP_LAST));
 }
 
 int
@@ -1031,6 +1055,8 @@ main(int argc, char **argv)
     ADD("crash-journal", test_crash_journal);
     ADD("reconcile", test_reconcile);
     ADD("vf-reset-event", test_vf_reset_event);
+    ADD("reclaim-only", test_reclaim_only);
 #undef ADD
+    g_test_add_func("/engine/op-names", test_op_names);
     return g_test_run();
 }
