@@ -2040,7 +2040,7 @@ reconcile_converge(Batch *b, GPtrArray *domains)
                                                           (GDestroyNotify)desired_free);
     g_autoptr(GPtrArray) pending = vfsec_journal_list_pending(engine->journal);
 
-    for (guint d = 0; d < domains->len; d++) {
+    for (guint d = 0; domains && d < domains->len; d++) {
         const VfsecDomain *domain = domains->pdata[d];
 
         for (guint i = 0; i < domain->attachments->len; i++) {
@@ -2067,6 +2067,10 @@ reconcile_converge(Batch *b, GPtrArray *domains)
 
             if (want) {
                 owner_copy(&job->own, &want->own);
+                job->has_owner = TRUE;
+            } else if (!domains && vf->owned) {
+                /* No list of running domains: the registry's owners stand. */
+                owner_copy(&job->own, &vf->own);
                 job->has_owner = TRUE;
             }
             job->intents = g_array_new(FALSE, FALSE, sizeof(guint64));
@@ -2147,7 +2151,7 @@ reconcile_data_free(gpointer data)
 {
     ReconcileStart *rs = data;
 
-    g_ptr_array_unref(rs->domains);
+    g_clear_pointer(&rs->domains, g_ptr_array_unref);
     g_free(rs);
 }
 
@@ -2161,7 +2165,7 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
     Batch *b;
 
     g_task_set_source_tag(task, vfsec_engine_reconcile_async);
-    rs->domains = g_ptr_array_ref(domains);
+    rs->domains = domains ? g_ptr_array_ref(domains) : NULL;
     g_task_set_task_data(task, rs, reconcile_data_free);
     b = batch_new(engine, task, reconcile_listed);
     for (guint p = 0; p < engine->pfs->len; p++) {
@@ -2239,12 +2243,10 @@ engine_plugin_event(VfsecPlugin *plugin, VfsecPluginEvent event, int vf_index,
               pf->conf->label, detail ? ": " : "", detail ? detail : "");
         return;
     case VFSEC_PLUGIN_EVENT_RECONNECTED:
-        /* Anything may have changed meanwhile: verify every VF and the table. */
+        /* Anything may have changed meanwhile: converge on the registry's
+         * owners (the daemon adds a reconcile with libvirt's view). */
         pf->connected = TRUE;
-        for (guint i = 0; i < pf->vfs->len; i++)
-            queue_reapply(pf->vfs->pdata[i]);
-        if (pf->conf->hairpin)
-            pf_sync(pf, event_table_synced, pf);
+        vfsec_engine_reconcile_async(pf->engine, NULL, NULL, NULL, NULL);
         return;
     case VFSEC_PLUGIN_EVENT_PORT_CHANGE:
     case VFSEC_PLUGIN_EVENT_LAST:

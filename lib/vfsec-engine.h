@@ -101,7 +101,8 @@ typedef struct {
     guint failed;               /* corrections that failed (logged) */
 } VfsecEngineSummary;
 
-/* Converges on @domains (VfsecDomain*, the running domains' live XML):
+/* Converges on @domains (VfsecDomain*, the running domains' live XML; NULL:
+ * keep the registry's owners, as after a PF driver reconnected):
  * finishes the journal's pending intents, releases VFs of domains not in
  * @domains, reclaims SAs of unowned VFs, re-applies port settings that
  * differ, republishes tables that differ. Failures of single corrections are

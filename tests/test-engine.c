@@ -1005,6 +1005,43 @@ test_vf_reset_event(Fixture *fx, gconstpointer data)
 }
 
 static void
+emit(Fake *f, VfsecPluginEvent event, int vf)
+{
+    f->parent.event_func(&f->parent, event, vf, NULL, f->parent.event_data);
+}
+
+static void
+test_agent_reset_and_reconnect(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+
+    /* The agent lost its table (the PF driver may move the generation). */
+    g_ptr_array_set_size(fx->p0->macs->entries, 0);
+    fx->p0->macs->generation += 3;
+    emit(fx->p0, VFSEC_PLUGIN_EVENT_AGENT_RESET, -1);
+    while (fx->p0->macs->entries->len == 0)
+        g_assert_true(g_main_context_iteration(NULL, FALSE));
+    assert_fake_table(fx->p0, MAC_A, 1);
+
+    /* Reconnected: the registry's owners stand, what nobody owns is reclaimed. */
+    fake_vf(fx->p0, 1)->sa_count = 2;
+    fake_vf(fx->p0, 2)->sa_count = 8;
+    emit(fx->p0, VFSEC_PLUGIN_EVENT_RECONNECTED, -1);
+    while (fake_vf(fx->p0, 2)->sa_count != 0)
+        g_assert_true(g_main_context_iteration(NULL, FALSE));
+    drain();
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 2);
+    assert_owner(fx, "p0", 1, "A");
+    g_assert_true(fake_vf(fx->p0, 2)->has_port_tag);
+}
+
+static void
 test_reclaim_only(Fixture *fx, gconstpointer data)
 {
     const Att att = { 0, 1, MAC_A, -1 };
@@ -1056,6 +1093,7 @@ main(int argc, char **argv)
     ADD("reconcile", test_reconcile);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
+    ADD("agent-reset-and-reconnect", test_agent_reset_and_reconnect);
 #undef ADD
     g_test_add_func("/engine/op-names", test_op_names);
     return g_test_run();
