@@ -1110,11 +1110,28 @@ prepare_check_key(EngineVf *vf, const Owner *own, GError **error)
     return TRUE;
 }
 
+/* A PF driver that failed: with fail-closed (the default) the domain's
+ * operation fails; without, the failure is logged (its intent stays pending
+ * for reconcile) and the domain goes on unprotected, as configured. */
+static void
+job_pf_failure(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    if (!job->step_error || vf->pf->conf->fail_closed)
+        return;
+    audit(G_LOG_LEVEL_WARNING, "fail-open", vf, job_owner_name(job), 0,
+          "%s (PF %s is not fail-closed: going on)", job->step_error->message,
+          vf->pf->conf->label);
+    g_clear_error(&job->step_error);
+}
+
 static void
 prepare_reclaimed(VfJob *job)
 {
     EngineVf *vf = job->vf;
 
+    job_pf_failure(job);
     if (!job->step_error) {
         vf->ready = TRUE;
         audit(G_LOG_LEVEL_MESSAGE, "prepare", vf, vf->own.name, 1, "%s ready for domain %s",
@@ -1160,6 +1177,7 @@ publish_synced(VfJob *job)
 {
     EngineVf *vf = job->vf;
 
+    job_pf_failure(job);
     if (!job->step_error)
         audit(G_LOG_LEVEL_MESSAGE, "publish", vf, vf->own.name, 1,
               "%s: MAC of domain %s published on PF %s", vf->name, vf->own.name,
@@ -1172,7 +1190,8 @@ publish_start(VfJob *job)
 {
     EngineVf *vf = job->vf;
 
-    if (!job_owns(job) || !vf_wants_published(vf) || vf->published) {
+    /* Not ready: its prepare failed and is about to be rolled back. */
+    if (!job_owns(job) || !vf->ready || !vf_wants_published(vf) || vf->published) {
         job_finish(job);
         return;
     }
@@ -1261,6 +1280,7 @@ release_start(VfJob *job)
 static void
 port_applied(VfJob *job)
 {
+    job_pf_failure(job);
     job_finish_step(job);
 }
 

@@ -30,6 +30,7 @@ typedef struct {
     gboolean gate[N_VFS];               /* hold reclaims of this VF */
     GPtrArray *held;                    /* GTask* of held reclaims */
     gboolean ignore_trust;              /* set-vf leaves trust alone */
+    gboolean fail_reclaim;              /* reclaims fail (driver gone) */
     guint cas_bumps;                    /* change the generation before this many set-macs */
     guint n_reclaim, n_set_vf, n_set_macs, n_get_macs, n_switch;
 } Fake;
@@ -140,6 +141,10 @@ fake_reclaim_async(VfsecPlugin *plugin, guint vf, guint timeout_ms, GCancellable
     (void)timeout_ms;
     f->n_reclaim++;
     g_task_set_task_data(task, GUINT_TO_POINTER(vf), NULL);
+    if (f->fail_reclaim) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "driver gone");
+        return;
+    }
     if (f->gate[vf]) {
         g_ptr_array_add(f->held, g_steal_pointer(&task));
         return;
@@ -345,7 +350,7 @@ make_conf(const char *dir)
     g_autofree char *text = g_strdup_printf(
         "[daemon]\nstate-dir = %s/state\nrun-dir = %s/run\n"
         "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\nhairpin = true\n"
-        "[pf p1]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 1\n",
+        "[pf p1]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 1\nfail-closed = false\n",
         dir, dir);
     g_autoptr(GError) error = NULL;
     VfsecConf *conf = vfsec_conf_load_data(text, strlen(text), &error);
@@ -1042,6 +1047,37 @@ test_agent_reset_and_reconnect(Fixture *fx, gconstpointer data)
 }
 
 static void
+test_fail_closed(Fixture *fx, gconstpointer data)
+{
+    const Att att_a[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    const Att att_b = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, att_a, 2);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GError) error = NULL;
+    Op op = { 0 };
+
+    (void)data;
+    /* p0 is fail-closed: the start is refused, nothing stays claimed or published. */
+    fx->p0->fail_reclaim = TRUE;
+    vfsec_engine_attach_async(fx->engine, a, 0, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_error(op.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    g_assert_cmpstr(op.error->message, ==, "VF 0000:03:10.1: reclaim failed: driver gone");
+    g_clear_error(&op.error);
+    assert_owner(fx, "p0", 1, NULL);
+    assert_fake_table(fx->p0, NULL, 0);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    assert_owner(fx, "p0", 2, NULL);
+
+    /* p1 is not: the domain goes on, the failure is logged. */
+    fx->p1->fail_reclaim = TRUE;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    assert_owner(fx, "p1", 1, "B");
+    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+}
+
+static void
 test_reclaim_only(Fixture *fx, gconstpointer data)
 {
     const Att att = { 0, 1, MAC_A, -1 };
@@ -1093,6 +1129,7 @@ main(int argc, char **argv)
     ADD("reconcile", test_reconcile);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
+    ADD("fail-closed", test_fail_closed);
     ADD("agent-reset-and-reconnect", test_agent_reset_and_reconnect);
 #undef ADD
     g_test_add_func("/engine/op-names", test_op_names);
