@@ -1,0 +1,2457 @@
+/* vfsec-engine.c: vfsecd's engine — the VF registry, per-VF job queues, the
+ * operations on them, the local-MAC tables and reconcile. */
+
+/*
+ * Theory of operation
+ *
+ * Registry: one EnginePf per [pf LABEL] (its plugin, its VFs as the plugin
+ * lists them, its local-MAC table), one EngineVf per VF (last known device
+ * state, owner with MAC, VLANs and effective policy, published?, queue).
+ *
+ * Ordering: every request becomes one job per VF concerned, appended to
+ * that VF's queue; a VF runs one job at a time, in arrival order, and VFs
+ * run independently, so a slow reclaim stalls only its own VF. Conditions
+ * (who owns the VF, does the key collide) are checked when the job runs,
+ * not when it is queued, so two domains racing for a VF are decided by
+ * arrival order. A Batch groups the jobs of one request and completes its
+ * GTask when the last job is done; a failed prepare releases the claims its
+ * own jobs made.
+ *
+ * Idempotency: each job compares the wanted state with the registry (and
+ * the device's read-back) first and does nothing when they agree, so the
+ * hook and the libvirt event may both ask for the same thing.
+ *
+ * Journal: each action is recorded as an intent before the plugin is asked
+ * and marked done after; the assignment (owner, flags) is written when it
+ * changes. A reclaim that fails keeps its intent pending: reconcile retries.
+ *
+ * Local-MAC tables: per PF, pushes are serialized in rounds; requests that
+ * arrive during a round share the next one. A round writes the file, then
+ * pushes the table with the plugin's generation (compare-and-swap), reading
+ * the generation again and retrying once on a conflict.
+ *
+ * Lifetime: the engine owns a GCancellable that it cancels when freed.
+ * Every plugin callback holds the job or round it serves, and the job holds
+ * a reference to that cancellable: a callback arriving after the engine is
+ * gone sees it cancelled and only releases what it holds.
+ */
+#include "vfsec-engine.h"
+
+#include <string.h>
+
+#include "vfsec-error.h"
+#include "vfsec-journal.h"
+#include "vfsec-macfile.h"
+
+typedef struct _EnginePf EnginePf;
+typedef struct _EngineVf EngineVf;
+typedef struct _VfJob VfJob;
+typedef struct _Batch Batch;
+
+/* A domain's claim on a VF, as the engine needs it. */
+typedef struct {
+    char *name;
+    char *uuid;
+    gboolean has_mac;
+    VfsecMac mac;
+    GArray *vlans;              /* guint16 */
+    VfsecPolicy policy;         /* effective, every field set */
+} Owner;
+
+typedef void (*SyncFunc)(gpointer data, const GError *error);
+
+typedef struct {
+    SyncFunc func;
+    gpointer data;
+} SyncWaiter;
+
+struct _EnginePf {
+    VfsecEngine *engine;
+    const VfsecConfPf *conf;
+    VfsecPlugin *plugin;
+    gboolean connected;
+    GPtrArray *vfs;             /* EngineVf*, by index */
+    VfsecMacTable *table;       /* what the file holds (or is about to) */
+    guint64 plugin_generation;  /* the plugin's table generation, last seen */
+    GArray *round;              /* SyncWaiter: the push in flight, or NULL */
+    GArray *queued;             /* SyncWaiter: waiting for the next push */
+};
+
+struct _EngineVf {
+    EnginePf *pf;
+    guint index;
+    char *name;                 /* "VF 0000:03:10.2" or "VF 3 of p0" */
+    char *pci;                  /* for log fields, may be NULL */
+    VfsecContractVf *state;     /* listed or read back; NULL before the first list */
+    gboolean stale;             /* the device may differ from state (VF reset) */
+    gboolean owned;
+    Owner own;
+    gboolean ready;             /* SAs reclaimed since the claim */
+    gboolean published;
+    char *last_reclaim;
+    GQueue queue;               /* VfJob*, waiting */
+    VfJob *current;
+};
+
+typedef struct {
+    char *name;
+    char *uuid;
+    char *refusal;
+} DomainRecord;
+
+struct _VfsecEngine {
+    VfsecConf *conf;
+    GPtrArray *plugins;
+    GPtrArray *pfs;             /* EnginePf* */
+    VfsecJournal *journal;
+    GCancellable *alive;
+    GHashTable *domains;        /* name -> DomainRecord* */
+};
+
+typedef enum {
+    JOB_PREPARE,
+    JOB_QUARANTINE,
+    JOB_PUBLISH,
+    JOB_RELEASE,
+    JOB_RECLAIM,
+    JOB_REAPPLY,
+    JOB_CONVERGE,
+} JobKind;
+
+typedef void (*JobStep)(VfJob *job);
+
+struct _VfJob {
+    JobKind kind;
+    EngineVf *vf;
+    Batch *batch;
+    GCancellable *alive;
+    Owner own;                  /* the domain the job is for (converge: the desired owner) */
+    gboolean has_owner;
+    GArray *intents;            /* converge: guint64 pending intents of this VF */
+    gboolean pending_reclaim;   /* converge: a reclaim intent is pending */
+    JobStep next;               /* continuation of the running primitive */
+    guint64 op_intent;          /* the job's own intent (release) */
+    GError *error;              /* what the job reports */
+    GError *step_error;         /* what the last primitive reported */
+    gboolean acted;             /* the last primitive called the plugin */
+};
+
+typedef void (*BatchDone)(Batch *batch);
+
+struct _Batch {
+    VfsecEngine *engine;
+    GCancellable *alive;
+    GTask *task;                /* NULL for internal work */
+    guint pending;
+    GError *error;
+    GPtrArray *claimed;         /* EngineVf* this batch claimed anew */
+    char *domain;               /* for refusals; NULL if none */
+    char *domain_uuid;
+    VfsecEngineOp op;           /* domain operations */
+    BatchDone done;
+    VfsecEngineSummary summary;
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers */
+
+static void
+owner_clear(Owner *o)
+{
+    g_clear_pointer(&o->name, g_free);
+    g_clear_pointer(&o->uuid, g_free);
+    g_clear_pointer(&o->vlans, g_array_unref);
+    memset(o, 0, sizeof(*o));
+}
+
+static void
+owner_copy(Owner *dst, const Owner *src)
+{
+    owner_clear(dst);
+    *dst = *src;
+    dst->name = g_strdup(src->name);
+    dst->uuid = g_strdup(src->uuid);
+    dst->vlans = g_array_copy(src->vlans);
+}
+
+static gboolean
+owner_is(const Owner *o, const char *name, const char *uuid)
+{
+    if (o->uuid && uuid)
+        return g_ascii_strcasecmp(o->uuid, uuid) == 0;
+    return g_strcmp0(o->name, name) == 0;
+}
+
+static gboolean
+vlans_equal(const GArray *a, const GArray *b)
+{
+    /* An empty GArray may have no data at all. */
+    return a->len == b->len &&
+           (a->len == 0 || memcmp(a->data, b->data, a->len * sizeof(guint16)) == 0);
+}
+
+static char *
+vlans_format(const GArray *vlans)
+{
+    GString *s = g_string_new(NULL);
+
+    if (vlans->len == 0)
+        return g_string_free(g_string_append(s, "untagged"), FALSE);
+    for (guint i = 0; i < vlans->len; i++)
+        g_string_append_printf(s, "%s%u", i ? "," : "", g_array_index(vlans, guint16, i));
+    return g_string_free(s, FALSE);
+}
+
+static gboolean
+engine_dead(GCancellable *alive)
+{
+    return g_cancellable_is_cancelled(alive);
+}
+
+static const char *
+level_priority(GLogLevelFlags level)
+{
+    if (level & G_LOG_LEVEL_WARNING)
+        return "4";
+    if (level & G_LOG_LEVEL_MESSAGE)
+        return "5";
+    return "6";
+}
+
+/* One audit entry: a structured log record with the fields operators
+ * filter on (VFSEC_OP, DOMAIN, PF, VF, COUNT). */
+static void G_GNUC_PRINTF(6, 7)
+audit(GLogLevelFlags level, const char *op, const EngineVf *vf, const char *domain,
+      guint64 count, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+    g_autofree char *count_str = g_strdup_printf("%" G_GUINT64_FORMAT, count);
+    g_autofree char *vf_str = vf ? (vf->pci ? g_strdup(vf->pci) : g_strdup_printf("%u", vf->index))
+                                 : g_strdup("");
+    GLogField fields[] = {
+        { "GLIB_DOMAIN", G_LOG_DOMAIN, -1 },
+        { "PRIORITY", level_priority(level), -1 },
+        { "MESSAGE", NULL, -1 },
+        { "VFSEC_OP", op, -1 },
+        { "DOMAIN", domain ? domain : "", -1 },
+        { "PF", vf ? vf->pf->conf->label : "", -1 },
+        { "VF", vf_str, -1 },
+        { "COUNT", count_str, -1 },
+    };
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fields[2].value = msg;
+    g_log_structured_array(level, fields, G_N_ELEMENTS(fields));
+}
+
+/* ------------------------------------------------------------------ */
+/* Registry */
+
+static void
+vf_free(EngineVf *vf)
+{
+    g_free(vf->name);
+    g_free(vf->pci);
+    g_clear_pointer(&vf->state, vfsec_contract_vf_free);
+    owner_clear(&vf->own);
+    g_free(vf->last_reclaim);
+    g_free(vf);
+}
+
+static void
+pf_free(EnginePf *pf)
+{
+    g_ptr_array_unref(pf->vfs);
+    vfsec_mac_table_free(pf->table);
+    g_clear_pointer(&pf->round, g_array_unref);
+    g_clear_pointer(&pf->queued, g_array_unref);
+    g_free(pf);
+}
+
+static EngineVf *
+pf_find_vf(EnginePf *pf, guint index)
+{
+    for (guint i = 0; i < pf->vfs->len; i++) {
+        EngineVf *vf = pf->vfs->pdata[i];
+
+        if (vf->index == index)
+            return vf;
+    }
+    return NULL;
+}
+
+/* Takes the plugin's list: updates known VFs, adds new ones. */
+static void
+pf_update_vfs(EnginePf *pf, GPtrArray *listed)
+{
+    for (guint i = 0; i < listed->len; i++) {
+        const VfsecContractVf *st = listed->pdata[i];
+        EngineVf *vf = pf_find_vf(pf, st->vf);
+        char buf[VFSEC_PCI_ADDR_STRLEN];
+
+        if (!vf) {
+            vf = g_new0(EngineVf, 1);
+            vf->pf = pf;
+            vf->index = st->vf;
+            g_queue_init(&vf->queue);
+            g_ptr_array_add(pf->vfs, vf);
+        }
+        g_free(vf->pci);
+        vf->pci = g_strdup(vfsec_pci_addr_format(&st->pci, buf));
+        g_free(vf->name);
+        vf->name = g_strdup_printf("VF %s", vf->pci);
+        g_clear_pointer(&vf->state, vfsec_contract_vf_free);
+        vf->state = vfsec_contract_vf_copy(st);
+        vf->stale = FALSE;
+    }
+}
+
+static EngineVf *
+engine_resolve(VfsecEngine *engine, const VfsecAttachment *att)
+{
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+
+            if (!vf->state)
+                continue;
+            if (att->has_pci && vfsec_pci_addr_equal(&att->pci, &vf->state->pci))
+                return vf;
+            if (!att->has_pci && att->source_dev && vf->state->netdev &&
+                strcmp(att->source_dev, vf->state->netdev) == 0)
+                return vf;
+        }
+    }
+    return NULL;
+}
+
+static void
+owner_from_attachment(Owner *o, VfsecEngine *engine, const EngineVf *vf,
+                      const VfsecDomain *domain, const VfsecAttachment *att)
+{
+    owner_clear(o);
+    o->name = g_strdup(domain->name);
+    o->uuid = g_strdup(domain->uuid);
+    o->has_mac = att->has_mac;
+    o->mac = att->mac;
+    o->vlans = g_array_copy(att->vlans);
+    o->policy = vfsec_conf_policy_for(engine->conf, vf->pf->conf->label, att->network,
+                                      att->portgroup, &att->written_policy);
+}
+
+/* Records (or replaces) the VF's assignment in the journal. */
+static gboolean vf_port_ok(EngineVf *vf);
+
+static gboolean
+vf_save(EngineVf *vf, GError **error)
+{
+    VfsecJournal *journal = vf->pf->engine->journal;
+    g_autoptr(VfsecJournalAssignment) a = NULL;
+
+    if (!vf->owned)
+        return vfsec_journal_clear_assignment(journal, vf->pf->conf->label, vf->index, error);
+    a = vfsec_journal_assignment_new(vf->pf->conf->label, vf->index);
+    if (vf->state) {
+        a->has_pci = TRUE;
+        a->pci = vf->state->pci;
+    }
+    a->owner_name = g_strdup(vf->own.name);
+    a->owner_uuid = g_strdup(vf->own.uuid);
+    a->has_mac = vf->own.has_mac;
+    a->mac = vf->own.mac;
+    g_array_append_vals(a->vlans, vf->own.vlans->data, vf->own.vlans->len);
+    a->trust = vf->own.policy.trust;
+    a->quarantined = vf_port_ok(vf);
+    a->published = vf->published;
+    return vfsec_journal_set_assignment(journal, a, error);
+}
+
+/* Saves, logging a failure: for paths that must go on (release, reconcile). */
+static void
+vf_save_or_log(EngineVf *vf, const char *op)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!vf_save(vf, &error))
+        audit(G_LOG_LEVEL_WARNING, op, vf, vf->own.name, 0, "%s", error->message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Desired port settings */
+
+/* The port settings the engine wants on @vf. Untrusted (and unowned) VFs:
+ * the quarantine tag, trust off, spoofchk on. Trusted VFs: no port tag (so
+ * their metadata frames reach the agent) unless libvirt set the domain's
+ * <vlan> as the port tag, which is left alone; trust stays off and spoofchk
+ * on for every VF, so the MAC the key check saw is the one on the wire. */
+static VfsecContractSetVfFields
+vf_desired(const EngineVf *vf, VfsecContractVf *want)
+{
+    const VfsecConf *conf = vf->pf->engine->conf;
+    VfsecContractSetVfFields fields = VFSEC_CONTRACT_SET_VF_TRUST | VFSEC_CONTRACT_SET_VF_SPOOFCHK;
+    gboolean trusted = vf->owned && vf->own.policy.trust == VFSEC_TRUST_TRUSTED;
+
+    want->port = vf->pf->plugin->port ? vf->pf->plugin->port->port : 0;
+    want->vf = vf->index;
+    want->trust = FALSE;
+    want->spoofchk = TRUE;
+    want->has_port_tag = FALSE;
+    if (!trusted) {
+        fields |= VFSEC_CONTRACT_SET_VF_PORT_TAG;
+        want->has_port_tag = TRUE;
+        want->port_tag.tpid = conf->tpid;
+        want->port_tag.vid = conf->metadata_vid;
+        want->port_tag.pcp = conf->pcp;
+    } else if (vf->own.vlans->len == 0) {
+        fields |= VFSEC_CONTRACT_SET_VF_PORT_TAG;
+    }
+    return fields;
+}
+
+/* The first field of @fields where @have differs from @want, or NULL. */
+static const char *
+port_mismatch(VfsecContractSetVfFields fields, const VfsecContractVf *want,
+              const VfsecContractVf *have)
+{
+    if ((fields & VFSEC_CONTRACT_SET_VF_PORT_TAG) &&
+        (want->has_port_tag != have->has_port_tag ||
+         (want->has_port_tag && !vfsec_contract_port_tag_equal(&want->port_tag, &have->port_tag))))
+        return "port tag";
+    if ((fields & VFSEC_CONTRACT_SET_VF_TRUST) && want->trust != have->trust)
+        return "trust";
+    if ((fields & VFSEC_CONTRACT_SET_VF_SPOOFCHK) && want->spoofchk != have->spoofchk)
+        return "spoofchk";
+    return NULL;
+}
+
+static gboolean
+vf_port_ok(EngineVf *vf)
+{
+    VfsecContractVf want = { 0 };
+    VfsecContractSetVfFields fields;
+
+    if (!vf->state || vf->stale)
+        return FALSE;
+    fields = vf_desired(vf, &want);
+    return port_mismatch(fields, &want, vf->state) == NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Batches and jobs */
+
+static Batch *
+batch_new(VfsecEngine *engine, GTask *task, BatchDone done)
+{
+    Batch *b = g_new0(Batch, 1);
+
+    b->engine = engine;
+    b->alive = g_object_ref(engine->alive);
+    b->task = task;
+    b->claimed = g_ptr_array_new();
+    b->done = done;
+    b->pending = 1;             /* the setup's own hold */
+    return b;
+}
+
+static void
+batch_free(Batch *b)
+{
+    g_clear_object(&b->task);
+    g_clear_object(&b->alive);
+    g_clear_error(&b->error);
+    g_ptr_array_unref(b->claimed);
+    g_free(b->domain);
+    g_free(b->domain_uuid);
+    g_free(b);
+}
+
+static void
+batch_fail(Batch *b, GError *error)
+{
+    if (!error)
+        return;
+    if (!b->error)
+        b->error = error;
+    else
+        g_error_free(error);
+}
+
+/* Undoes the claims of a failed prepare. */
+static void
+batch_rollback(Batch *b)
+{
+    for (guint i = 0; i < b->claimed->len; i++) {
+        EngineVf *vf = b->claimed->pdata[i];
+
+        if (!vf->owned || !owner_is(&vf->own, b->domain, b->domain_uuid))
+            continue;
+        owner_clear(&vf->own);
+        vf->owned = FALSE;
+        vf->ready = FALSE;
+        vf_save_or_log(vf, "rollback");
+        audit(G_LOG_LEVEL_MESSAGE, "rollback", vf, b->domain, 0,
+              "%s given back: domain %s was refused", vf->name, b->domain);
+    }
+}
+
+static void
+batch_return(Batch *b)
+{
+    if (b->task) {
+        if (b->error)
+            g_task_return_error(b->task, g_steal_pointer(&b->error));
+        else
+            g_task_return_boolean(b->task, TRUE);
+    }
+    batch_free(b);
+}
+
+/* The default completion of a domain operation. */
+static void
+batch_done_domain(Batch *b)
+{
+    VfsecEngine *engine = b->engine;
+
+    if (b->error && b->claimed->len > 0)
+        batch_rollback(b);
+    if (b->domain) {
+        DomainRecord *rec = g_hash_table_lookup(engine->domains, b->domain);
+
+        if (!rec) {
+            rec = g_new0(DomainRecord, 1);
+            rec->name = g_strdup(b->domain);
+            g_hash_table_insert(engine->domains, rec->name, rec);
+        }
+        g_free(rec->uuid);
+        rec->uuid = g_strdup(b->domain_uuid);
+        if (b->error) {
+            g_free(rec->refusal);
+            rec->refusal = g_strdup(b->error->message);
+        } else if (b->op == VFSEC_ENGINE_OP_PREPARE) {
+            g_clear_pointer(&rec->refusal, g_free);
+        }
+    }
+    batch_return(b);
+}
+
+static void
+batch_hold(Batch *b)
+{
+    b->pending++;
+}
+
+/* Drops one hold; the last one completes the batch. */
+static void
+batch_release(Batch *b, GError *error)
+{
+    batch_fail(b, error);
+    if (--b->pending > 0)
+        return;
+    if (engine_dead(b->alive)) {
+        if (b->task)
+            g_task_return_new_error(b->task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                    "vfsecd's engine stopped");
+        batch_free(b);
+        return;
+    }
+    b->done(b);
+}
+
+static VfJob *
+job_new(Batch *b, JobKind kind, EngineVf *vf)
+{
+    VfJob *job = g_new0(VfJob, 1);
+
+    job->kind = kind;
+    job->vf = vf;
+    job->batch = b;
+    job->alive = g_object_ref(b->alive);
+    batch_hold(b);
+    return job;
+}
+
+static void
+job_free(VfJob *job)
+{
+    owner_clear(&job->own);
+    g_clear_pointer(&job->intents, g_array_unref);
+    g_clear_error(&job->error);
+    g_clear_error(&job->step_error);
+    g_object_unref(job->alive);
+    g_free(job);
+}
+
+static void vf_run_next(EngineVf *vf);
+
+/* The engine is gone: give the batch its hold back, touch nothing else. */
+static void
+job_abandon(VfJob *job)
+{
+    Batch *b = job->batch;
+
+    job_free(job);
+    batch_release(b, NULL);
+}
+
+static void
+job_finish(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+    Batch *b = job->batch;
+    GError *error = g_steal_pointer(&job->error);
+
+    if (engine_dead(job->alive)) {
+        g_clear_error(&error);
+        job_abandon(job);
+        return;
+    }
+    vf->current = NULL;
+    job_free(job);
+    vf_run_next(vf);
+    batch_release(b, error);
+}
+
+static void job_start(VfJob *job);
+
+static void
+vf_run_next(EngineVf *vf)
+{
+    if (vf->current)
+        return;
+    vf->current = g_queue_pop_head(&vf->queue);
+    if (vf->current)
+        job_start(vf->current);
+}
+
+static void
+vf_enqueue(EngineVf *vf, VfJob *job)
+{
+    g_queue_push_tail(&vf->queue, job);
+    vf_run_next(vf);
+}
+
+static const char *
+job_owner_name(VfJob *job)
+{
+    return job->own.name ? job->own.name : job->vf->own.name;
+}
+
+/* Records an intent; FALSE (and step_error) if the journal refused. */
+static gboolean
+job_intent(VfJob *job, VfsecJournalOpKind kind, guint64 *id)
+{
+    EngineVf *vf = job->vf;
+    const char *name = job_owner_name(job);
+    const char *uuid = job->own.name ? job->own.uuid : vf->own.uuid;
+
+    return vfsec_journal_record_intent(vf->pf->engine->journal, kind, vf->pf->conf->label,
+                                       vf->index, name, uuid, id, &job->step_error);
+}
+
+static void
+job_done_intent(VfJob *job, guint64 id)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!vfsec_journal_mark_done(job->vf->pf->engine->journal, id, &error))
+        audit(G_LOG_LEVEL_WARNING, "journal", job->vf, job_owner_name(job), 0, "%s",
+              error->message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Primitive: reclaim the VF's SAs. Sets step_error on failure (the intent
+ * then stays pending). */
+
+typedef struct {
+    VfJob *job;
+    guint64 intent;
+} ReclaimCall;
+
+static void
+job_reclaim_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autofree ReclaimCall *call = data;
+    VfJob *job = call->job;
+    EngineVf *vf;
+    VfsecContractReclaim out = { 0 };
+    guint timeout;
+
+    (void)source;
+    if (engine_dead(job->alive)) {
+        job_abandon(job);
+        return;
+    }
+    vf = job->vf;
+    timeout = vf->pf->engine->conf->pf_reclaim_ms;
+    if (!vf->pf->plugin->ops->reclaim_vf_finish(vf->pf->plugin, result, &out, &job->step_error)) {
+        g_prefix_error(&job->step_error, "%s: reclaim failed: ", vf->name);
+    } else if (out.remaining > 0) {
+        g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT,
+                    "%s still holds %" G_GUINT64_FORMAT " SAs after %u ms", vf->name,
+                    out.remaining, timeout);
+    }
+    g_free(vf->last_reclaim);
+    if (job->step_error) {
+        vf->last_reclaim = g_strdup(job->step_error->message);
+        audit(G_LOG_LEVEL_WARNING, "reclaim", vf, job_owner_name(job), out.remaining, "%s",
+              job->step_error->message);
+    } else {
+        vf->last_reclaim = g_strdup_printf("removed %" G_GUINT64_FORMAT, out.removed);
+        if (vf->state)
+            vf->state->sa_count = 0;
+        job_done_intent(job, call->intent);
+        audit(G_LOG_LEVEL_MESSAGE, "reclaim", vf, job_owner_name(job), out.removed,
+              "%s: %" G_GUINT64_FORMAT " SAs reclaimed", vf->name, out.removed);
+    }
+    job->next(job);
+}
+
+static void
+job_reclaim(VfJob *job, JobStep next)
+{
+    EngineVf *vf = job->vf;
+    ReclaimCall *call = g_new0(ReclaimCall, 1);
+
+    job->next = next;
+    g_clear_error(&job->step_error);
+    call->job = job;
+    if (!job_intent(job, VFSEC_JOURNAL_OP_RECLAIM, &call->intent)) {
+        g_free(call);
+        next(job);
+        return;
+    }
+    vf->pf->plugin->ops->reclaim_vf_async(vf->pf->plugin, vf->index,
+                                          vf->pf->engine->conf->pf_reclaim_ms, NULL,
+                                          job_reclaim_cb, call);
+}
+
+/* ------------------------------------------------------------------ */
+/* Primitive: apply the desired port settings (if they differ) and verify
+ * the read-back. job->acted tells whether the plugin was called. */
+
+typedef struct {
+    VfJob *job;
+    guint64 intent;
+    VfsecContractSetVfFields fields;
+    VfsecContractVf want;
+} PortCall;
+
+static void
+job_port_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autofree PortCall *call = data;
+    VfJob *job = call->job;
+    EngineVf *vf;
+    g_autoptr(VfsecContractVf) have = NULL;
+    const char *field;
+
+    (void)source;
+    if (engine_dead(job->alive)) {
+        job_abandon(job);
+        return;
+    }
+    vf = job->vf;
+    have = vf->pf->plugin->ops->set_vf_finish(vf->pf->plugin, result, &job->step_error);
+    if (!have) {
+        g_prefix_error(&job->step_error, "%s: setting the port failed: ", vf->name);
+    } else if ((field = port_mismatch(call->fields, &call->want, have))) {
+        g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
+                    "%s reads back a different %s than was set", vf->name, field);
+    }
+    if (have) {
+        g_clear_pointer(&vf->state, vfsec_contract_vf_free);
+        vf->state = g_steal_pointer(&have);
+        vf->stale = FALSE;
+    }
+    if (job->step_error) {
+        audit(G_LOG_LEVEL_WARNING, "quarantine", vf, job_owner_name(job), 0, "%s",
+              job->step_error->message);
+    } else {
+        job_done_intent(job, call->intent);
+        audit(G_LOG_LEVEL_MESSAGE, "quarantine", vf, job_owner_name(job), 1,
+              "%s: %s", vf->name,
+              call->want.has_port_tag ? "quarantine tag set, trust off, spoofchk on"
+                                      : "no port tag, trust off, spoofchk on");
+    }
+    if (vf->owned)
+        vf_save_or_log(vf, "quarantine");
+    job->next(job);
+}
+
+static void
+job_apply_port(VfJob *job, JobStep next)
+{
+    EngineVf *vf = job->vf;
+    PortCall *call;
+
+    job->next = next;
+    job->acted = FALSE;
+    g_clear_error(&job->step_error);
+    if (vf_port_ok(vf)) {
+        next(job);
+        return;
+    }
+    call = g_new0(PortCall, 1);
+    call->job = job;
+    call->fields = vf_desired(vf, &call->want);
+    if (call->want.has_port_tag && call->want.port_tag.tpid == VFSEC_TPID_8021AD &&
+        !vf->pf->plugin->caps.port_tag_8021ad) {
+        g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                    "%s: PF %s does not accept an 802.1ad port tag", vf->name,
+                    vf->pf->conf->label);
+        g_free(call);
+        next(job);
+        return;
+    }
+    if (!job_intent(job, VFSEC_JOURNAL_OP_QUARANTINE, &call->intent)) {
+        g_free(call);
+        next(job);
+        return;
+    }
+    job->acted = TRUE;
+    vf->pf->plugin->ops->set_vf_async(vf->pf->plugin, call->fields, &call->want, NULL,
+                                      job_port_cb, call);
+}
+
+/* ------------------------------------------------------------------ */
+/* Local-MAC tables */
+
+static VfsecContractMacTable *
+pf_contract_table(EnginePf *pf, guint64 generation)
+{
+    VfsecContractMacTable *t = vfsec_contract_mac_table_new(generation);
+    VfsecContractMacEntry *last = NULL;
+
+    /* The file has one entry per MAC + tag; the contract one per MAC with
+     * every tag it is reachable with. The file is sorted by MAC. */
+    for (guint i = 0; i < pf->table->entries->len; i++) {
+        const VfsecMacEntry *e = pf->table->entries->pdata[i];
+
+        if (!last || !vfsec_mac_equal(&last->mac, &e->mac)) {
+            last = vfsec_contract_mac_entry_new(&e->mac);
+            g_ptr_array_add(t->entries, last);
+        }
+        for (guint k = 0; k < e->n_tags; k++)
+            vfsec_contract_mac_entry_add_tag(last, e->tags[k].tpid, e->tags[k].vid);
+    }
+    return t;
+}
+
+/* Adds the VF's owner's MAC (once per VLAN, or untagged) to its table. */
+static gboolean
+pf_table_add(EnginePf *pf, EngineVf *vf, GError **error)
+{
+    guint n = MAX(vf->own.vlans->len, 1);
+
+    for (guint i = 0; i < n; i++) {
+        VfsecMacEntry *e = vfsec_mac_entry_new(&vf->own.mac);
+
+        if (vf->own.vlans->len > 0) {
+            e->n_tags = 1;
+            e->tags[0].tpid = VFSEC_TPID_8021Q;
+            e->tags[0].vid = g_array_index(vf->own.vlans, guint16, i);
+        }
+        e->vf = (int)vf->index;
+        e->owner_name = g_strdup(vf->own.name);
+        e->owner_uuid = g_strdup(vf->own.uuid);
+        if (!vfsec_mac_table_add(pf->table, e, error)) {
+            vfsec_mac_table_remove_vf(pf->table, (int)vf->index);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+typedef struct {
+    EnginePf *pf;
+    GCancellable *alive;
+    gboolean retried;
+    VfsecContractMacTable *table;
+} SyncCall;
+
+static void pf_sync_round(EnginePf *pf);
+
+static void
+pf_round_done(EnginePf *pf, const GError *error)
+{
+    g_autoptr(GArray) round = g_steal_pointer(&pf->round);
+
+    for (guint i = 0; i < round->len; i++) {
+        SyncWaiter *w = &g_array_index(round, SyncWaiter, i);
+
+        w->func(w->data, error);
+    }
+    if (!pf->round && pf->queued) {
+        pf->round = g_steal_pointer(&pf->queued);
+        pf_sync_round(pf);
+    }
+}
+
+static void sync_set(SyncCall *call);
+
+static void
+sync_call_free(SyncCall *call)
+{
+    g_object_unref(call->alive);
+    vfsec_contract_mac_table_free(call->table);
+    g_free(call);
+}
+
+static void
+sync_get_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    SyncCall *call = data;
+    g_autoptr(VfsecContractMacTable) now = NULL;
+    g_autoptr(GError) error = NULL;
+    EnginePf *pf = call->pf;
+
+    (void)source;
+    if (engine_dead(call->alive)) {
+        sync_call_free(call);
+        return;
+    }
+    now = pf->plugin->ops->get_macs_finish(pf->plugin, result, &error);
+    if (!now) {
+        sync_call_free(call);
+        g_prefix_error(&error, "PF %s: reading the local-MAC table failed: ", pf->conf->label);
+        pf_round_done(pf, error);
+        return;
+    }
+    call->table->generation = now->generation;
+    sync_set(call);
+}
+
+static void
+sync_set_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    SyncCall *call = data;
+    g_autoptr(GError) error = NULL;
+    EnginePf *pf = call->pf;
+    guint64 generation = 0;
+
+    (void)source;
+    if (engine_dead(call->alive)) {
+        sync_call_free(call);
+        return;
+    }
+    if (!pf->plugin->ops->set_macs_finish(pf->plugin, result, &generation, &error)) {
+        if (!call->retried && g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT)) {
+            /* Someone else changed the table (an agent reset re-programmed
+             * it): read the generation and push ours over it, once. */
+            call->retried = TRUE;
+            pf->plugin->ops->get_macs_async(pf->plugin, NULL, sync_get_cb, call);
+            return;
+        }
+        sync_call_free(call);
+        g_prefix_error(&error, "PF %s: pushing the local-MAC table failed: ", pf->conf->label);
+        pf_round_done(pf, error);
+        return;
+    }
+    sync_call_free(call);
+    pf->plugin_generation = generation;
+    audit(G_LOG_LEVEL_MESSAGE, "publish-table", NULL, NULL, pf->table->entries->len,
+          "PF %s: local-MAC table of %u entries pushed, generation %" G_GUINT64_FORMAT,
+          pf->conf->label, pf->table->entries->len, generation);
+    pf_round_done(pf, NULL);
+}
+
+static void
+sync_set(SyncCall *call)
+{
+    EnginePf *pf = call->pf;
+
+    pf->plugin->ops->set_macs_async(pf->plugin, call->table, NULL, sync_set_cb, call);
+}
+
+static void
+pf_sync_round(EnginePf *pf)
+{
+    g_autoptr(GError) error = NULL;
+    SyncCall *call;
+
+    if (!vfsec_macfile_write(pf->engine->conf->local_macs_dir, pf->table, &error)) {
+        pf_round_done(pf, error);
+        return;
+    }
+    if (!pf->connected || !pf->plugin->caps.local_macs) {
+        pf_round_done(pf, NULL);
+        return;
+    }
+    call = g_new0(SyncCall, 1);
+    call->pf = pf;
+    call->alive = g_object_ref(pf->engine->alive);
+    call->table = pf_contract_table(pf, pf->plugin_generation);
+    sync_set(call);
+}
+
+/* Writes the table file and pushes the table; @func runs when a push that
+ * started after this call has completed. */
+static void
+pf_sync(EnginePf *pf, SyncFunc func, gpointer data)
+{
+    SyncWaiter w = { func, data };
+
+    if (pf->round) {
+        if (!pf->queued)
+            pf->queued = g_array_new(FALSE, FALSE, sizeof(SyncWaiter));
+        g_array_append_val(pf->queued, w);
+        return;
+    }
+    pf->round = g_array_new(FALSE, FALSE, sizeof(SyncWaiter));
+    g_array_append_val(pf->round, w);
+    pf_sync_round(pf);
+}
+
+typedef struct {
+    VfJob *job;
+    guint64 intent;
+} SyncJobCall;
+
+static void
+job_sync_cb(gpointer data, const GError *error)
+{
+    g_autofree SyncJobCall *call = data;
+    VfJob *job = call->job;
+
+    if (engine_dead(job->alive)) {
+        job_abandon(job);
+        return;
+    }
+    if (error)
+        job->step_error = g_error_copy(error);
+    else if (call->intent)
+        job_done_intent(job, call->intent);
+    job->next(job);
+}
+
+/* Primitive: record @kind's intent, then sync the VF's table. */
+static void
+job_sync(VfJob *job, VfsecJournalOpKind kind, JobStep next)
+{
+    SyncJobCall *call = g_new0(SyncJobCall, 1);
+
+    job->next = next;
+    call->job = job;
+    if (!job_intent(job, kind, &call->intent)) {
+        g_free(call);
+        next(job);
+        return;
+    }
+    pf_sync(job->vf->pf, job_sync_cb, call);
+}
+
+static gboolean
+vf_wants_published(const EngineVf *vf)
+{
+    return vf->owned && vf->pf->conf->hairpin && vf->own.policy.hairpin && vf->own.has_mac;
+}
+
+/* ------------------------------------------------------------------ */
+/* Jobs */
+
+static gboolean
+job_owns(VfJob *job)
+{
+    return job->vf->owned && owner_is(&job->vf->own, job->own.name, job->own.uuid);
+}
+
+static void
+job_take_step_error(VfJob *job)
+{
+    if (job->step_error && !job->error)
+        job->error = g_steal_pointer(&job->step_error);
+    g_clear_error(&job->step_error);
+}
+
+static void
+job_finish_step(VfJob *job)
+{
+    job_take_step_error(job);
+    job_finish(job);
+}
+
+/* The key (MAC + VLANs) of @own collides with another owner on the port or
+ * the PF's own MAC. */
+static gboolean
+prepare_check_key(EngineVf *vf, const Owner *own, GError **error)
+{
+    EnginePf *pf = vf->pf;
+    char mbuf[VFSEC_MAC_STRLEN];
+    g_autofree char *vlans = NULL;
+
+    if (!own->has_mac)
+        return TRUE;
+    vlans = vlans_format(own->vlans);
+    for (guint i = 0; i < pf->vfs->len; i++) {
+        EngineVf *other = pf->vfs->pdata[i];
+
+        if (other == vf || !other->owned || !other->own.has_mac ||
+            !vfsec_mac_equal(&other->own.mac, &own->mac) ||
+            !vlans_equal(other->own.vlans, own->vlans))
+            continue;
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                    "%s: MAC %s (%s) of domain %s collides with domain %s on %s", vf->name,
+                    vfsec_mac_format(&own->mac, mbuf), vlans, own->name, other->own.name,
+                    other->name);
+        return FALSE;
+    }
+    if (own->vlans->len == 0 && pf->plugin->port &&
+        vfsec_mac_equal(&pf->plugin->port->pf_mac, &own->mac)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                    "%s: MAC %s of domain %s collides with PF %s's own MAC", vf->name,
+                    vfsec_mac_format(&own->mac, mbuf), own->name, pf->conf->label);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A PF driver that failed: with fail-closed (the default) the domain's
+ * operation fails; without, the failure is logged (its intent stays pending
+ * for reconcile) and the domain goes on unprotected, as configured. */
+static void
+job_pf_failure(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    if (!job->step_error || vf->pf->conf->fail_closed)
+        return;
+    audit(G_LOG_LEVEL_WARNING, "fail-open", vf, job_owner_name(job), 0,
+          "%s (PF %s is not fail-closed: going on)", job->step_error->message,
+          vf->pf->conf->label);
+    g_clear_error(&job->step_error);
+}
+
+static void
+prepare_reclaimed(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    job_pf_failure(job);
+    if (!job->step_error) {
+        vf->ready = TRUE;
+        audit(G_LOG_LEVEL_MESSAGE, "prepare", vf, vf->own.name, 1, "%s ready for domain %s",
+              vf->name, vf->own.name);
+    }
+    job_finish_step(job);
+}
+
+static void
+prepare_start(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    if (vf->owned && !job_owns(job)) {
+        g_set_error(&job->error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                    "%s is owned by running domain %s", vf->name, vf->own.name);
+        job_finish(job);
+        return;
+    }
+    if (vf->owned && vf->ready) {
+        job_finish(job);
+        return;
+    }
+    if (!prepare_check_key(vf, &job->own, &job->error)) {
+        job_finish(job);
+        return;
+    }
+    if (!vf->owned) {
+        owner_copy(&vf->own, &job->own);
+        vf->owned = TRUE;
+        vf->ready = FALSE;
+        g_ptr_array_add(job->batch->claimed, vf);
+    }
+    if (!vf_save(vf, &job->error)) {
+        job_finish(job);
+        return;
+    }
+    job_reclaim(job, prepare_reclaimed);
+}
+
+static void
+publish_synced(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    job_pf_failure(job);
+    if (!job->step_error)
+        audit(G_LOG_LEVEL_MESSAGE, "publish", vf, vf->own.name, 1,
+              "%s: MAC of domain %s published on PF %s", vf->name, vf->own.name,
+              vf->pf->conf->label);
+    job_finish_step(job);
+}
+
+static void
+publish_start(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    /* Not ready: its prepare failed and is about to be rolled back. */
+    if (!job_owns(job) || !vf->ready || !vf_wants_published(vf) || vf->published) {
+        job_finish(job);
+        return;
+    }
+    if (!pf_table_add(vf->pf, vf, &job->error)) {
+        job_finish(job);
+        return;
+    }
+    vf->published = TRUE;
+    vf_save_or_log(vf, "publish");
+    job_sync(job, VFSEC_JOURNAL_OP_PUBLISH, publish_synced);
+}
+
+/* Primitive: remove the VF from its table (if published) and sync. */
+static void
+job_unpublish(VfJob *job, JobStep next)
+{
+    EngineVf *vf = job->vf;
+    guint n;
+
+    job->next = next;
+    g_clear_error(&job->step_error);
+    if (!vf->published) {
+        next(job);
+        return;
+    }
+    n = vfsec_mac_table_remove_vf(vf->pf->table, (int)vf->index);
+    vf->published = FALSE;
+    audit(G_LOG_LEVEL_MESSAGE, "unpublish", vf, vf->own.name, n,
+          "%s: MAC of domain %s unpublished from PF %s", vf->name, job_owner_name(job),
+          vf->pf->conf->label);
+    job_sync(job, VFSEC_JOURNAL_OP_UNPUBLISH, next);
+}
+
+static void
+release_quarantined(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    /* A port that could not be re-quarantined keeps its intent pending
+     * for reconcile; the release itself is done. */
+    g_clear_error(&job->step_error);
+    job_done_intent(job, job->op_intent);
+    audit(G_LOG_LEVEL_MESSAGE, "release", vf, job->own.name, 1, "%s released by domain %s",
+          vf->name, job->own.name);
+    job_finish(job);
+}
+
+static void
+release_unpublished(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    if (job->step_error)
+        audit(G_LOG_LEVEL_WARNING, "unpublish", vf, job->own.name, 0, "%s",
+              job->step_error->message);
+    g_clear_error(&job->step_error);
+    owner_clear(&vf->own);
+    vf->owned = FALSE;
+    vf->ready = FALSE;
+    vf_save_or_log(vf, "release");
+    job_apply_port(job, release_quarantined);
+}
+
+static void
+release_reclaimed(VfJob *job)
+{
+    /* Logged by the reclaim; its intent stays pending for reconcile. */
+    g_clear_error(&job->step_error);
+    job_unpublish(job, release_unpublished);
+}
+
+static void
+release_start(VfJob *job)
+{
+    if (!job_owns(job)) {
+        job_finish(job);
+        return;
+    }
+    if (!job_intent(job, VFSEC_JOURNAL_OP_RELEASE, &job->op_intent)) {
+        job_finish_step(job);
+        return;
+    }
+    job_reclaim(job, release_reclaimed);
+}
+
+static void
+port_applied(VfJob *job)
+{
+    job_pf_failure(job);
+    job_finish_step(job);
+}
+
+static void
+reapply_applied(VfJob *job)
+{
+    /* Logged by the primitive; nobody waits for an event's work. */
+    g_clear_error(&job->step_error);
+    job_finish(job);
+}
+
+/* Reconcile, per VF: release a stale owner, adopt a running one, reclaim
+ * what is due, re-apply the port, fix the table membership. */
+static void
+converge_finish(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+    Batch *b = job->batch;
+    gboolean failed = FALSE;
+
+    if (job->step_error) {
+        b->summary.failed++;
+        failed = TRUE;
+        g_clear_error(&job->step_error);
+    } else if (job->acted) {
+        b->summary.quarantined++;
+    }
+    if (vf_wants_published(vf) != vf->published) {
+        g_autoptr(GError) error = NULL;
+
+        if (vf->published) {
+            vfsec_mac_table_remove_vf(vf->pf->table, (int)vf->index);
+            vf->published = FALSE;
+        } else if (pf_table_add(vf->pf, vf, &error)) {
+            vf->published = TRUE;
+        } else {
+            audit(G_LOG_LEVEL_WARNING, "publish", vf, vf->own.name, 0, "%s", error->message);
+            b->summary.failed++;
+            failed = TRUE;
+        }
+    }
+    if (vf->owned)
+        vf_save_or_log(vf, "reconcile");
+    for (guint i = 0; job->intents && i < job->intents->len && !failed; i++) {
+        job_done_intent(job, g_array_index(job->intents, guint64, i));
+        b->summary.intents_finished++;
+    }
+    job_finish(job);
+}
+
+static void
+converge_reclaimed(VfJob *job)
+{
+    Batch *b = job->batch;
+
+    if (job->step_error) {
+        b->summary.failed++;
+        g_clear_pointer(&job->intents, g_array_unref);  /* left pending: retried */
+        g_clear_error(&job->step_error);
+    } else {
+        b->summary.reclaimed++;
+    }
+    job_apply_port(job, converge_finish);
+}
+
+static void
+converge_adopt(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+    Batch *b = job->batch;
+
+    if (job->has_owner && !vf->owned) {
+        owner_copy(&vf->own, &job->own);
+        vf->owned = TRUE;
+        vf->ready = TRUE;
+        b->summary.adopted++;
+        audit(G_LOG_LEVEL_MESSAGE, "adopt", vf, vf->own.name, 1,
+              "%s belongs to running domain %s", vf->name, vf->own.name);
+    } else if (job->has_owner) {
+        /* Same owner: its live XML is the truth for MAC, VLANs, policy. */
+        owner_copy(&vf->own, &job->own);
+    }
+    if (job->pending_reclaim || (!vf->owned && vf->state && vf->state->sa_count > 0)) {
+        job_reclaim(job, converge_reclaimed);
+        return;
+    }
+    job_apply_port(job, converge_finish);
+}
+
+static void
+converge_released(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+    Batch *b = job->batch;
+    g_autofree char *was = g_strdup(vf->own.name);
+
+    if (job->step_error) {
+        b->summary.failed++;
+        g_clear_error(&job->step_error);
+    } else {
+        b->summary.reclaimed++;
+        job->pending_reclaim = FALSE;
+    }
+    if (vf->published) {
+        vfsec_mac_table_remove_vf(vf->pf->table, (int)vf->index);
+        vf->published = FALSE;
+    }
+    owner_clear(&vf->own);
+    vf->owned = FALSE;
+    vf->ready = FALSE;
+    vf_save_or_log(vf, "reconcile");
+    b->summary.released++;
+    audit(G_LOG_LEVEL_MESSAGE, "release", vf, was, 1, "%s released: domain %s is not running",
+          vf->name, was);
+    converge_adopt(job);
+}
+
+static void
+converge_start(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    if (vf->owned && (!job->has_owner || !owner_is(&vf->own, job->own.name, job->own.uuid))) {
+        job_reclaim(job, converge_released);
+        return;
+    }
+    converge_adopt(job);
+}
+
+static void
+job_start(VfJob *job)
+{
+    switch (job->kind) {
+    case JOB_PREPARE:
+        prepare_start(job);
+        return;
+    case JOB_QUARANTINE:
+        if (!job_owns(job)) {
+            job_finish(job);
+            return;
+        }
+        job_apply_port(job, port_applied);
+        return;
+    case JOB_PUBLISH:
+        publish_start(job);
+        return;
+    case JOB_RELEASE:
+        release_start(job);
+        return;
+    case JOB_RECLAIM:
+        if (!job_owns(job)) {
+            job_finish(job);
+            return;
+        }
+        job_reclaim(job, job_finish_step);
+        return;
+    case JOB_REAPPLY:
+        job->vf->stale = TRUE;
+        job_apply_port(job, reapply_applied);
+        return;
+    case JOB_CONVERGE:
+        converge_start(job);
+        return;
+    }
+    g_assert_not_reached();
+}
+
+/* ------------------------------------------------------------------ */
+/* Engine */
+
+static void
+domain_record_free(DomainRecord *rec)
+{
+    g_free(rec->name);
+    g_free(rec->uuid);
+    g_free(rec->refusal);
+    g_free(rec);
+}
+
+static void engine_plugin_event(VfsecPlugin *plugin, VfsecPluginEvent event, int vf,
+                                const char *detail, gpointer user_data);
+
+VfsecEngine *
+vfsec_engine_new(VfsecConf *conf, GPtrArray *plugins, GError **error)
+{
+    g_autoptr(VfsecConf) owned_conf = conf;
+    g_autoptr(GPtrArray) owned_plugins = plugins;
+    g_autoptr(VfsecJournal) journal = NULL;
+    VfsecEngine *engine;
+
+    for (guint i = 0; i < plugins->len; i++) {
+        VfsecPlugin *plugin = plugins->pdata[i];
+
+        if (!vfsec_conf_find_pf(conf, plugin->label)) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                        "plugin for PF %s: the configuration has no such [pf]", plugin->label);
+            return NULL;
+        }
+    }
+    journal = vfsec_journal_open(conf->state_dir, NULL, error);
+    if (!journal)
+        return NULL;
+
+    engine = g_new0(VfsecEngine, 1);
+    engine->conf = g_steal_pointer(&owned_conf);
+    engine->plugins = g_steal_pointer(&owned_plugins);
+    engine->journal = g_steal_pointer(&journal);
+    engine->alive = g_cancellable_new();
+    engine->pfs = g_ptr_array_new_with_free_func((GDestroyNotify)pf_free);
+    engine->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                            (GDestroyNotify)domain_record_free);
+    for (guint i = 0; i < engine->conf->pfs->len; i++) {
+        const VfsecConfPf *cpf = engine->conf->pfs->pdata[i];
+        EnginePf *pf = g_new0(EnginePf, 1);
+
+        pf->engine = engine;
+        pf->conf = cpf;
+        pf->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)vf_free);
+        pf->table = vfsec_mac_table_new(cpf->label);
+        g_ptr_array_add(engine->pfs, pf);
+        for (guint k = 0; k < engine->plugins->len; k++) {
+            VfsecPlugin *plugin = engine->plugins->pdata[k];
+
+            if (strcmp(plugin->label, cpf->label) == 0)
+                pf->plugin = plugin;
+        }
+        if (!pf->plugin) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "PF %s has no plugin",
+                        cpf->label);
+            vfsec_engine_free(engine);
+            return NULL;
+        }
+        /* Set directly: the engine is the plugin's only owner. */
+        pf->plugin->event_func = engine_plugin_event;
+        pf->plugin->event_data = pf;
+    }
+    return engine;
+}
+
+static void
+abandon_waiters(GArray *waiters, const GError *error)
+{
+    for (guint i = 0; waiters && i < waiters->len; i++) {
+        SyncWaiter *w = &g_array_index(waiters, SyncWaiter, i);
+
+        w->func(w->data, error);
+    }
+}
+
+void
+vfsec_engine_free(VfsecEngine *engine)
+{
+    g_autoptr(GError) cancelled = NULL;
+
+    if (!engine)
+        return;
+    cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "vfsecd's engine stopped");
+    g_cancellable_cancel(engine->alive);
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+        VfJob *job;
+
+        /* Queued jobs never started; jobs waiting for a table push are
+         * abandoned by their waiter; running jobs by their plugin callback. */
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+
+            while ((job = g_queue_pop_head(&vf->queue)))
+                job_abandon(job);
+        }
+        abandon_waiters(pf->round, cancelled);
+        abandon_waiters(pf->queued, cancelled);
+        pf->plugin->event_func = NULL;
+    }
+    /* Plugins answer their calls in flight as they go: the callbacks see
+     * the engine cancelled. */
+    g_ptr_array_unref(engine->plugins);
+    g_ptr_array_unref(engine->pfs);
+    g_hash_table_unref(engine->domains);
+    vfsec_journal_free(engine->journal);
+    vfsec_conf_free(engine->conf);
+    g_object_unref(engine->alive);
+    g_free(engine);
+}
+
+const VfsecConf *
+vfsec_engine_get_conf(VfsecEngine *engine)
+{
+    return engine->conf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start */
+
+typedef struct {
+    EnginePf *pf;
+    Batch *batch;
+} PfCall;
+
+static void
+pf_call_done(PfCall *call, GError *error)
+{
+    Batch *b = call->batch;
+
+    if (error && !engine_dead(b->alive))
+        g_prefix_error(&error, "PF %s: ", call->pf->conf->label);
+    g_free(call);
+    batch_release(b, error);
+}
+
+/* Restores the journal's assignments of @pf into the registry. */
+static void
+pf_restore(EnginePf *pf)
+{
+    VfsecEngine *engine = pf->engine;
+    g_autoptr(GPtrArray) all = vfsec_journal_list_assignments(engine->journal);
+
+    for (guint i = 0; i < all->len; i++) {
+        const VfsecJournalAssignment *a = all->pdata[i];
+        EngineVf *vf;
+        g_autoptr(GError) error = NULL;
+
+        if (strcmp(a->pf, pf->conf->label) != 0)
+            continue;
+        vf = pf_find_vf(pf, a->vf);
+        if (!vf || vf->owned)
+            continue;
+        vf->owned = TRUE;
+        vf->ready = TRUE;
+        vf->own.name = g_strdup(a->owner_name);
+        vf->own.uuid = g_strdup(a->owner_uuid);
+        vf->own.has_mac = a->has_mac;
+        vf->own.mac = a->mac;
+        vf->own.vlans = g_array_copy(a->vlans);
+        vf->own.policy = vfsec_conf_policy_for(engine->conf, pf->conf->label, NULL, NULL, NULL);
+        vf->own.policy.trust = a->trust;
+        vf->own.policy.hairpin = a->published;
+        if (a->published) {
+            if (pf_table_add(pf, vf, &error))
+                vf->published = TRUE;
+            else
+                audit(G_LOG_LEVEL_WARNING, "restore", vf, a->owner_name, 0, "%s",
+                      error->message);
+        }
+    }
+}
+
+static void
+start_switch_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    PfCall *call = data;
+    GError *error = NULL;
+
+    (void)source;
+    if (!engine_dead(call->batch->alive))
+        call->pf->plugin->ops->set_switch_mode_finish(call->pf->plugin, result, &error);
+    pf_call_done(call, error);
+}
+
+static void
+start_list_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    PfCall *call = data;
+    EnginePf *pf = call->pf;
+    g_autoptr(GPtrArray) vfs = NULL;
+    GError *error = NULL;
+
+    (void)source;
+    if (engine_dead(call->batch->alive)) {
+        pf_call_done(call, NULL);
+        return;
+    }
+    vfs = pf->plugin->ops->list_vfs_finish(pf->plugin, result, &error);
+    if (!vfs) {
+        pf_call_done(call, error);
+        return;
+    }
+    pf->connected = TRUE;
+    pf_update_vfs(pf, vfs);
+    pf_restore(pf);
+    if (pf->conf->hairpin && pf->plugin->caps.switch_mode) {
+        pf->plugin->ops->set_switch_mode_async(pf->plugin, VFSEC_CONTRACT_SWITCH_MODE_VEPA, NULL,
+                                               start_switch_cb, call);
+        return;
+    }
+    pf_call_done(call, NULL);
+}
+
+static void
+start_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    PfCall *call = data;
+    EnginePf *pf = call->pf;
+    GError *error = NULL;
+
+    (void)source;
+    if (engine_dead(call->batch->alive)) {
+        pf_call_done(call, NULL);
+        return;
+    }
+    if (!pf->plugin->ops->start_finish(pf->plugin, result, &error)) {
+        pf_call_done(call, error);
+        return;
+    }
+    pf->plugin->ops->list_vfs_async(pf->plugin, NULL, start_list_cb, call);
+}
+
+void
+vfsec_engine_start_async(VfsecEngine *engine, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+    Batch *b;
+
+    g_task_set_source_tag(task, vfsec_engine_start_async);
+    b = batch_new(engine, task, batch_return);
+    for (guint i = 0; i < engine->pfs->len; i++) {
+        PfCall *call = g_new0(PfCall, 1);
+
+        call->pf = engine->pfs->pdata[i];
+        call->batch = b;
+        batch_hold(b);
+        call->pf->plugin->ops->start_async(call->pf->plugin, NULL, start_cb, call);
+    }
+    batch_release(b, NULL);
+}
+
+gboolean
+vfsec_engine_start_finish(VfsecEngine *engine, GAsyncResult *result, GError **error)
+{
+    (void)engine;
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Domain operations */
+
+/* Refuses what no VF could carry, before anything is queued. */
+static gboolean
+prepare_check_attachment(VfsecEngine *engine, const EngineVf *vf, const VfsecDomain *domain,
+                         const Owner *own, GError **error)
+{
+    if (!domain->uuid) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "domain %s has no UUID",
+                    domain->name);
+        return FALSE;
+    }
+    for (guint i = 0; i < own->vlans->len; i++) {
+        guint vid = g_array_index(own->vlans, guint16, i);
+
+        if (vfsec_conf_vid_reserved(engine->conf, vid)) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                        "%s: VLAN %u of domain %s is reserved for the IPsec agent", vf->name,
+                        vid, domain->name);
+            return FALSE;
+        }
+    }
+    if (own->policy.trust == VFSEC_TRUST_UNTRUSTED && own->vlans->len > 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                    "%s: untrusted domain %s asks for a <vlan>, but the VF's one port tag "
+                    "is the quarantine tag", vf->name, domain->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static Batch *
+domain_batch(VfsecEngine *engine, const VfsecDomain *domain, GCancellable *cancellable,
+             GAsyncReadyCallback callback, gpointer user_data, gpointer tag)
+{
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+    Batch *b;
+
+    g_task_set_source_tag(task, tag);
+    b = batch_new(engine, task, batch_done_domain);
+    b->domain = g_strdup(domain->name);
+    b->domain_uuid = g_strdup(domain->uuid);
+    return b;
+}
+
+/* Queues a prepare job for attachment @att (if it is on a managed VF). */
+static gboolean
+queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
+              EngineVf **out, GError **error)
+{
+    VfsecEngine *engine = b->engine;
+    EngineVf *vf = engine_resolve(engine, att);
+    Owner own = { 0 };
+    VfJob *job;
+
+    *out = vf;
+    if (!vf)
+        return TRUE;
+    owner_from_attachment(&own, engine, vf, domain, att);
+    if (!prepare_check_attachment(engine, vf, domain, &own, error)) {
+        owner_clear(&own);
+        return FALSE;
+    }
+    job = job_new(b, JOB_PREPARE, vf);
+    job->own = own;
+    vf_enqueue(vf, job);
+    return TRUE;
+}
+
+static void
+queue_owner_job(Batch *b, EngineVf *vf, JobKind kind, const VfsecDomain *domain)
+{
+    VfJob *job = job_new(b, kind, vf);
+
+    job->own.name = g_strdup(domain->name);
+    job->own.uuid = g_strdup(domain->uuid);
+    job->own.vlans = g_array_new(FALSE, FALSE, sizeof(guint16));
+    vf_enqueue(vf, job);
+}
+
+static gboolean
+vf_has_prepare_for(EngineVf *vf, const VfsecDomain *domain)
+{
+    if (vf->current && vf->current->kind == JOB_PREPARE &&
+        owner_is(&vf->current->own, domain->name, domain->uuid))
+        return TRUE;
+    for (GList *l = vf->queue.head; l; l = l->next) {
+        VfJob *job = l->data;
+
+        if (job->kind == JOB_PREPARE && owner_is(&job->own, domain->name, domain->uuid))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static void
+domain_owned_op(Batch *b, const VfsecDomain *domain, JobKind kind)
+{
+    VfsecEngine *engine = b->engine;
+
+    /* The VFs it owns, and those a queued prepare is about to give it. */
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+
+            if ((vf->owned && owner_is(&vf->own, domain->name, domain->uuid)) ||
+                vf_has_prepare_for(vf, domain))
+                queue_owner_job(b, vf, kind, domain);
+        }
+    }
+    batch_release(b, NULL);
+}
+
+static const char *const engine_op_names[] = {
+    [VFSEC_ENGINE_OP_PREPARE] = "prepare",
+    [VFSEC_ENGINE_OP_QUARANTINE] = "quarantine",
+    [VFSEC_ENGINE_OP_PUBLISH] = "publish",
+    [VFSEC_ENGINE_OP_RELEASE] = "release",
+    [VFSEC_ENGINE_OP_RECLAIM] = "reclaim",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(engine_op_names) == VFSEC_ENGINE_OP_LAST);
+
+const char *
+vfsec_engine_op_to_string(VfsecEngineOp op)
+{
+    return op < VFSEC_ENGINE_OP_LAST ? engine_op_names[op] : NULL;
+}
+
+int
+vfsec_engine_op_from_string(const char *str)
+{
+    return vfsec_name_index(engine_op_names, VFSEC_ENGINE_OP_LAST, str);
+}
+
+static void
+engine_prepare(Batch *b, const VfsecDomain *domain)
+{
+    GError *error = NULL;
+
+    for (guint i = 0; i < domain->attachments->len && !error; i++) {
+        EngineVf *vf;
+
+        queue_prepare(b, domain, domain->attachments->pdata[i], &vf, &error);
+    }
+    batch_release(b, error);
+}
+
+void
+vfsec_engine_run_async(VfsecEngine *engine, VfsecEngineOp op, const VfsecDomain *domain,
+                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                       gpointer user_data)
+{
+    static const JobKind kinds[] = {
+        [VFSEC_ENGINE_OP_PREPARE] = JOB_PREPARE,
+        [VFSEC_ENGINE_OP_QUARANTINE] = JOB_QUARANTINE,
+        [VFSEC_ENGINE_OP_PUBLISH] = JOB_PUBLISH,
+        [VFSEC_ENGINE_OP_RELEASE] = JOB_RELEASE,
+        [VFSEC_ENGINE_OP_RECLAIM] = JOB_RECLAIM,
+    };
+    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
+                            vfsec_engine_run_async);
+
+    g_return_if_fail(op < VFSEC_ENGINE_OP_LAST);
+    b->op = op;
+    if (op == VFSEC_ENGINE_OP_PREPARE) {
+        engine_prepare(b, domain);
+        return;
+    }
+    domain_owned_op(b, domain, kinds[op]);
+}
+
+void
+vfsec_engine_attach_async(VfsecEngine *engine, const VfsecDomain *domain, guint index,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
+                            vfsec_engine_attach_async);
+    GError *error = NULL;
+    EngineVf *vf = NULL;
+
+    if (index >= domain->attachments->len) {
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
+                    "domain %s has no attachment %u", domain->name, index);
+    } else if (queue_prepare(b, domain, domain->attachments->pdata[index], &vf, &error) && vf) {
+        /* Same queue: they run after the prepare, and do nothing if it
+         * was refused (the VF is then not the domain's). */
+        queue_owner_job(b, vf, JOB_QUARANTINE, domain);
+        queue_owner_job(b, vf, JOB_PUBLISH, domain);
+    }
+    batch_release(b, error);
+}
+
+void
+vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint index,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
+                            vfsec_engine_detach_async);
+    GError *error = NULL;
+    EngineVf *vf;
+
+    if (index >= domain->attachments->len)
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
+                    "domain %s has no attachment %u", domain->name, index);
+    else if ((vf = engine_resolve(engine, domain->attachments->pdata[index])))
+        queue_owner_job(b, vf, JOB_RELEASE, domain);
+    batch_release(b, error);
+}
+
+gboolean
+vfsec_engine_operation_finish(VfsecEngine *engine, GAsyncResult *result, GError **error)
+{
+    (void)engine;
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+void
+vfsec_engine_forget(VfsecEngine *engine, const char *name, const char *uuid)
+{
+    (void)uuid;
+    g_hash_table_remove(engine->domains, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reconcile */
+
+static void reconcile_return(Batch *b);
+
+static void
+reconcile_table_synced(gpointer data, const GError *error)
+{
+    Batch *b = data;
+
+    if (error) {
+        audit(G_LOG_LEVEL_WARNING, "publish-table", NULL, NULL, 0, "%s", error->message);
+        b->summary.failed++;
+    } else {
+        b->summary.republished++;
+    }
+    batch_release(b, NULL);
+}
+
+static gboolean
+contract_tables_same_entries(const VfsecContractMacTable *a, const VfsecContractMacTable *b)
+{
+    if (a->entries->len != b->entries->len)
+        return FALSE;
+    for (guint i = 0; i < a->entries->len; i++) {
+        const VfsecContractMacEntry *x = a->entries->pdata[i];
+        const VfsecContractMacEntry *y = b->entries->pdata[i];
+
+        if (!vfsec_mac_equal(&x->mac, &y->mac) || x->tags->len != y->tags->len ||
+            (x->tags->len > 0 &&
+             memcmp(x->tags->data, y->tags->data, x->tags->len * sizeof(VfsecContractMacTag)) != 0))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    PfCall *call = data;
+    Batch *b = call->batch;
+    EnginePf *pf = call->pf;
+    g_autoptr(VfsecContractMacTable) now = NULL;
+    g_autoptr(VfsecContractMacTable) want = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)source;
+    g_free(call);
+    if (engine_dead(b->alive)) {
+        batch_release(b, NULL);
+        return;
+    }
+    now = pf->plugin->ops->get_macs_finish(pf->plugin, result, &error);
+    if (!now) {
+        audit(G_LOG_LEVEL_WARNING, "publish-table", NULL, NULL, 0,
+              "PF %s: reading the local-MAC table failed: %s", pf->conf->label, error->message);
+        b->summary.failed++;
+        batch_release(b, NULL);
+        return;
+    }
+    pf->plugin_generation = now->generation;
+    want = pf_contract_table(pf, now->generation);
+    if (contract_tables_same_entries(now, want)) {
+        batch_release(b, NULL);
+        return;
+    }
+    pf_sync(pf, reconcile_table_synced, b);  /* keeps the hold */
+}
+
+/* Last phase: every hairpin port's table as the registry says. */
+static void
+reconcile_tables(Batch *b)
+{
+    VfsecEngine *engine = b->engine;
+
+    b->done = reconcile_return;
+    b->pending = 1;
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+        PfCall *call;
+
+        if (!pf->conf->hairpin || !pf->connected)
+            continue;
+        batch_hold(b);
+        if (!pf->plugin->caps.local_macs) {
+            pf_sync(pf, reconcile_table_synced, b);
+            continue;
+        }
+        call = g_new0(PfCall, 1);
+        call->pf = pf;
+        call->batch = b;
+        pf->plugin->ops->get_macs_async(pf->plugin, NULL, reconcile_macs_cb, call);
+    }
+    batch_release(b, NULL);
+}
+
+typedef struct {
+    EngineVf *vf;
+    Owner own;
+} Desired;
+
+static void
+desired_free(Desired *d)
+{
+    owner_clear(&d->own);
+    g_free(d);
+}
+
+/* Second phase: one converge job per VF. */
+static void
+reconcile_converge(Batch *b, GPtrArray *domains)
+{
+    VfsecEngine *engine = b->engine;
+    g_autoptr(GHashTable) desired = g_hash_table_new_full(NULL, NULL, NULL,
+                                                          (GDestroyNotify)desired_free);
+    g_autoptr(GPtrArray) pending = vfsec_journal_list_pending(engine->journal);
+
+    for (guint d = 0; domains && d < domains->len; d++) {
+        const VfsecDomain *domain = domains->pdata[d];
+
+        for (guint i = 0; i < domain->attachments->len; i++) {
+            const VfsecAttachment *att = domain->attachments->pdata[i];
+            EngineVf *vf = engine_resolve(engine, att);
+            Desired *want;
+
+            if (!vf || g_hash_table_contains(desired, vf))
+                continue;
+            want = g_new0(Desired, 1);
+            want->vf = vf;
+            owner_from_attachment(&want->own, engine, vf, domain, att);
+            g_hash_table_insert(desired, vf, want);
+        }
+    }
+    b->done = reconcile_tables;
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; pf->connected && i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+            Desired *want = g_hash_table_lookup(desired, vf);
+            VfJob *job = job_new(b, JOB_CONVERGE, vf);
+
+            if (want) {
+                owner_copy(&job->own, &want->own);
+                job->has_owner = TRUE;
+            } else if (!domains && vf->owned) {
+                /* No list of running domains: the registry's owners stand. */
+                owner_copy(&job->own, &vf->own);
+                job->has_owner = TRUE;
+            }
+            job->intents = g_array_new(FALSE, FALSE, sizeof(guint64));
+            for (guint k = 0; k < pending->len; k++) {
+                const VfsecJournalOp *op = pending->pdata[k];
+
+                if (strcmp(op->pf, pf->conf->label) != 0 || op->vf != vf->index)
+                    continue;
+                g_array_append_val(job->intents, op->id);
+                if (op->kind == VFSEC_JOURNAL_OP_RECLAIM)
+                    job->pending_reclaim = TRUE;
+            }
+            vf_enqueue(vf, job);
+        }
+    }
+}
+
+typedef struct {
+    GPtrArray *domains;
+    VfsecEngineSummary summary;
+} ReconcileStart;
+
+static void
+reconcile_return(Batch *b)
+{
+    ReconcileStart *rs = g_task_get_task_data(b->task);
+    const VfsecEngineSummary *s = &b->summary;
+
+    rs->summary = *s;
+    audit(G_LOG_LEVEL_MESSAGE, "reconcile", NULL, NULL,
+          s->intents_finished + s->reclaimed + s->quarantined + s->released + s->adopted +
+          s->republished,
+          "reconcile: %u intents finished, %u VFs reclaimed, %u quarantined, %u released, "
+          "%u adopted, %u tables republished, %u failures", s->intents_finished, s->reclaimed,
+          s->quarantined, s->released, s->adopted, s->republished, s->failed);
+    batch_return(b);
+}
+
+static void
+reconcile_listed(Batch *b)
+{
+    ReconcileStart *rs = g_task_get_task_data(b->task);
+
+    b->pending = 1;
+    reconcile_converge(b, rs->domains);
+    batch_release(b, NULL);
+}
+
+static void
+reconcile_list_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    PfCall *call = data;
+    Batch *b = call->batch;
+    EnginePf *pf = call->pf;
+    g_autoptr(GPtrArray) vfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    (void)source;
+    g_free(call);
+    if (engine_dead(b->alive)) {
+        batch_release(b, NULL);
+        return;
+    }
+    vfs = pf->plugin->ops->list_vfs_finish(pf->plugin, result, &error);
+    if (!vfs) {
+        audit(G_LOG_LEVEL_WARNING, "reconcile", NULL, NULL, 0, "PF %s: listing VFs failed: %s",
+              pf->conf->label, error->message);
+        b->summary.failed++;
+    } else {
+        pf->connected = TRUE;
+        pf_update_vfs(pf, vfs);
+    }
+    batch_release(b, NULL);
+}
+
+static void
+reconcile_data_free(gpointer data)
+{
+    ReconcileStart *rs = data;
+
+    g_clear_pointer(&rs->domains, g_ptr_array_unref);
+    g_free(rs);
+}
+
+void
+vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+    ReconcileStart *rs = g_new0(ReconcileStart, 1);
+    Batch *b;
+
+    g_task_set_source_tag(task, vfsec_engine_reconcile_async);
+    rs->domains = domains ? g_ptr_array_ref(domains) : NULL;
+    g_task_set_task_data(task, rs, reconcile_data_free);
+    b = batch_new(engine, task, reconcile_listed);
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        PfCall *call = g_new0(PfCall, 1);
+
+        call->pf = engine->pfs->pdata[p];
+        call->batch = b;
+        batch_hold(b);
+        call->pf->plugin->ops->list_vfs_async(call->pf->plugin, NULL, reconcile_list_cb, call);
+    }
+    batch_release(b, NULL);
+}
+
+gboolean
+vfsec_engine_reconcile_finish(VfsecEngine *engine, GAsyncResult *result,
+                              VfsecEngineSummary *summary, GError **error)
+{
+    (void)engine;
+    if (!g_task_propagate_boolean(G_TASK(result), error))
+        return FALSE;
+    if (summary) {
+        const ReconcileStart *rs = g_task_get_task_data(G_TASK(result));
+
+        *summary = rs->summary;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Plugin events */
+
+static void
+event_table_synced(gpointer data, const GError *error)
+{
+    EnginePf *pf = data;
+
+    if (error)
+        audit(G_LOG_LEVEL_WARNING, "publish-table", NULL, NULL, 0, "%s", error->message);
+    else
+        audit(G_LOG_LEVEL_MESSAGE, "publish-table", NULL, NULL, 1,
+              "PF %s: local-MAC table republished", pf->conf->label);
+}
+
+static void
+queue_reapply(EngineVf *vf)
+{
+    Batch *b = batch_new(vf->pf->engine, NULL, batch_return);
+
+    vf_enqueue(vf, job_new(b, JOB_REAPPLY, vf));
+    batch_release(b, NULL);
+}
+
+static void
+engine_plugin_event(VfsecPlugin *plugin, VfsecPluginEvent event, int vf_index,
+                    const char *detail, gpointer user_data)
+{
+    EnginePf *pf = user_data;
+    EngineVf *vf;
+
+    (void)plugin;
+    switch (event) {
+    case VFSEC_PLUGIN_EVENT_VF_RESET:
+        /* A VF reset may have dropped the port settings: verify them. */
+        if (vf_index >= 0 && (vf = pf_find_vf(pf, (guint)vf_index)))
+            queue_reapply(vf);
+        return;
+    case VFSEC_PLUGIN_EVENT_AGENT_RESET:
+        /* The agent lost its table (and every SA): push it again. */
+        if (pf->conf->hairpin)
+            pf_sync(pf, event_table_synced, pf);
+        return;
+    case VFSEC_PLUGIN_EVENT_DISCONNECTED:
+        pf->connected = FALSE;
+        audit(G_LOG_LEVEL_WARNING, "disconnected", NULL, NULL, 0, "PF %s: driver lost%s%s",
+              pf->conf->label, detail ? ": " : "", detail ? detail : "");
+        return;
+    case VFSEC_PLUGIN_EVENT_RECONNECTED:
+        /* Anything may have changed meanwhile: converge on the registry's
+         * owners (the daemon adds a reconcile with libvirt's view). */
+        pf->connected = TRUE;
+        vfsec_engine_reconcile_async(pf->engine, NULL, NULL, NULL, NULL);
+        return;
+    case VFSEC_PLUGIN_EVENT_PORT_CHANGE:
+    case VFSEC_PLUGIN_EVENT_LAST:
+        break;
+    }
+    audit(G_LOG_LEVEL_MESSAGE, "port-change", NULL, NULL, 0, "PF %s: port changed%s%s",
+          pf->conf->label, detail ? ": " : "", detail ? detail : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Introspection */
+
+static void
+json_add_vlans(JsonBuilder *jb, const GArray *vlans)
+{
+    json_builder_set_member_name(jb, "vlans");
+    json_builder_begin_array(jb);
+    for (guint i = 0; vlans && i < vlans->len; i++)
+        json_builder_add_int_value(jb, g_array_index(vlans, guint16, i));
+    json_builder_end_array(jb);
+}
+
+static void
+json_add_string(JsonBuilder *jb, const char *name, const char *value)
+{
+    json_builder_set_member_name(jb, name);
+    if (value)
+        json_builder_add_string_value(jb, value);
+    else
+        json_builder_add_null_value(jb);
+}
+
+JsonNode *
+vfsec_engine_status_json(VfsecEngine *engine)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+
+    json_builder_begin_array(jb);
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        json_builder_begin_object(jb);
+        json_add_string(jb, "pf", pf->conf->label);
+        json_add_string(jb, "plugin", pf->plugin->ops->kind);
+        json_builder_set_member_name(jb, "connected");
+        json_builder_add_boolean_value(jb, pf->connected);
+        json_builder_set_member_name(jb, "vfs");
+        json_builder_add_int_value(jb, pf->vfs->len);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    return json_builder_get_root(jb);
+}
+
+JsonNode *
+vfsec_engine_vfs_json(VfsecEngine *engine)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+
+    json_builder_begin_array(jb);
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+            char mbuf[VFSEC_MAC_STRLEN];
+
+            json_builder_begin_object(jb);
+            json_add_string(jb, "pf", pf->conf->label);
+            json_builder_set_member_name(jb, "vf");
+            json_builder_add_int_value(jb, vf->index);
+            json_add_string(jb, "pci", vf->pci);
+            json_add_string(jb, "netdev", vf->state ? vf->state->netdev : NULL);
+            json_add_string(jb, "owner", vf->owned ? vf->own.name : NULL);
+            json_add_string(jb, "uuid", vf->owned ? vf->own.uuid : NULL);
+            json_add_string(jb, "mac", vf->owned && vf->own.has_mac
+                                           ? vfsec_mac_format(&vf->own.mac, mbuf) : NULL);
+            json_add_vlans(jb, vf->owned ? vf->own.vlans : NULL);
+            json_add_string(jb, "trust", vf->owned ? vfsec_trust_to_string(vf->own.policy.trust)
+                                                   : NULL);
+            json_builder_set_member_name(jb, "hairpin");
+            json_builder_add_boolean_value(jb, vf->owned && vf->own.policy.hairpin);
+            json_builder_set_member_name(jb, "quarantined");
+            json_builder_add_boolean_value(jb, vf_port_ok(vf));
+            json_builder_set_member_name(jb, "published");
+            json_builder_add_boolean_value(jb, vf->published);
+            json_builder_set_member_name(jb, "sa_count");
+            json_builder_add_int_value(jb, vf->state ? (gint64)vf->state->sa_count : 0);
+            json_add_string(jb, "last_reclaim", vf->last_reclaim);
+            json_builder_end_object(jb);
+        }
+    }
+    json_builder_end_array(jb);
+    return json_builder_get_root(jb);
+}
+
+JsonNode *
+vfsec_engine_macs_json(VfsecEngine *engine)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+
+    json_builder_begin_array(jb);
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        json_builder_begin_object(jb);
+        json_add_string(jb, "pf", pf->conf->label);
+        json_builder_set_member_name(jb, "generation");
+        json_builder_add_int_value(jb, (gint64)pf->table->generation);
+        json_builder_set_member_name(jb, "entries");
+        json_builder_begin_array(jb);
+        for (guint i = 0; i < pf->table->entries->len; i++) {
+            const VfsecMacEntry *e = pf->table->entries->pdata[i];
+            char mbuf[VFSEC_MAC_STRLEN];
+
+            json_builder_begin_object(jb);
+            json_add_string(jb, "mac", vfsec_mac_format(&e->mac, mbuf));
+            if (e->n_tags > 0) {
+                json_builder_set_member_name(jb, "vlan");
+                json_builder_add_int_value(jb, e->tags[0].vid);
+            }
+            json_builder_set_member_name(jb, "vf");
+            json_builder_add_int_value(jb, e->vf);
+            json_add_string(jb, "owner", e->owner_name);
+            json_builder_end_object(jb);
+        }
+        json_builder_end_array(jb);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    return json_builder_get_root(jb);
+}
+
+JsonNode *
+vfsec_engine_domains_json(VfsecEngine *engine)
+{
+    g_autoptr(JsonBuilder) jb = json_builder_new();
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer key;
+
+    /* Every owner, and every domain with a refusal on record. */
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+
+            if (vf->owned && g_hash_table_add(seen, vf->own.name))
+                g_ptr_array_add(names, vf->own.name);
+        }
+    }
+    g_hash_table_iter_init(&it, engine->domains);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        if (g_hash_table_add(seen, key))
+            g_ptr_array_add(names, key);
+
+    json_builder_begin_array(jb);
+    for (guint n = 0; n < names->len; n++) {
+        const char *name = names->pdata[n];
+        DomainRecord *rec = g_hash_table_lookup(engine->domains, name);
+        const char *uuid = rec ? rec->uuid : NULL;
+
+        json_builder_begin_object(jb);
+        json_add_string(jb, "name", name);
+        json_builder_set_member_name(jb, "vfs");
+        json_builder_begin_array(jb);
+        for (guint p = 0; p < engine->pfs->len; p++) {
+            EnginePf *pf = engine->pfs->pdata[p];
+
+            for (guint i = 0; i < pf->vfs->len; i++) {
+                EngineVf *vf = pf->vfs->pdata[i];
+
+                if (!vf->owned || strcmp(vf->own.name, name) != 0)
+                    continue;
+                uuid = vf->own.uuid;
+                json_builder_add_string_value(jb, vf->pci ? vf->pci : vf->name);
+            }
+        }
+        json_builder_end_array(jb);
+        json_add_string(jb, "uuid", uuid);
+        json_add_string(jb, "refusal", rec ? rec->refusal : NULL);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    return json_builder_get_root(jb);
+}

@@ -1,0 +1,1137 @@
+/* test-engine.c: vfsecd's engine on a fake PF plugin — ownership and key
+ * checks, per-VF ordering and parallelism, quarantine, local-MAC tables,
+ * release, the journal across a crash, reconcile, idempotency. */
+#include <string.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "vfsec-engine.h"
+#include "vfsec-error.h"
+#include "vfsec-journal.h"
+#include "vfsec-macfile.h"
+#include "vfsec-test-util.h"
+
+#define N_VFS 4
+#define UUID_A "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
+#define UUID_B "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
+#define PF_MAC "02:00:00:00:00:01"
+#define MAC_A "52:54:00:00:00:0a"
+#define MAC_B "52:54:00:00:00:0b"
+
+/* ------------------------------------------------------------------ */
+/* The fake plugin: an in-memory port */
+
+typedef struct {
+    VfsecPlugin parent;
+    guint port_no;
+    GPtrArray *vfs;                     /* VfsecContractVf* */
+    VfsecContractMacTable *macs;
+    gboolean gate[N_VFS];               /* hold reclaims of this VF */
+    GPtrArray *held;                    /* GTask* of held reclaims */
+    gboolean ignore_trust;              /* set-vf leaves trust alone */
+    gboolean fail_reclaim;              /* reclaims fail (driver gone) */
+    guint cas_bumps;                    /* change the generation before this many set-macs */
+    guint n_reclaim, n_set_vf, n_set_macs, n_get_macs, n_switch;
+} Fake;
+
+static void
+fake_free(VfsecPlugin *plugin)
+{
+    Fake *f = (Fake *)plugin;
+
+    /* Answer what is held, as a driver whose owner went away would. */
+    for (guint i = 0; i < f->held->len; i++)
+        g_task_return_new_error(f->held->pdata[i], G_IO_ERROR, G_IO_ERROR_CANCELLED, "gone");
+    g_ptr_array_unref(f->held);
+    g_ptr_array_unref(f->vfs);
+    vfsec_contract_mac_table_free(f->macs);
+    vfsec_contract_port_free(plugin->port);
+    g_free(plugin->label);
+    g_free(f);
+}
+
+static void
+fake_start_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+
+    plugin->caps = (VfsecPluginCaps){ TRUE, TRUE, TRUE, TRUE, TRUE };
+    plugin->port = vfsec_contract_port_new();
+    plugin->port->port = f->port_no;
+    g_assert_true(vfsec_mac_parse(PF_MAC, &plugin->port->pf_mac, NULL));
+    plugin->port->num_vfs = N_VFS;
+    g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+fake_bool_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    (void)plugin;
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+static void
+fake_list_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_contract_vf_free);
+
+    for (guint i = 0; i < f->vfs->len; i++)
+        g_ptr_array_add(out, vfsec_contract_vf_copy(f->vfs->pdata[i]));
+    g_task_return_pointer(task, out, (GDestroyNotify)g_ptr_array_unref);
+}
+
+static GPtrArray *
+fake_list_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    (void)plugin;
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static void
+fake_set_vf_async(VfsecPlugin *plugin, VfsecContractSetVfFields fields,
+                  const VfsecContractVf *want, GCancellable *c, GAsyncReadyCallback cb,
+                  gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+    VfsecContractVf *vf = f->vfs->pdata[want->vf];
+
+    f->n_set_vf++;
+    if (fields & VFSEC_CONTRACT_SET_VF_PORT_TAG) {
+        vf->has_port_tag = want->has_port_tag;
+        vf->port_tag = want->port_tag;
+    }
+    if ((fields & VFSEC_CONTRACT_SET_VF_TRUST) && !f->ignore_trust)
+        vf->trust = want->trust;
+    if (fields & VFSEC_CONTRACT_SET_VF_SPOOFCHK)
+        vf->spoofchk = want->spoofchk;
+    g_task_return_pointer(task, vfsec_contract_vf_copy(vf), (GDestroyNotify)vfsec_contract_vf_free);
+}
+
+static VfsecContractVf *
+fake_set_vf_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    (void)plugin;
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static void
+fake_do_reclaim(Fake *f, GTask *task)
+{
+    guint index = GPOINTER_TO_UINT(g_task_get_task_data(task));
+    VfsecContractVf *vf = f->vfs->pdata[index];
+    VfsecContractReclaim *out = g_new0(VfsecContractReclaim, 1);
+
+    out->removed = vf->sa_count;
+    vf->sa_count = 0;
+    g_task_return_pointer(task, out, g_free);
+}
+
+static void
+fake_reclaim_async(VfsecPlugin *plugin, guint vf, guint timeout_ms, GCancellable *c,
+                   GAsyncReadyCallback cb, gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+
+    (void)timeout_ms;
+    f->n_reclaim++;
+    g_task_set_task_data(task, GUINT_TO_POINTER(vf), NULL);
+    if (f->fail_reclaim) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "driver gone");
+        return;
+    }
+    if (f->gate[vf]) {
+        g_ptr_array_add(f->held, g_steal_pointer(&task));
+        return;
+    }
+    fake_do_reclaim(f, task);
+}
+
+static gboolean
+fake_reclaim_finish(VfsecPlugin *plugin, GAsyncResult *result, VfsecContractReclaim *out,
+                    GError **error)
+{
+    g_autofree VfsecContractReclaim *r = g_task_propagate_pointer(G_TASK(result), error);
+
+    (void)plugin;
+    if (!r)
+        return FALSE;
+    *out = *r;
+    return TRUE;
+}
+
+static VfsecContractMacTable *
+table_copy(const VfsecContractMacTable *t)
+{
+    VfsecContractMacTable *c = vfsec_contract_mac_table_new(t->generation);
+
+    for (guint i = 0; i < t->entries->len; i++) {
+        const VfsecContractMacEntry *e = t->entries->pdata[i];
+        VfsecContractMacEntry *n = vfsec_contract_mac_entry_new(&e->mac);
+
+        g_array_append_vals(n->tags, e->tags->data, e->tags->len);
+        g_ptr_array_add(c->entries, n);
+    }
+    return c;
+}
+
+static void
+fake_get_macs_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+
+    f->n_get_macs++;
+    g_task_return_pointer(task, table_copy(f->macs), (GDestroyNotify)vfsec_contract_mac_table_free);
+}
+
+static VfsecContractMacTable *
+fake_get_macs_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    (void)plugin;
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static void
+fake_set_macs_async(VfsecPlugin *plugin, const VfsecContractMacTable *table, GCancellable *c,
+                    GAsyncReadyCallback cb, gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+
+    f->n_set_macs++;
+    if (f->cas_bumps > 0) {
+        f->cas_bumps--;
+        f->macs->generation++;
+    }
+    if (table->generation != f->macs->generation) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_CONFLICT, "generation moved");
+        return;
+    }
+    vfsec_contract_mac_table_free(f->macs);
+    f->macs = table_copy(table);
+    f->macs->generation = table->generation + 1;
+    g_task_return_int(task, (gssize)f->macs->generation);
+}
+
+static gboolean
+fake_set_macs_finish(VfsecPlugin *plugin, GAsyncResult *result, guint64 *generation,
+                     GError **error)
+{
+    gssize gen = g_task_propagate_int(G_TASK(result), error);
+
+    (void)plugin;
+    if (gen < 0)
+        return FALSE;
+    *generation = (guint64)gen;
+    return TRUE;
+}
+
+static void
+fake_switch_async(VfsecPlugin *plugin, VfsecContractSwitchMode mode, GCancellable *c,
+                  GAsyncReadyCallback cb, gpointer data)
+{
+    Fake *f = (Fake *)plugin;
+    g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
+
+    g_assert_cmpint(mode, ==, VFSEC_CONTRACT_SWITCH_MODE_VEPA);
+    f->n_switch++;
+    g_task_return_boolean(task, TRUE);
+}
+
+static const VfsecPluginOps fake_ops = {
+    .kind = "fake",
+    .free = fake_free,
+    .start_async = fake_start_async,
+    .start_finish = fake_bool_finish,
+    .list_vfs_async = fake_list_async,
+    .list_vfs_finish = fake_list_finish,
+    .set_vf_async = fake_set_vf_async,
+    .set_vf_finish = fake_set_vf_finish,
+    .reclaim_vf_async = fake_reclaim_async,
+    .reclaim_vf_finish = fake_reclaim_finish,
+    .get_macs_async = fake_get_macs_async,
+    .get_macs_finish = fake_get_macs_finish,
+    .set_macs_async = fake_set_macs_async,
+    .set_macs_finish = fake_set_macs_finish,
+    .set_switch_mode_async = fake_switch_async,
+    .set_switch_mode_finish = fake_bool_finish,
+};
+
+/* Port @port_no: VF i is 0000:0<3+port>:10.i, netdev "p<port>v<i>", no settings. */
+static Fake *
+fake_new(const char *label, guint port_no)
+{
+    Fake *f = g_new0(Fake, 1);
+
+    f->parent.ops = &fake_ops;
+    f->parent.label = g_strdup(label);
+    f->port_no = port_no;
+    f->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_contract_vf_free);
+    f->held = g_ptr_array_new();
+    f->macs = vfsec_contract_mac_table_new(1);
+    for (guint i = 0; i < N_VFS; i++) {
+        VfsecContractVf *vf = vfsec_contract_vf_new();
+
+        vf->port = port_no;
+        vf->vf = i;
+        vf->pci = (VfsecPciAddr){ 0, 3 + port_no, 0x10, i };
+        vf->netdev = g_strdup_printf("p%uv%u", port_no, i);
+        g_ptr_array_add(f->vfs, vf);
+    }
+    return f;
+}
+
+static void
+fake_open_gate(Fake *f, guint vf)
+{
+    f->gate[vf] = FALSE;
+    for (guint i = 0; i < f->held->len;) {
+        GTask *task = f->held->pdata[i];
+
+        if (GPOINTER_TO_UINT(g_task_get_task_data(task)) != vf) {
+            i++;
+            continue;
+        }
+        g_ptr_array_remove_index(f->held, i);
+        fake_do_reclaim(f, task);
+        g_object_unref(task);
+    }
+}
+
+static VfsecContractVf *
+fake_vf(Fake *f, guint vf)
+{
+    return f->vfs->pdata[vf];
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture */
+
+typedef struct {
+    char *dir;
+    VfsecEngine *engine;
+    Fake *p0;                   /* hairpin port */
+    Fake *p1;                   /* VEB port */
+    GString *audit;             /* "op " per audit entry */
+} Fixture;
+
+static GLogWriterOutput
+audit_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
+{
+    GString *audit = data;
+
+    for (gsize i = 0; i < n; i++) {
+        if (strcmp(fields[i].key, "VFSEC_OP") == 0) {
+            g_string_append_printf(audit, "%s ", (const char *)fields[i].value);
+            return G_LOG_WRITER_HANDLED;
+        }
+    }
+    return g_log_writer_default(level, fields, n, NULL);
+}
+
+static GString *test_audit;     /* where the writer (process-wide) appends */
+
+static GLogWriterOutput
+audit_writer_global(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
+{
+    (void)data;
+    return audit_writer(level, fields, n, test_audit);
+}
+
+static VfsecConf *
+make_conf(const char *dir)
+{
+    g_autofree char *text = g_strdup_printf(
+        "[daemon]\nstate-dir = %s/state\nrun-dir = %s/run\n"
+        "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\nhairpin = true\n"
+        "[pf p1]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 1\nfail-closed = false\n",
+        dir, dir);
+    g_autoptr(GError) error = NULL;
+    VfsecConf *conf = vfsec_conf_load_data(text, strlen(text), &error);
+
+    g_assert_no_error(error);
+    return conf;
+}
+
+/* Iterates the main context until *flag is set; fails after 10 s. */
+static void
+wait_for(const gboolean *flag)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    while (!*flag) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, FALSE);
+    }
+}
+
+/* Runs whatever is ready, without waiting. */
+static void
+drain(void)
+{
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+}
+
+typedef struct {
+    gboolean done;
+    gboolean ok;
+    GError *error;
+    VfsecEngineSummary summary;
+} Op;
+
+static void
+op_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    Op *op = data;
+
+    (void)source;
+    op->ok = vfsec_engine_operation_finish(NULL, result, &op->error);
+    op->done = TRUE;
+}
+
+static void
+reconcile_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    Op *op = data;
+
+    (void)source;
+    op->ok = vfsec_engine_reconcile_finish(NULL, result, &op->summary, &op->error);
+    op->done = TRUE;
+}
+
+static void
+start_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    Op *op = data;
+
+    (void)source;
+    op->ok = vfsec_engine_start_finish(NULL, result, &op->error);
+    op->done = TRUE;
+}
+
+static void
+fixture_engine(Fixture *fx)
+{
+    g_autoptr(GError) error = NULL;
+    GPtrArray *plugins = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
+    Op op = { 0 };
+
+    fx->p0 = fake_new("p0", 0);
+    fx->p1 = fake_new("p1", 1);
+    g_ptr_array_add(plugins, fx->p0);
+    g_ptr_array_add(plugins, fx->p1);
+    fx->engine = vfsec_engine_new(make_conf(fx->dir), plugins, &error);
+    g_assert_no_error(error);
+    vfsec_engine_start_async(fx->engine, NULL, start_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    g_assert_cmpuint(fx->p0->n_switch, ==, 1);      /* hairpin port: VEPA */
+    g_assert_cmpuint(fx->p1->n_switch, ==, 0);
+}
+
+static void
+fixture_setup(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    fx->dir = vfsec_test_make_dir("engine");
+    fx->audit = g_string_new(NULL);
+    test_audit = fx->audit;
+    fixture_engine(fx);
+}
+
+static void
+remove_tree(const char *path)
+{
+    GDir *dir = g_dir_open(path, 0, NULL);
+    const char *name;
+
+    if (!dir) {
+        g_remove(path);
+        return;
+    }
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *child = g_build_filename(path, name, NULL);
+
+        remove_tree(child);
+    }
+    g_dir_close(dir);
+    g_rmdir(path);
+}
+
+static void
+fixture_teardown(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    vfsec_engine_free(fx->engine);
+    drain();
+    remove_tree(fx->dir);
+    g_free(fx->dir);
+    g_string_free(fx->audit, TRUE);
+    test_audit = NULL;
+}
+
+/* A hostdev interface on VF @vf of port @port (-1: an unmanaged PCI address). */
+typedef struct {
+    int port;
+    guint vf;
+    const char *mac;
+    int vlan;                   /* -1: none */
+} Att;
+
+static VfsecDomain *
+make_domain(const char *name, const char *uuid, const char *trust, const Att *atts, guint n)
+{
+    g_autoptr(GString) xml = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    VfsecDomain *domain;
+
+    g_string_append_printf(xml, "<domain type='kvm' id='1'><name>%s</name><uuid>%s</uuid>",
+                           name, uuid);
+    if (trust)
+        g_string_append_printf(xml, "<metadata><vfsec:policy xmlns:vfsec='%s' trust='%s'/>"
+                               "</metadata>", VFSEC_POLICY_NS, trust);
+    g_string_append(xml, "<devices>");
+    for (guint i = 0; i < n; i++) {
+        guint bus = atts[i].port < 0 ? 0x40 : 3 + (guint)atts[i].port;
+
+        g_string_append_printf(xml, "<interface type='hostdev' managed='yes'>"
+                               "<mac address='%s'/><source><address type='pci' "
+                               "domain='0x0000' bus='0x%02x' slot='0x10' function='0x%x'/>"
+                               "</source>", atts[i].mac, bus, atts[i].vf);
+        if (atts[i].vlan >= 0)
+            g_string_append_printf(xml, "<vlan><tag id='%d'/></vlan>", atts[i].vlan);
+        g_string_append(xml, "</interface>");
+    }
+    g_string_append(xml, "</devices></domain>");
+    domain = vfsec_domain_parse_string(xml->str, (gssize)xml->len, &error);
+    g_assert_no_error(error);
+    return domain;
+}
+
+/* Runs @op_kind to completion; returns its error (or NULL). */
+static GError *
+run(Fixture *fx, VfsecEngineOp op_kind, const VfsecDomain *domain)
+{
+    Op op = { 0 };
+
+    vfsec_engine_run_async(fx->engine, op_kind, domain, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_true(op.ok == (op.error == NULL));
+    return op.error;
+}
+
+static void
+run_ok(Fixture *fx, VfsecEngineOp op_kind, const VfsecDomain *domain)
+{
+    g_autoptr(GError) error = run(fx, op_kind, domain);
+
+    g_assert_no_error(error);
+}
+
+/* The owner the engine reports for VF @vf of @pf, or NULL (new string). */
+static char *
+owner_of(Fixture *fx, const char *pf, guint vf)
+{
+    g_autoptr(JsonNode) node = vfsec_engine_vfs_json(fx->engine);
+    JsonArray *rows = json_node_get_array(node);
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (strcmp(json_object_get_string_member(row, "pf"), pf) == 0 &&
+            (guint)json_object_get_int_member(row, "vf") == vf)
+            return g_strdup(json_object_get_string_member(row, "owner"));
+    }
+    g_assert_not_reached();
+}
+
+static void
+assert_owner(Fixture *fx, const char *pf, guint vf, const char *want)
+{
+    g_autofree char *owner = owner_of(fx, pf, vf);
+
+    g_assert_cmpstr(owner, ==, want);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests */
+
+static void
+test_prepare_reclaims(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+
+    (void)data;
+    fake_vf(fx->p0, 1)->sa_count = 5;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
+    assert_owner(fx, "p0", 1, "A");
+    g_assert_nonnull(strstr(fx->audit->str, "reclaim prepare"));
+
+    /* Idempotent: hook and event both asking acts once. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
+}
+
+static void
+test_gate_holds_prepare(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    Op op = { 0 };
+
+    (void)data;
+    fx->p0->gate[1] = TRUE;
+    fake_vf(fx->p0, 1)->sa_count = 3;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op);
+    drain();
+    g_assert_false(op.done);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 3);
+    fake_open_gate(fx->p0, 1);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+}
+
+static void
+test_parallel_vfs(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    Op op_a = { 0 };
+
+    (void)data;
+    fx->p0->gate[1] = TRUE;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);      /* not stalled by A's reclaim */
+    g_assert_false(op_a.done);
+    fake_open_gate(fx->p0, 1);
+    wait_for(&op_a.done);
+    g_assert_no_error(op_a.error);
+}
+
+static void
+test_same_vf_order(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    Op op_a = { 0 }, op_rel = { 0 }, op_b = { 0 };
+
+    (void)data;
+    /* A prepares (held), A is released, then B prepares: in that order. */
+    fx->p0->gate[1] = TRUE;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_a);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_RELEASE, a, NULL, op_cb, &op_rel);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, b, NULL, op_cb, &op_b);
+    drain();
+    g_assert_false(op_a.done || op_rel.done || op_b.done);
+    fake_open_gate(fx->p0, 1);
+    wait_for(&op_b.done);
+    g_assert_true(op_a.done && op_rel.done);
+    g_assert_no_error(op_a.error);
+    g_assert_no_error(op_rel.error);
+    g_assert_no_error(op_b.error);
+    assert_owner(fx, "p0", 1, "B");
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 3);     /* A's prepare, A's release, B's prepare */
+}
+
+static void
+test_owned_refused(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b[] = { { 0, 2, MAC_B, -1 }, { 0, 1, "52:54:00:00:00:0c", 7 } };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, "trusted", att_b, 2);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) domains = NULL;
+    g_autofree char *text = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "VF 0000:03:10.1 is owned by running domain A");
+    /* Nothing half-owned: B's claim on VF 2 was given back. */
+    assert_owner(fx, "p0", 2, NULL);
+    assert_owner(fx, "p0", 1, "A");
+    domains = vfsec_engine_domains_json(fx->engine);
+    text = json_to_string(domains, FALSE);
+    g_assert_nonnull(strstr(text, "owned by running domain A"));
+}
+
+typedef struct {
+    const char *name;
+    Att a;
+    Att b;
+    const char *trust_b;
+    const char *message;        /* NULL: accepted */
+} KeyCase;
+
+static const KeyCase key_cases[] = {
+    { "same-mac-same-port", { 0, 1, MAC_A, -1 }, { 0, 2, MAC_A, -1 }, NULL,
+      "VF 0000:03:10.2: MAC 52:54:00:00:00:0a (untagged) of domain B collides with domain A "
+      "on VF 0000:03:10.1" },
+    { "same-mac-same-vlan", { 0, 1, MAC_A, 5 }, { 0, 2, MAC_A, 5 }, "trusted",
+      "VF 0000:03:10.2: MAC 52:54:00:00:00:0a (5) of domain B collides with domain A "
+      "on VF 0000:03:10.1" },
+    { "pf-mac", { 0, 1, MAC_A, -1 }, { 0, 2, PF_MAC, -1 }, NULL,
+      "VF 0000:03:10.2: MAC 02:00:00:00:00:01 of domain B collides with PF p0's own MAC" },
+    { "same-mac-other-vlan", { 0, 1, MAC_A, 5 }, { 0, 2, MAC_A, 6 }, "trusted", NULL },
+    { "same-mac-other-port", { 0, 1, MAC_A, -1 }, { 1, 1, MAC_A, -1 }, NULL, NULL },
+};
+
+static void
+test_key_collision(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    for (guint i = 0; i < G_N_ELEMENTS(key_cases); i++) {
+        const KeyCase *c = &key_cases[i];
+        g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, c->a.vlan >= 0 ? "trusted" : NULL,
+                                               &c->a, 1);
+        g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, c->trust_b, &c->b, 1);
+        g_autoptr(GError) error = NULL;
+
+        g_test_message("case %s", c->name);
+        run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+        error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+        if (c->message) {
+            g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
+            g_assert_cmpstr(error->message, ==, c->message);
+        } else {
+            g_assert_no_error(error);
+        }
+        run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+        run_ok(fx, VFSEC_ENGINE_OP_RELEASE, b);
+    }
+}
+
+static void
+test_untrusted_vlan_refused(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, 42 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "VF 0000:03:10.1"));
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 0);
+    assert_owner(fx, "p0", 1, NULL);
+}
+
+static void
+test_quarantine(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 1, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, "trusted", &att_b, 1);
+    VfsecContractVf *vf;
+
+    (void)data;
+    fake_vf(fx->p0, 1)->trust = TRUE;
+    fake_vf(fx->p0, 1)->spoofchk = FALSE;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    vf = fake_vf(fx->p0, 1);
+    g_assert_true(vf->has_port_tag);
+    g_assert_cmpuint(vf->port_tag.tpid, ==, VFSEC_TPID_8021Q);
+    g_assert_cmpuint(vf->port_tag.vid, ==, VFSEC_CONF_DEFAULT_METADATA_VID);
+    g_assert_cmpuint(vf->port_tag.pcp, ==, 0);
+    g_assert_false(vf->trust);
+    g_assert_true(vf->spoofchk);
+    g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);   /* already so: no call */
+    g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
+
+    /* Trusted: no port tag, so its metadata reaches the agent. */
+    fake_vf(fx->p1, 2)->has_port_tag = TRUE;
+    fake_vf(fx->p1, 2)->port_tag = (VfsecContractPortTag){ VFSEC_TPID_8021Q, 4092, 0 };
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, b);
+    g_assert_false(fake_vf(fx->p1, 2)->has_port_tag);
+    g_assert_false(fake_vf(fx->p1, 2)->trust);
+    g_assert_true(fake_vf(fx->p1, 2)->spoofchk);
+}
+
+static void
+test_quarantine_readback(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    fake_vf(fx->p0, 1)->trust = TRUE;
+    fx->p0->ignore_trust = TRUE;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    error = run(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED);
+    g_assert_cmpstr(error->message, ==,
+                    "VF 0000:03:10.1 reads back a different trust than was set");
+}
+
+static void
+assert_fake_table(Fake *f, const char *mac, guint n_entries)
+{
+    g_assert_cmpuint(f->macs->entries->len, ==, n_entries);
+    if (mac) {
+        const VfsecContractMacEntry *e = f->macs->entries->pdata[0];
+        char buf[VFSEC_MAC_STRLEN];
+
+        g_assert_cmpstr(vfsec_mac_format(&e->mac, buf), ==, mac);
+    }
+}
+
+static void
+test_publish(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autofree char *macdir = g_build_filename(fx->dir, "run", "local-macs", NULL);
+    g_autoptr(VfsecMacTable) file = NULL;
+    g_autoptr(GError) error = NULL;
+    char buf[VFSEC_MAC_STRLEN];
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    fx->p0->cas_bumps = 1;                  /* someone moved the generation: retried */
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    g_assert_cmpuint(fx->p0->n_set_macs, ==, 2);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    file = vfsec_macfile_read(macdir, "p0", NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(file->entries->len, ==, 1);
+    g_assert_cmpstr(vfsec_mac_format(&((VfsecMacEntry *)file->entries->pdata[0])->mac, buf), ==,
+                    MAC_A);
+    g_assert_cmpint(((VfsecMacEntry *)file->entries->pdata[0])->vf, ==, 1);
+    g_assert_cmpstr(((VfsecMacEntry *)file->entries->pdata[0])->owner_name, ==, "A");
+
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);      /* idempotent */
+    g_assert_cmpuint(fx->p0->n_set_macs, ==, 2);
+
+    /* p1 has no hairpin: nothing published. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, b);
+    g_assert_cmpuint(fx->p1->n_set_macs, ==, 0);
+
+    /* Release: SAs reclaimed, unpublished, back in quarantine, unowned. */
+    fake_vf(fx->p0, 1)->sa_count = 9;
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    assert_fake_table(fx->p0, NULL, 0);
+    g_clear_pointer(&file, vfsec_mac_table_free);
+    file = vfsec_macfile_read(macdir, "p0", NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(file->entries->len, ==, 0);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+    g_assert_false(fake_vf(fx->p0, 1)->trust);
+    assert_owner(fx, "p0", 1, NULL);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);      /* idempotent */
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
+}
+
+static void
+test_release_trusted_requarantined(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, "trusted", &att, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->port_tag.vid, ==, VFSEC_CONF_DEFAULT_METADATA_VID);
+}
+
+static void
+test_unmanaged_ignored(Fixture *fx, gconstpointer data)
+{
+    const Att att = { -1, 1, MAC_A, 42 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    g_assert_cmpuint(fx->p0->n_reclaim + fx->p1->n_reclaim, ==, 0);
+    g_assert_cmpuint(fx->p0->n_set_vf + fx->p1->n_set_vf, ==, 0);
+    g_assert_cmpuint(fx->p0->n_set_macs + fx->p1->n_set_macs, ==, 0);
+}
+
+static void
+test_attach_detach(Fixture *fx, gconstpointer data)
+{
+    const Att att[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, att, 2);
+    Op op = { 0 };
+
+    (void)data;
+    vfsec_engine_attach_async(fx->engine, a, 1, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    assert_owner(fx, "p0", 1, NULL);
+    assert_owner(fx, "p0", 2, "A");
+    g_assert_true(fake_vf(fx->p0, 2)->has_port_tag);
+    assert_fake_table(fx->p0, MAC_B, 1);
+    op = (Op){ 0 };
+    vfsec_engine_detach_async(fx->engine, a, 1, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    assert_owner(fx, "p0", 2, NULL);
+    assert_fake_table(fx->p0, NULL, 0);
+}
+
+static void
+run_reconcile(Fixture *fx, GPtrArray *domains, VfsecEngineSummary *summary)
+{
+    Op op = { 0 };
+
+    vfsec_engine_reconcile_async(fx->engine, domains, NULL, reconcile_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    *summary = op.summary;
+}
+
+static void
+test_crash_journal(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    g_autoptr(GPtrArray) pending = NULL;
+    g_autofree char *state = g_build_filename(fx->dir, "state", NULL);
+    g_autoptr(VfsecJournal) journal = NULL;
+    g_autoptr(GError) error = NULL;
+    VfsecEngineSummary s;
+    Op op = { 0 };
+
+    (void)data;
+    fx->p0->gate[1] = TRUE;
+    fake_vf(fx->p0, 1)->sa_count = 4;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op);
+    drain();
+    g_assert_false(op.done);
+    /* "Crash": the engine goes away mid-reclaim. */
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+    wait_for(&op.done);
+    g_assert_error(op.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error(&op.error);
+
+    fixture_engine(fx);
+    fake_vf(fx->p0, 1)->sa_count = 4;       /* the device still holds them */
+    assert_owner(fx, "p0", 1, "A");         /* restored from the journal */
+    run_reconcile(fx, none, &s);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    g_assert_cmpuint(s.released, ==, 1);
+    g_assert_cmpuint(s.intents_finished, >=, 1);
+    assert_owner(fx, "p0", 1, NULL);
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+
+    journal = vfsec_journal_open(state, NULL, &error);
+    g_assert_no_error(error);
+    pending = vfsec_journal_list_pending(journal);
+    g_assert_cmpuint(pending->len, ==, 0);
+    g_assert_null(vfsec_journal_get_assignment(journal, "p0", 1));
+}
+
+static void
+test_reconcile(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    VfsecEngineSummary s;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    g_ptr_array_add(running, a);
+
+    /* First reconcile quarantines the VFs nobody owns. */
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(s.quarantined, ==, 2 * N_VFS - 1);
+    g_assert_cmpuint(s.republished, ==, 0);
+
+    /* Behind the engine's back: SAs on an unowned VF, the agent lost the table. */
+    fake_vf(fx->p0, 3)->sa_count = 6;
+    g_ptr_array_set_size(fx->p0->macs->entries, 0);
+    fx->p0->macs->generation++;
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(s.reclaimed, ==, 1);
+    g_assert_cmpuint(s.republished, ==, 1);
+    g_assert_cmpuint(s.quarantined, ==, 0);
+    g_assert_cmpuint(s.failed, ==, 0);
+    g_assert_cmpuint(fake_vf(fx->p0, 3)->sa_count, ==, 0);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    assert_owner(fx, "p0", 1, "A");
+
+    /* Nothing left to do: no plugin writes. */
+    fx->p0->n_set_vf = fx->p0->n_reclaim = fx->p0->n_set_macs = 0;
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(fx->p0->n_set_vf + fx->p0->n_reclaim + fx->p0->n_set_macs, ==, 0);
+}
+
+static void
+test_vf_reset_event(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    fake_vf(fx->p0, 1)->has_port_tag = FALSE;       /* the reset lost it */
+    fx->p0->parent.event_func(&fx->p0->parent, VFSEC_PLUGIN_EVENT_VF_RESET, 1, NULL,
+                              fx->p0->parent.event_data);
+    drain();
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+}
+
+static void
+emit(Fake *f, VfsecPluginEvent event, int vf)
+{
+    f->parent.event_func(&f->parent, event, vf, NULL, f->parent.event_data);
+}
+
+static void
+test_agent_reset_and_reconnect(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+
+    /* The agent lost its table (the PF driver may move the generation). */
+    g_ptr_array_set_size(fx->p0->macs->entries, 0);
+    fx->p0->macs->generation += 3;
+    emit(fx->p0, VFSEC_PLUGIN_EVENT_AGENT_RESET, -1);
+    while (fx->p0->macs->entries->len == 0)
+        g_assert_true(g_main_context_iteration(NULL, FALSE));
+    assert_fake_table(fx->p0, MAC_A, 1);
+
+    /* Reconnected: the registry's owners stand, what nobody owns is reclaimed. */
+    fake_vf(fx->p0, 1)->sa_count = 2;
+    fake_vf(fx->p0, 2)->sa_count = 8;
+    emit(fx->p0, VFSEC_PLUGIN_EVENT_RECONNECTED, -1);
+    while (fake_vf(fx->p0, 2)->sa_count != 0)
+        g_assert_true(g_main_context_iteration(NULL, FALSE));
+    drain();
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 2);
+    assert_owner(fx, "p0", 1, "A");
+    g_assert_true(fake_vf(fx->p0, 2)->has_port_tag);
+}
+
+static void
+test_fail_closed(Fixture *fx, gconstpointer data)
+{
+    const Att att_a[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    const Att att_b = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, att_a, 2);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GError) error = NULL;
+    Op op = { 0 };
+
+    (void)data;
+    /* p0 is fail-closed: the start is refused, nothing stays claimed or published. */
+    fx->p0->fail_reclaim = TRUE;
+    vfsec_engine_attach_async(fx->engine, a, 0, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_error(op.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    g_assert_cmpstr(op.error->message, ==, "VF 0000:03:10.1: reclaim failed: driver gone");
+    g_clear_error(&op.error);
+    assert_owner(fx, "p0", 1, NULL);
+    assert_fake_table(fx->p0, NULL, 0);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    assert_owner(fx, "p0", 2, NULL);
+
+    /* p1 is not: the domain goes on, the failure is logged. */
+    fx->p1->fail_reclaim = TRUE;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    assert_owner(fx, "p1", 1, "B");
+    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+}
+
+static void
+test_reclaim_only(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    fake_vf(fx->p0, 1)->sa_count = 5;               /* the guest rebooted */
+    run_ok(fx, VFSEC_ENGINE_OP_RECLAIM, a);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    assert_owner(fx, "p0", 1, "A");
+    run_ok(fx, VFSEC_ENGINE_OP_RECLAIM, b);         /* owns nothing: nothing to do */
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
+}
+
+static void
+test_op_names(void)
+{
+    for (int op = 0; op < VFSEC_ENGINE_OP_LAST; op++)
+        g_assert_cmpint(vfsec_engine_op_from_string(vfsec_engine_op_to_string(op)), ==, op);
+    g_assert_cmpint(vfsec_engine_op_from_string("reclaim_only"), ==, -1);
+    g_assert_null(vfsec_engine_op_to_string(VFSEC_ENGINE_OP_LAST));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_log_set_writer_func(audit_writer_global, NULL, NULL);
+
+#define ADD(name, func) \
+    g_test_add("/engine/" name, Fixture, NULL, fixture_setup, func, fixture_teardown)
+    ADD("prepare-reclaims", test_prepare_reclaims);
+    ADD("gate-holds-prepare", test_gate_holds_prepare);
+    ADD("parallel-vfs", test_parallel_vfs);
+    ADD("same-vf-order", test_same_vf_order);
+    ADD("owned-refused", test_owned_refused);
+    ADD("key-collision", test_key_collision);
+    ADD("untrusted-vlan-refused", test_untrusted_vlan_refused);
+    ADD("quarantine", test_quarantine);
+    ADD("quarantine-readback", test_quarantine_readback);
+    ADD("publish-release", test_publish);
+    ADD("release-trusted-requarantined", test_release_trusted_requarantined);
+    ADD("unmanaged-ignored", test_unmanaged_ignored);
+    ADD("attach-detach", test_attach_detach);
+    ADD("crash-journal", test_crash_journal);
+    ADD("reconcile", test_reconcile);
+    ADD("vf-reset-event", test_vf_reset_event);
+    ADD("reclaim-only", test_reclaim_only);
+    ADD("fail-closed", test_fail_closed);
+    ADD("agent-reset-and-reconnect", test_agent_reset_and_reconnect);
+#undef ADD
+    g_test_add_func("/engine/op-names", test_op_names);
+    return g_test_run();
+}
