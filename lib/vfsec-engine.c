@@ -517,6 +517,9 @@ batch_done_domain(Batch *b)
 {
     VfsecEngine *engine = b->engine;
 
+    if (b->error)
+        audit(G_LOG_LEVEL_MESSAGE, "refuse", NULL, b->domain, 0, "%s of domain %s refused: %s",
+              vfsec_engine_op_to_string(b->op), b->domain, b->error->message);
     if (b->error && b->claimed->len > 0)
         batch_rollback(b);
     if (b->domain) {
@@ -1877,10 +1880,10 @@ vfsec_engine_run_async(VfsecEngine *engine, VfsecEngineOp op, const VfsecDomain 
         [VFSEC_ENGINE_OP_RELEASE] = JOB_RELEASE,
         [VFSEC_ENGINE_OP_RECLAIM] = JOB_RECLAIM,
     };
-    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
-                            vfsec_engine_run_async);
+    Batch *b;
 
     g_return_if_fail(op < VFSEC_ENGINE_OP_LAST);
+    b = domain_batch(engine, domain, cancellable, callback, user_data, vfsec_engine_run_async);
     b->op = op;
     if (op == VFSEC_ENGINE_OP_PREPARE) {
         engine_prepare(b, domain);
@@ -1899,6 +1902,7 @@ vfsec_engine_attach_async(VfsecEngine *engine, const VfsecDomain *domain, guint 
     GError *error = NULL;
     EngineVf *vf = NULL;
 
+    b->op = VFSEC_ENGINE_OP_PREPARE;
     if (index >= domain->attachments->len) {
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
                     "domain %s has no attachment %u", domain->name, index);
@@ -1921,6 +1925,7 @@ vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint 
     GError *error = NULL;
     EngineVf *vf;
 
+    b->op = VFSEC_ENGINE_OP_RELEASE;
     if (index >= domain->attachments->len)
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
                     "domain %s has no attachment %u", domain->name, index);

@@ -670,6 +670,17 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     domains = vfsec_engine_domains_json(fx->engine);
     text = json_to_string(domains, FALSE);
     g_assert_nonnull(strstr(text, "owned by running domain A"));
+    g_assert_nonnull(strstr(fx->audit->str, "refuse rollback"));
+
+    /* A later successful prepare clears the refusal. */
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_clear_pointer(&domains, json_node_unref);
+    g_clear_pointer(&text, g_free);
+    domains = vfsec_engine_domains_json(fx->engine);
+    text = json_to_string(domains, FALSE);
+    g_assert_null(strstr(text, "owned by running domain A"));
+    g_assert_nonnull(strstr(text, "\"0000:03:10.1\""));
 }
 
 typedef struct {
