@@ -1953,6 +1953,34 @@ vfsec_engine_forget(VfsecEngine *engine, const char *name, const char *uuid)
 
 static void reconcile_return(Batch *b);
 
+/* Frees @call; FALSE (and its batch hold dropped) when the engine is gone. */
+static gboolean
+pf_call_open(PfCall *call, Batch **b, EnginePf **pf)
+{
+    *b = call->batch;
+    *pf = call->pf;
+    g_free(call);
+    if (!engine_dead((*b)->alive))
+        return TRUE;
+    batch_release(*b, NULL);
+    return FALSE;
+}
+
+/* A correction that failed: logged, counted, and the batch hold dropped. */
+static void G_GNUC_PRINTF(2, 3)
+reconcile_failed(Batch *b, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    audit(G_LOG_LEVEL_WARNING, "reconcile", NULL, NULL, 0, "%s", msg);
+    b->summary.failed++;
+    batch_release(b, NULL);
+}
+
 static void
 reconcile_table_synced(gpointer data, const GError *error)
 {
@@ -1987,25 +2015,19 @@ contract_tables_same_entries(const VfsecContractMacTable *a, const VfsecContract
 static void
 reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
-    PfCall *call = data;
-    Batch *b = call->batch;
-    EnginePf *pf = call->pf;
+    Batch *b;
+    EnginePf *pf;
     g_autoptr(VfsecContractMacTable) now = NULL;
     g_autoptr(VfsecContractMacTable) want = NULL;
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    g_free(call);
-    if (engine_dead(b->alive)) {
-        batch_release(b, NULL);
+    if (!pf_call_open(data, &b, &pf))
         return;
-    }
     now = pf->plugin->ops->get_macs_finish(pf->plugin, result, &error);
     if (!now) {
-        audit(G_LOG_LEVEL_WARNING, "publish-table", NULL, NULL, 0,
-              "PF %s: reading the local-MAC table failed: %s", pf->conf->label, error->message);
-        b->summary.failed++;
-        batch_release(b, NULL);
+        reconcile_failed(b, "PF %s: reading the local-MAC table failed: %s", pf->conf->label,
+                         error->message);
         return;
     }
     pf->plugin_generation = now->generation;
@@ -2147,27 +2169,21 @@ reconcile_listed(Batch *b)
 static void
 reconcile_list_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
-    PfCall *call = data;
-    Batch *b = call->batch;
-    EnginePf *pf = call->pf;
+    Batch *b;
+    EnginePf *pf;
     g_autoptr(GPtrArray) vfs = NULL;
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    g_free(call);
-    if (engine_dead(b->alive)) {
-        batch_release(b, NULL);
+    if (!pf_call_open(data, &b, &pf))
         return;
-    }
     vfs = pf->plugin->ops->list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
-        audit(G_LOG_LEVEL_WARNING, "reconcile", NULL, NULL, 0, "PF %s: listing VFs failed: %s",
-              pf->conf->label, error->message);
-        b->summary.failed++;
-    } else {
-        pf->connected = TRUE;
-        pf_update_vfs(pf, vfs);
+        reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
+        return;
     }
+    pf->connected = TRUE;
+    pf_update_vfs(pf, vfs);
     batch_release(b, NULL);
 }
 
