@@ -808,6 +808,16 @@ assert_fake_table(Fake *f, const char *mac, guint n_entries)
     }
 }
 
+/* Takes @node. */
+static void
+assert_json(JsonNode *node, const char *want)
+{
+    g_autofree char *text = json_to_string(node, FALSE);
+
+    json_node_unref(node);
+    g_assert_cmpstr(text, ==, want);
+}
+
 static void
 test_publish(Fixture *fx, gconstpointer data)
 {
@@ -837,6 +847,13 @@ test_publish(Fixture *fx, gconstpointer data)
 
     run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);      /* idempotent */
     g_assert_cmpuint(fx->p0->n_set_macs, ==, 2);
+    assert_json(vfsec_engine_macs_json(fx->engine),
+                "[{\"pf\":\"p0\",\"generation\":1,\"entries\":[{\"mac\":"
+                "\"52:54:00:00:00:0a\",\"vf\":1,\"owner\":\"A\"}]},"
+                "{\"pf\":\"p1\",\"generation\":0,\"entries\":[]}]");
+    assert_json(vfsec_engine_status_json(fx->engine),
+                "[{\"pf\":\"p0\",\"plugin\":\"fake\",\"connected\":true,\"vfs\":4},"
+                "{\"pf\":\"p1\",\"plugin\":\"fake\",\"connected\":true,\"vfs\":4}]");
 
     /* p1 has no hairpin: nothing published. */
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
