@@ -517,6 +517,9 @@ batch_done_domain(Batch *b)
 {
     VfsecEngine *engine = b->engine;
 
+    if (b->error)
+        audit(G_LOG_LEVEL_MESSAGE, "refuse", NULL, b->domain, 0, "%s of domain %s refused: %s",
+              vfsec_engine_op_to_string(b->op), b->domain, b->error->message);
     if (b->error && b->claimed->len > 0)
         batch_rollback(b);
     if (b->domain) {
@@ -1877,10 +1880,10 @@ vfsec_engine_run_async(VfsecEngine *engine, VfsecEngineOp op, const VfsecDomain 
         [VFSEC_ENGINE_OP_RELEASE] = JOB_RELEASE,
         [VFSEC_ENGINE_OP_RECLAIM] = JOB_RECLAIM,
     };
-    Batch *b = domain_batch(engine, domain, cancellable, callback, user_data,
-                            vfsec_engine_run_async);
+    Batch *b;
 
     g_return_if_fail(op < VFSEC_ENGINE_OP_LAST);
+    b = domain_batch(engine, domain, cancellable, callback, user_data, vfsec_engine_run_async);
     b->op = op;
     if (op == VFSEC_ENGINE_OP_PREPARE) {
         engine_prepare(b, domain);
@@ -1899,6 +1902,7 @@ vfsec_engine_attach_async(VfsecEngine *engine, const VfsecDomain *domain, guint 
     GError *error = NULL;
     EngineVf *vf = NULL;
 
+    b->op = VFSEC_ENGINE_OP_PREPARE;
     if (index >= domain->attachments->len) {
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
                     "domain %s has no attachment %u", domain->name, index);
@@ -1921,6 +1925,7 @@ vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint 
     GError *error = NULL;
     EngineVf *vf;
 
+    b->op = VFSEC_ENGINE_OP_RELEASE;
     if (index >= domain->attachments->len)
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
                     "domain %s has no attachment %u", domain->name, index);
@@ -1947,6 +1952,34 @@ vfsec_engine_forget(VfsecEngine *engine, const char *name, const char *uuid)
 /* Reconcile */
 
 static void reconcile_return(Batch *b);
+
+/* Frees @call; FALSE (and its batch hold dropped) when the engine is gone. */
+static gboolean
+pf_call_open(PfCall *call, Batch **b, EnginePf **pf)
+{
+    *b = call->batch;
+    *pf = call->pf;
+    g_free(call);
+    if (!engine_dead((*b)->alive))
+        return TRUE;
+    batch_release(*b, NULL);
+    return FALSE;
+}
+
+/* A correction that failed: logged, counted, and the batch hold dropped. */
+static void G_GNUC_PRINTF(2, 3)
+reconcile_failed(Batch *b, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    audit(G_LOG_LEVEL_WARNING, "reconcile", NULL, NULL, 0, "%s", msg);
+    b->summary.failed++;
+    batch_release(b, NULL);
+}
 
 static void
 reconcile_table_synced(gpointer data, const GError *error)
@@ -1982,25 +2015,19 @@ contract_tables_same_entries(const VfsecContractMacTable *a, const VfsecContract
 static void
 reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
-    PfCall *call = data;
-    Batch *b = call->batch;
-    EnginePf *pf = call->pf;
+    Batch *b;
+    EnginePf *pf;
     g_autoptr(VfsecContractMacTable) now = NULL;
     g_autoptr(VfsecContractMacTable) want = NULL;
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    g_free(call);
-    if (engine_dead(b->alive)) {
-        batch_release(b, NULL);
+    if (!pf_call_open(data, &b, &pf))
         return;
-    }
     now = pf->plugin->ops->get_macs_finish(pf->plugin, result, &error);
     if (!now) {
-        audit(G_LOG_LEVEL_WARNING, "publish-table", NULL, NULL, 0,
-              "PF %s: reading the local-MAC table failed: %s", pf->conf->label, error->message);
-        b->summary.failed++;
-        batch_release(b, NULL);
+        reconcile_failed(b, "PF %s: reading the local-MAC table failed: %s", pf->conf->label,
+                         error->message);
         return;
     }
     pf->plugin_generation = now->generation;
@@ -2142,27 +2169,21 @@ reconcile_listed(Batch *b)
 static void
 reconcile_list_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
-    PfCall *call = data;
-    Batch *b = call->batch;
-    EnginePf *pf = call->pf;
+    Batch *b;
+    EnginePf *pf;
     g_autoptr(GPtrArray) vfs = NULL;
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    g_free(call);
-    if (engine_dead(b->alive)) {
-        batch_release(b, NULL);
+    if (!pf_call_open(data, &b, &pf))
         return;
-    }
     vfs = pf->plugin->ops->list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
-        audit(G_LOG_LEVEL_WARNING, "reconcile", NULL, NULL, 0, "PF %s: listing VFs failed: %s",
-              pf->conf->label, error->message);
-        b->summary.failed++;
-    } else {
-        pf->connected = TRUE;
-        pf_update_vfs(pf, vfs);
+        reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
+        return;
     }
+    pf->connected = TRUE;
+    pf_update_vfs(pf, vfs);
     batch_release(b, NULL);
 }
 

@@ -50,7 +50,10 @@ gboolean vfsec_engine_start_finish(VfsecEngine *engine, GAsyncResult *result, GE
  *   VF with a <vlan>, claims the VF and reclaims its leftover SAs. On any
  *   error, the VFs this call claimed are released again.
  * quarantine: applies the owned VFs' port settings and verifies the read-back.
- * publish: adds the owned VFs' MACs to their ports' local-MAC tables.
+ * publish: adds the owned VFs' MACs to their ports' local-MAC tables (on
+ *   hairpin PFs, for VFs whose hairpin policy is on).
+ * A PF driver failing in prepare, quarantine or publish fails the operation
+ * on a fail-closed PF only; otherwise it is logged and the domain goes on.
  * release: reclaims, unpublishes, re-quarantines and frees the owned VFs; a
  *   reclaim failure is logged and left pending in the journal, never fails
  *   the release.

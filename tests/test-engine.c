@@ -670,6 +670,17 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     domains = vfsec_engine_domains_json(fx->engine);
     text = json_to_string(domains, FALSE);
     g_assert_nonnull(strstr(text, "owned by running domain A"));
+    g_assert_nonnull(strstr(fx->audit->str, "refuse rollback"));
+
+    /* A later successful prepare clears the refusal. */
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_clear_pointer(&domains, json_node_unref);
+    g_clear_pointer(&text, g_free);
+    domains = vfsec_engine_domains_json(fx->engine);
+    text = json_to_string(domains, FALSE);
+    g_assert_null(strstr(text, "owned by running domain A"));
+    g_assert_nonnull(strstr(text, "\"0000:03:10.1\""));
 }
 
 typedef struct {
@@ -797,6 +808,16 @@ assert_fake_table(Fake *f, const char *mac, guint n_entries)
     }
 }
 
+/* Takes @node. */
+static void
+assert_json(JsonNode *node, const char *want)
+{
+    g_autofree char *text = json_to_string(node, FALSE);
+
+    json_node_unref(node);
+    g_assert_cmpstr(text, ==, want);
+}
+
 static void
 test_publish(Fixture *fx, gconstpointer data)
 {
@@ -826,6 +847,13 @@ test_publish(Fixture *fx, gconstpointer data)
 
     run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);      /* idempotent */
     g_assert_cmpuint(fx->p0->n_set_macs, ==, 2);
+    assert_json(vfsec_engine_macs_json(fx->engine),
+                "[{\"pf\":\"p0\",\"generation\":1,\"entries\":[{\"mac\":"
+                "\"52:54:00:00:00:0a\",\"vf\":1,\"owner\":\"A\"}]},"
+                "{\"pf\":\"p1\",\"generation\":0,\"entries\":[]}]");
+    assert_json(vfsec_engine_status_json(fx->engine),
+                "[{\"pf\":\"p0\",\"plugin\":\"fake\",\"connected\":true,\"vfs\":4},"
+                "{\"pf\":\"p1\",\"plugin\":\"fake\",\"connected\":true,\"vfs\":4}]");
 
     /* p1 has no hairpin: nothing published. */
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
