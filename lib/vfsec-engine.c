@@ -691,7 +691,7 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, gpointer data)
     }
     vf = job->vf;
     timeout = vf->pf->engine->conf->pf_reclaim_ms;
-    if (!vf->pf->plugin->ops->reclaim_vf_finish(vf->pf->plugin, result, &out, &job->step_error)) {
+    if (!vfsec_plugin_reclaim_vf_finish(vf->pf->plugin, result, &out, &job->step_error)) {
         g_prefix_error(&job->step_error, "%s: reclaim failed: ", vf->name);
     } else if (out.remaining > 0) {
         g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT,
@@ -728,7 +728,7 @@ job_reclaim(VfJob *job, JobStep next)
         next(job);
         return;
     }
-    vf->pf->plugin->ops->reclaim_vf_async(vf->pf->plugin, vf->index,
+    vfsec_plugin_reclaim_vf_async(vf->pf->plugin, vf->index,
                                           vf->pf->engine->conf->pf_reclaim_ms, NULL,
                                           job_reclaim_cb, call);
 }
@@ -759,7 +759,7 @@ job_port_cb(GObject *source, GAsyncResult *result, gpointer data)
         return;
     }
     vf = job->vf;
-    have = vf->pf->plugin->ops->set_vf_finish(vf->pf->plugin, result, &job->step_error);
+    have = vfsec_plugin_set_vf_finish(vf->pf->plugin, result, &job->step_error);
     if (!have) {
         g_prefix_error(&job->step_error, "%s: setting the port failed: ", vf->name);
     } else if ((field = port_mismatch(call->fields, &call->want, have))) {
@@ -817,7 +817,7 @@ job_apply_port(VfJob *job, JobStep next)
         return;
     }
     job->acted = TRUE;
-    vf->pf->plugin->ops->set_vf_async(vf->pf->plugin, call->fields, &call->want, NULL,
+    vfsec_plugin_set_vf_async(vf->pf->plugin, call->fields, &call->want, NULL,
                                       job_port_cb, call);
 }
 
@@ -918,7 +918,7 @@ sync_get_cb(GObject *source, GAsyncResult *result, gpointer data)
         sync_call_free(call);
         return;
     }
-    now = pf->plugin->ops->get_macs_finish(pf->plugin, result, &error);
+    now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
     if (!now) {
         sync_call_free(call);
         g_prefix_error(&error, "PF %s: reading the local-MAC table failed: ", pf->conf->label);
@@ -942,12 +942,12 @@ sync_set_cb(GObject *source, GAsyncResult *result, gpointer data)
         sync_call_free(call);
         return;
     }
-    if (!pf->plugin->ops->set_macs_finish(pf->plugin, result, &generation, &error)) {
+    if (!vfsec_plugin_set_macs_finish(pf->plugin, result, &generation, &error)) {
         if (!call->retried && g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT)) {
             /* Someone else changed the table (an agent reset re-programmed
              * it): read the generation and push ours over it, once. */
             call->retried = TRUE;
-            pf->plugin->ops->get_macs_async(pf->plugin, NULL, sync_get_cb, call);
+            vfsec_plugin_get_macs_async(pf->plugin, NULL, sync_get_cb, call);
             return;
         }
         sync_call_free(call);
@@ -968,7 +968,7 @@ sync_set(SyncCall *call)
 {
     EnginePf *pf = call->pf;
 
-    pf->plugin->ops->set_macs_async(pf->plugin, call->table, NULL, sync_set_cb, call);
+    vfsec_plugin_set_macs_async(pf->plugin, call->table, NULL, sync_set_cb, call);
 }
 
 static void
@@ -1517,8 +1517,7 @@ vfsec_engine_new(VfsecConf *conf, GPtrArray *plugins, GError **error)
             return NULL;
         }
         /* Set directly: the engine is the plugin's only owner. */
-        pf->plugin->event_func = engine_plugin_event;
-        pf->plugin->event_data = pf;
+        vfsec_plugin_set_event_func(pf->plugin, engine_plugin_event, pf);
     }
     return engine;
 }
@@ -1556,7 +1555,7 @@ vfsec_engine_free(VfsecEngine *engine)
         }
         abandon_waiters(pf->round, cancelled);
         abandon_waiters(pf->queued, cancelled);
-        pf->plugin->event_func = NULL;
+        vfsec_plugin_set_event_func(pf->plugin, NULL, NULL);
     }
     /* Plugins answer their calls in flight as they go: the callbacks see
      * the engine cancelled. */
@@ -1639,7 +1638,7 @@ start_switch_cb(GObject *source, GAsyncResult *result, gpointer data)
 
     (void)source;
     if (!engine_dead(call->batch->alive))
-        call->pf->plugin->ops->set_switch_mode_finish(call->pf->plugin, result, &error);
+        vfsec_plugin_set_switch_mode_finish(call->pf->plugin, result, &error);
     pf_call_done(call, error);
 }
 
@@ -1656,7 +1655,7 @@ start_list_cb(GObject *source, GAsyncResult *result, gpointer data)
         pf_call_done(call, NULL);
         return;
     }
-    vfs = pf->plugin->ops->list_vfs_finish(pf->plugin, result, &error);
+    vfs = vfsec_plugin_list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
         pf_call_done(call, error);
         return;
@@ -1665,7 +1664,7 @@ start_list_cb(GObject *source, GAsyncResult *result, gpointer data)
     pf_update_vfs(pf, vfs);
     pf_restore(pf);
     if (pf->conf->hairpin && pf->plugin->caps.switch_mode) {
-        pf->plugin->ops->set_switch_mode_async(pf->plugin, VFSEC_CONTRACT_SWITCH_MODE_VEPA, NULL,
+        vfsec_plugin_set_switch_mode_async(pf->plugin, VFSEC_CONTRACT_SWITCH_MODE_VEPA, NULL,
                                                start_switch_cb, call);
         return;
     }
@@ -1684,11 +1683,11 @@ start_cb(GObject *source, GAsyncResult *result, gpointer data)
         pf_call_done(call, NULL);
         return;
     }
-    if (!pf->plugin->ops->start_finish(pf->plugin, result, &error)) {
+    if (!vfsec_plugin_start_finish(pf->plugin, result, &error)) {
         pf_call_done(call, error);
         return;
     }
-    pf->plugin->ops->list_vfs_async(pf->plugin, NULL, start_list_cb, call);
+    vfsec_plugin_list_vfs_async(pf->plugin, NULL, start_list_cb, call);
 }
 
 void
@@ -1706,7 +1705,7 @@ vfsec_engine_start_async(VfsecEngine *engine, GCancellable *cancellable,
         call->pf = engine->pfs->pdata[i];
         call->batch = b;
         batch_hold(b);
-        call->pf->plugin->ops->start_async(call->pf->plugin, NULL, start_cb, call);
+        vfsec_plugin_start_async(call->pf->plugin, NULL, start_cb, call);
     }
     batch_release(b, NULL);
 }
@@ -2024,7 +2023,7 @@ reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
     (void)source;
     if (!pf_call_open(data, &b, &pf))
         return;
-    now = pf->plugin->ops->get_macs_finish(pf->plugin, result, &error);
+    now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
     if (!now) {
         reconcile_failed(b, "PF %s: reading the local-MAC table failed: %s", pf->conf->label,
                          error->message);
@@ -2061,7 +2060,7 @@ reconcile_tables(Batch *b)
         call = g_new0(PfCall, 1);
         call->pf = pf;
         call->batch = b;
-        pf->plugin->ops->get_macs_async(pf->plugin, NULL, reconcile_macs_cb, call);
+        vfsec_plugin_get_macs_async(pf->plugin, NULL, reconcile_macs_cb, call);
     }
     batch_release(b, NULL);
 }
@@ -2177,7 +2176,7 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, gpointer data)
     (void)source;
     if (!pf_call_open(data, &b, &pf))
         return;
-    vfs = pf->plugin->ops->list_vfs_finish(pf->plugin, result, &error);
+    vfs = vfsec_plugin_list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
         reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
         return;
@@ -2215,7 +2214,7 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
         call->pf = engine->pfs->pdata[p];
         call->batch = b;
         batch_hold(b);
-        call->pf->plugin->ops->list_vfs_async(call->pf->plugin, NULL, reconcile_list_cb, call);
+        vfsec_plugin_list_vfs_async(call->pf->plugin, NULL, reconcile_list_cb, call);
     }
     batch_release(b, NULL);
 }
