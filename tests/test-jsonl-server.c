@@ -361,41 +361,16 @@ check_reply(const char *line, guint64 id, const char *code)
 
 /* ---- With the contract client ---- */
 
-typedef struct {
-    GAsyncResult *result;
-    guint order;
-} Wait;
-
-static guint completions;
-
-static void
-wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Wait *w = user_data;
-
-    w->result = g_object_ref(result);
-    w->order = ++completions;
-}
-
-static void
-wait_for(Wait *w)
-{
-    while (!w->result)
-        g_main_context_iteration(NULL, TRUE);
-}
-
 static VfsecContractClient *
 client_connect(Fixture *fx, GError **error)
 {
     g_autoptr(VfsecContractClient) client = vfsec_contract_client_new(fx->path);
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_contract_client_connect_async(client, 5000, NULL, wait_cb, &w);
-    wait_for(&w);
-    ok = vfsec_contract_client_connect_finish(client, w.result, error);
-    g_object_unref(w.result);
-    return ok ? g_steal_pointer(&client) : NULL;
+    vfsec_contract_client_connect_async(client, 5000, NULL, vfsec_test_async_cb, &w);
+    if (!vfsec_contract_client_connect_finish(client, vfsec_test_async_wait(NULL, &w), error))
+        return NULL;
+    return g_steal_pointer(&client);
 }
 
 static JsonObject *
@@ -411,14 +386,10 @@ static gboolean
 client_call(VfsecContractClient *client, const char *op, guint port, GError **error)
 {
     g_autoptr(JsonObject) args = port_args(port);
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_contract_client_call_async(client, op, args, 5000, NULL, wait_cb, &w);
-    wait_for(&w);
-    ok = vfsec_contract_client_call_finish(client, w.result, NULL, error);
-    g_object_unref(w.result);
-    return ok;
+    vfsec_contract_client_call_async(client, op, args, 5000, NULL, vfsec_test_async_cb, &w);
+    return vfsec_contract_client_call_finish(client, vfsec_test_async_wait(NULL, &w), NULL, error);
 }
 
 static void
@@ -428,16 +399,19 @@ test_out_of_order(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecContractClient) client = client_connect(fx, &error);
     g_autoptr(JsonObject) args = port_args(0);
     g_autoptr(JsonObject) vfs = json_object_new();
-    Wait slow = { 0 };
-    Wait fast = { 0 };
+    guint completions = 0;
+    g_auto(VfsecTestAsync) slow = { .sequence = &completions };
+    g_auto(VfsecTestAsync) fast = { .sequence = &completions };
 
     g_assert_no_error(error);
     g_assert_cmpstr(vfsec_contract_client_get_hello(client)->server, ==, "test-jsonl-server/0");
     g_assert_cmpuint(vfsec_jsonl_server_n_connections(fx->server), ==, 1);
 
-    vfsec_contract_client_call_async(client, "list-vfs", args, 5000, NULL, wait_cb, &slow);
-    vfsec_contract_client_call_async(client, "get-switch-mode", args, 5000, NULL, wait_cb, &fast);
-    wait_for(&fast);
+    vfsec_contract_client_call_async(client, "list-vfs", args, 5000, NULL, vfsec_test_async_cb,
+                                     &slow);
+    vfsec_contract_client_call_async(client, "get-switch-mode", args, 5000, NULL,
+                                     vfsec_test_async_cb, &fast);
+    vfsec_test_async_wait(NULL, &fast);
     g_assert_null(slow.result);
     g_assert_true(vfsec_contract_client_call_finish(client, fast.result, NULL, &error));
     g_assert_no_error(error);
@@ -448,12 +422,10 @@ test_out_of_order(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(vfsec_jsonl_call_get_request(fx->held->pdata[0])->args.port, ==, 0);
     json_object_set_array_member(vfs, "vfs", json_array_new());
     vfsec_jsonl_call_return_result(g_ptr_array_steal_index(fx->held, 0), vfs);
-    wait_for(&slow);
+    vfsec_test_async_wait(NULL, &slow);
     g_assert_cmpuint(fast.order, <, slow.order);
     g_assert_true(vfsec_contract_client_call_finish(client, slow.result, NULL, &error));
     g_assert_no_error(error);
-    g_object_unref(slow.result);
-    g_object_unref(fast.result);
 }
 
 typedef struct {
@@ -660,19 +632,19 @@ test_notify_contract(Fixture *fx, gconstpointer data)
     g_autofree char *line = NULL;
     guint vf = G_MAXUINT;
     gsize len = 0;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     vfsec_contract_client_set_notify_func(client, notified, &vf, NULL);
-    vfsec_contract_client_connect_async(client, 5000, NULL, wait_cb, &w);
-    wait_for(&w);
+    vfsec_contract_client_connect_async(client, 5000, NULL, vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(NULL, &w);
     g_assert_true(vfsec_contract_client_connect_finish(client, w.result, &error));
-    g_clear_object(&w.result);
+    vfsec_test_async_clear(&w);
     vfsec_contract_client_subscribe_async(client, VFSEC_CONTRACT_EVENT_MASK(VFSEC_CONTRACT_EVENT_VF_RESET),
-                                          5000, NULL, wait_cb, &w);
-    wait_for(&w);
+                                          5000, NULL, vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(NULL, &w);
     g_assert_true(vfsec_contract_client_subscribe_finish(client, w.result, &error));
     g_assert_no_error(error);
-    g_clear_object(&w.result);
+    vfsec_test_async_clear(&w);
 
     line = vfsec_contract_notification_build(&n, &len, &error);
     g_assert_no_error(error);
@@ -758,17 +730,16 @@ test_default_auth(Fixture *fx, gconstpointer data)
     g_assert_true(vfsec_jsonl_server_start(root_only, &error));
     client = vfsec_contract_client_new(path);
     {
-        Wait w = { 0 };
+        g_auto(VfsecTestAsync) w = { 0 };
 
-        vfsec_contract_client_connect_async(client, 5000, NULL, wait_cb, &w);
-        wait_for(&w);
+        vfsec_contract_client_connect_async(client, 5000, NULL, vfsec_test_async_cb, &w);
+        vfsec_test_async_wait(NULL, &w);
         if (geteuid() == 0) {
             g_assert_true(vfsec_contract_client_connect_finish(client, w.result, &error));
         } else {
             g_assert_false(vfsec_contract_client_connect_finish(client, w.result, &error));
             g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_PERMISSION);
         }
-        g_object_unref(w.result);
     }
 }
 

@@ -257,37 +257,6 @@ fixture_teardown(Fixture *fx, gconstpointer data)
         ;
 }
 
-/* ---- Waiting for async results without sleeping ---- */
-
-typedef struct {
-    GAsyncResult *result;
-    guint order;             /* when it completed, counted by the test */
-} Wait;
-
-static guint completions;
-
-static void
-wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Wait *w = user_data;
-
-    w->result = g_object_ref(result);
-    w->order = ++completions;
-}
-
-static void
-wait_for(Wait *w)
-{
-    while (!w->result)
-        g_main_context_iteration(NULL, TRUE);
-}
-
-static void
-wait_clear(Wait *w)
-{
-    g_clear_object(&w->result);
-}
-
 static void
 iterate_idle(void)
 {
@@ -333,14 +302,10 @@ vf_sa(Fixture *fx, guint vf)
 static gboolean
 add_sa(Fixture *fx, guint vf, const VfsecWireAddSa *sa, guint32 *index, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_pfdrv_vf_add_sa_async(fx->pfdrv, vf, sa, NULL, wait_cb, &w);
-    wait_for(&w);
-    ok = vfsec_pfdrv_vf_add_sa_finish(fx->pfdrv, w.result, index, error);
-    wait_clear(&w);
-    return ok;
+    vfsec_pfdrv_vf_add_sa_async(fx->pfdrv, vf, sa, NULL, vfsec_test_async_cb, &w);
+    return vfsec_pfdrv_vf_add_sa_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &w), index, error);
 }
 
 static void
@@ -358,14 +323,10 @@ add_many(Fixture *fx, guint vf, guint n)
 static gboolean
 reclaim(Fixture *fx, guint vf, guint timeout_ms, VfsecPfdrvReclaim *out, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, vf, timeout_ms, NULL, wait_cb, &w);
-    wait_for(&w);
-    ok = vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, w.result, out, error);
-    wait_clear(&w);
-    return ok;
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, vf, timeout_ms, NULL, vfsec_test_async_cb, &w);
+    return vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &w), out, error);
 }
 
 /* Frames the agent saw, resends not counted (they would make tests depend on timing). */
@@ -490,14 +451,10 @@ test_mailbox_checks(Fixture *fx, gconstpointer data)
 static gboolean
 remove_sa(Fixture *fx, guint vf, const VfsecWireSaKey *key, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_pfdrv_vf_remove_sa_async(fx->pfdrv, vf, key, NULL, wait_cb, &w);
-    wait_for(&w);
-    ok = vfsec_pfdrv_vf_remove_sa_finish(fx->pfdrv, w.result, error);
-    wait_clear(&w);
-    return ok;
+    vfsec_pfdrv_vf_remove_sa_async(fx->pfdrv, vf, key, NULL, vfsec_test_async_cb, &w);
+    return vfsec_pfdrv_vf_remove_sa_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &w), error);
 }
 
 static void
@@ -591,12 +548,12 @@ test_reclaim_gate(Fixture *fx, gconstpointer data)
 {
     VfsecPfdrvReclaim r = { 0 };
     g_autoptr(GError) error = NULL;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     add_many(fx, 1, 4);
     vfsec_pfdrv_gate_hold(fx->pfdrv, 1);
     g_assert_false(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 1));
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, wait_cb, &w);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, vfsec_test_async_cb, &w);
     iterate_idle();
     g_assert_true(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 1));
     g_assert_false(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 2));
@@ -611,7 +568,7 @@ test_reclaim_gate(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(vfsec_pfdrv_in_flight(fx->pfdrv), ==, 1);
 
     vfsec_pfdrv_gate_release(fx->pfdrv, 1);
-    wait_for(&w);
+    vfsec_test_async_wait(NULL, &w);
     g_assert_true(vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, w.result, &r, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(r.removed, ==, 4);
@@ -619,7 +576,6 @@ test_reclaim_gate(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 1), ==, 0);
     g_assert_cmpuint(counter(fx, VFSEC_PFDRV_COUNTER_GATE_HELD), >=, 1);
     g_assert_false(vfsec_pfdrv_reclaim_pending(fx->pfdrv, 1));
-    wait_clear(&w);
 }
 
 static gboolean
@@ -627,15 +583,11 @@ mac_replace(Fixture *fx, guint32 generation, guint32 *out, GError **error)
 {
     VfsecWireMacEntry entries[2] = { { vf_mac(0), 0, { { 0 } } },
                                      { vf_mac(1), 1, { { VFSEC_WIRE_TPID_8021Q, 100 } } } };
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
     vfsec_pfdrv_mac_replace_async(fx->pfdrv, generation, entries, G_N_ELEMENTS(entries), NULL,
-                                  wait_cb, &w);
-    wait_for(&w);
-    ok = vfsec_pfdrv_mac_replace_finish(fx->pfdrv, w.result, out, error);
-    wait_clear(&w);
-    return ok;
+                                  vfsec_test_async_cb, &w);
+    return vfsec_pfdrv_mac_replace_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &w), out, error);
 }
 
 typedef struct {
@@ -766,27 +718,25 @@ test_reclaim_parallel(Fixture *fx, gconstpointer data)
 {
     VfsecPfdrvReclaim r = { 0 };
     g_autoptr(GError) error = NULL;
-    Wait w1 = { 0 };
-    Wait w2 = { 0 };
+    g_auto(VfsecTestAsync) w1 = { 0 };
+    g_auto(VfsecTestAsync) w2 = { 0 };
 
     add_many(fx, 1, 3);
     add_many(fx, 2, 3);
     vfsec_pfdrv_gate_hold(fx->pfdrv, 1);
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, wait_cb, &w1);
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 2, 0, NULL, wait_cb, &w2);
-    wait_for(&w2);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, vfsec_test_async_cb, &w1);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 2, 0, NULL, vfsec_test_async_cb, &w2);
+    vfsec_test_async_wait(NULL, &w2);
     g_assert_true(vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, w2.result, &r, &error));
     g_assert_cmpuint(r.removed, ==, 3);
     iterate_idle();
     g_assert_null(w1.result);
 
     vfsec_pfdrv_gate_release(fx->pfdrv, 1);
-    wait_for(&w1);
+    vfsec_test_async_wait(NULL, &w1);
     g_assert_true(vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, w1.result, &r, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(r.removed, ==, 3);
-    wait_clear(&w1);
-    wait_clear(&w2);
 }
 
 static void
@@ -795,30 +745,28 @@ test_serialized(Fixture *fx, gconstpointer data)
     VfsecWireAddSa sa = vf_sa(fx, 1);
     VfsecPfdrvReclaim r = { 0 };
     g_autoptr(GError) error = NULL;
-    Wait add = { 0 };
-    Wait rec = { 0 };
-    Wait other = { 0 };
+    guint completions = 0;
+    g_auto(VfsecTestAsync) add = { .sequence = &completions };
+    g_auto(VfsecTestAsync) rec = { .sequence = &completions };
+    g_auto(VfsecTestAsync) other = { .sequence = &completions };
 
     add_many(fx, 1, 2);
     /* Deferred replies: the add is still in flight when the reclaim arrives. */
     fx->agent.defer = TRUE;
-    vfsec_pfdrv_vf_add_sa_async(fx->pfdrv, 1, &sa, NULL, wait_cb, &add);
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, wait_cb, &rec);
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 2, 0, NULL, wait_cb, &other);
+    vfsec_pfdrv_vf_add_sa_async(fx->pfdrv, 1, &sa, NULL, vfsec_test_async_cb, &add);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, vfsec_test_async_cb, &rec);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 2, 0, NULL, vfsec_test_async_cb, &other);
     g_assert_cmpuint(vfsec_pfdrv_pending_ops(fx->pfdrv), ==, 2);  /* VF 2 had nothing */
     g_assert_cmpuint(vfsec_pfdrv_in_flight(fx->pfdrv), ==, 1);    /* the reclaim waits */
-    wait_for(&add);
-    wait_for(&rec);
-    wait_for(&other);
+    vfsec_test_async_wait(NULL, &add);
+    vfsec_test_async_wait(NULL, &rec);
+    vfsec_test_async_wait(NULL, &other);
     g_assert_cmpuint(add.order, <, rec.order);
     g_assert_true(vfsec_pfdrv_vf_add_sa_finish(fx->pfdrv, add.result, NULL, &error));
     g_assert_true(vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, rec.result, &r, &error));
     g_assert_no_error(error);
     /* The reclaim started after the add, so it took the new SA too. */
     g_assert_cmpuint(r.removed, ==, 3);
-    wait_clear(&add);
-    wait_clear(&rec);
-    wait_clear(&other);
 }
 
 static void
@@ -829,7 +777,7 @@ test_port_ops(Fixture *fx, gconstpointer data)
     g_autofree VfsecWireMacEntry *many = g_new0(VfsecWireMacEntry, VFSEC_WIRE_MAC_REPLACE_MAX + 1);
     guint32 generation = 0;
     guint32 removed = 0;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     add_many(fx, 0, 2);
     add_many(fx, VFSEC_PFDRV_PF, 1);
@@ -846,28 +794,27 @@ test_port_ops(Fixture *fx, gconstpointer data)
     for (guint i = 0; i <= VFSEC_WIRE_MAC_REPLACE_MAX; i++)
         many[i].mac = vf_mac(i);
     vfsec_pfdrv_mac_replace_async(fx->pfdrv, 2, many, VFSEC_WIRE_MAC_REPLACE_MAX + 1, NULL,
-                                  wait_cb, &w);
-    wait_for(&w);
+                                  vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(NULL, &w);
     g_assert_false(vfsec_pfdrv_mac_replace_finish(fx->pfdrv, w.result, NULL, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE);
     g_clear_error(&error);
-    wait_clear(&w);
+    vfsec_test_async_clear(&w);
 
-    vfsec_pfdrv_query_async(fx->pfdrv, NULL, wait_cb, &w);
-    wait_for(&w);
+    vfsec_pfdrv_query_async(fx->pfdrv, NULL, vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(NULL, &w);
     g_assert_true(vfsec_pfdrv_query_finish(fx->pfdrv, w.result, &info, &error));
     g_assert_cmpuint(info.sa_count, ==, 3);
     g_assert_cmpuint(info.generation, ==, 1);
-    wait_clear(&w);
+    vfsec_test_async_clear(&w);
 
-    vfsec_pfdrv_reclaim_port_async(fx->pfdrv, 0, NULL, wait_cb, &w);
-    wait_for(&w);
+    vfsec_pfdrv_reclaim_port_async(fx->pfdrv, 0, NULL, vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(NULL, &w);
     g_assert_true(vfsec_pfdrv_reclaim_port_finish(fx->pfdrv, w.result, &removed, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(removed, ==, 3);
     g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, VFSEC_PFDRV_PORT), ==, 0);
     g_assert_cmpuint(g_hash_table_size(fx->agent.by_index), ==, 0);
-    wait_clear(&w);
 }
 
 static void
@@ -875,16 +822,16 @@ test_cancel_and_free(Fixture *fx, gconstpointer data)
 {
     g_autoptr(GCancellable) cancellable = g_cancellable_new();
     g_autoptr(GError) error = NULL;
-    Wait w1 = { 0 };
-    Wait w2 = { 0 };
+    g_auto(VfsecTestAsync) w1 = { 0 };
+    g_auto(VfsecTestAsync) w2 = { 0 };
 
     add_many(fx, 1, 2);
     vfsec_pfdrv_gate_hold(fx->pfdrv, VFSEC_PFDRV_PORT);
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, cancellable, wait_cb, &w1);
-    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, wait_cb, &w2);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, cancellable, vfsec_test_async_cb, &w1);
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 1, 0, NULL, vfsec_test_async_cb, &w2);
     iterate_idle();
     g_cancellable_cancel(cancellable);
-    wait_for(&w1);
+    vfsec_test_async_wait(NULL, &w1);
     g_assert_false(vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, w1.result, NULL, &error));
     g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_clear_error(&error);
@@ -893,11 +840,9 @@ test_cancel_and_free(Fixture *fx, gconstpointer data)
     iterate_idle();
     g_assert_null(w2.result);
     g_clear_pointer(&fx->pfdrv, vfsec_pfdrv_free);
-    wait_for(&w2);
+    vfsec_test_async_wait(NULL, &w2);
     g_assert_false(vfsec_pfdrv_reclaim_vf_finish(NULL, w2.result, NULL, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED);
-    wait_clear(&w1);
-    wait_clear(&w2);
 }
 
 static void

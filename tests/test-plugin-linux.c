@@ -215,36 +215,6 @@ kernel_init(FakeKernel *k, guint n_vfs)
     k->bridge_mode = VFSEC_BRIDGE_MODE_VEB;
 }
 
-static gboolean
-run_until(const gboolean *done)
-{
-    /* Every operation completes on the next iteration: bounded anyway. */
-    for (guint i = 0; i < 1000 && !*done; i++)
-        g_main_context_iteration(NULL, FALSE);
-    return *done;
-}
-
-typedef struct {
-    gboolean done;
-    GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Wait *w = user_data;
-
-    w->result = g_object_ref(result);
-    w->done = TRUE;
-}
-
-static GAsyncResult *
-wait_result(Wait *w)
-{
-    g_assert_true(run_until(&w->done));
-    return w->result;
-}
-
 /* A plugin, not started, for PF @netdev of sysfs tree @tree (copied when
  * @writable) over a fake kernel with two VFs. */
 static Fixture *
@@ -277,13 +247,10 @@ fixture_open(const char *tree, const char *netdev, gboolean writable)
 static gboolean
 fixture_start(Fixture *fx, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_start_async(fx->plugin, NULL, wait_cb, &w);
-    ok = vfsec_plugin_start_finish(fx->plugin, wait_result(&w), error);
-    g_object_unref(w.result);
-    return ok;
+    vfsec_plugin_start_async(fx->plugin, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_start_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), error);
 }
 
 /* fixture_open(), started. */
@@ -316,25 +283,21 @@ fixture_free(Fixture *fx)
 static VfsecContractVf *
 set_vf(Fixture *fx, VfsecContractSetVfFields fields, const VfsecContractVf *want, GError **error)
 {
-    Wait w = { 0 };
-    VfsecContractVf *vf;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_set_vf_async(fx->plugin, fields, want, NULL, wait_cb, &w);
-    vf = vfsec_plugin_set_vf_finish(fx->plugin, wait_result(&w), error);
-    g_object_unref(w.result);
-    return vf;
+    vfsec_plugin_set_vf_async(fx->plugin, fields, want, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_set_vf_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), error);
 }
 
 static gboolean
 reclaim(Fixture *fx, guint vf, GError **error)
 {
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
     VfsecContractReclaim out = { 1, 1, 1 };
     gboolean ok;
 
-    vfsec_plugin_reclaim_vf_async(fx->plugin, vf, 2000, NULL, wait_cb, &w);
-    ok = vfsec_plugin_reclaim_vf_finish(fx->plugin, wait_result(&w), &out, error);
-    g_object_unref(w.result);
+    vfsec_plugin_reclaim_vf_async(fx->plugin, vf, 2000, NULL, vfsec_test_async_cb, &w);
+    ok = vfsec_plugin_reclaim_vf_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), &out, error);
     if (ok) {
         g_assert_cmpuint(out.removed, ==, 0);
         g_assert_cmpuint(out.failed, ==, 0);
@@ -419,7 +382,7 @@ test_start_errors(void)
                                              NULL);
     VfsecConfPf pf = { .label = (char *)"p0", .plugin = VFSEC_PLUGIN_LINUX };
     g_autoptr(GError) error = NULL;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     g_assert_false(fixture_start(fx, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND);
@@ -427,10 +390,11 @@ test_start_errors(void)
     g_clear_error(&error);
 
     /* Operations before a successful start fail at once. */
-    vfsec_plugin_list_vfs_async(fx->plugin, NULL, wait_cb, &w);
-    g_assert_null(vfsec_plugin_list_vfs_finish(fx->plugin, wait_result(&w), &error));
+    vfsec_plugin_list_vfs_async(fx->plugin, NULL, vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(NULL, &w);
+    g_assert_null(vfsec_plugin_list_vfs_finish(fx->plugin, w.result, &error));
     g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
-    g_object_unref(w.result);
+    vfsec_test_async_clear(&w);  /* before fixture_free() frees the plugin */
     g_clear_error(&error);
     fixture_free(fx);
 
@@ -448,15 +412,15 @@ test_list_vfs(void)
     g_autoptr(GError) error = NULL;
     const VfsecContractVf *vf;
     char pci[VFSEC_PCI_ADDR_STRLEN];
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     k1->vlan = 4092;
     k1->qos = 3;
     k1->vlan_proto = ETH_P_8021AD;
     k1->trust = -1;  /* a driver that does not report it */
-    vfsec_plugin_list_vfs_async(fx->plugin, NULL, wait_cb, &w);
-    vfs = vfsec_plugin_list_vfs_finish(fx->plugin, wait_result(&w), &error);
-    g_object_unref(w.result);
+    vfsec_plugin_list_vfs_async(fx->plugin, NULL, vfsec_test_async_cb, &w);
+    vfs = vfsec_plugin_list_vfs_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), &error);
+    vfsec_test_async_clear(&w);  /* before fixture_free() frees the plugin */
     g_assert_no_error(error);
     g_assert_cmpuint(vfs->len, ==, 2);
 
@@ -663,13 +627,10 @@ test_reclaim_no_reset(void)
 static gboolean
 set_mode(Fixture *fx, VfsecContractSwitchMode mode, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_set_switch_mode_async(fx->plugin, mode, NULL, wait_cb, &w);
-    ok = vfsec_plugin_set_switch_mode_finish(fx->plugin, wait_result(&w), error);
-    g_object_unref(w.result);
-    return ok;
+    vfsec_plugin_set_switch_mode_async(fx->plugin, mode, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_set_switch_mode_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), error);
 }
 
 static void
@@ -711,13 +672,12 @@ test_no_bridge_mode(void)
 static VfsecContractMacTable *
 get_macs(Fixture *fx)
 {
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
     g_autoptr(GError) error = NULL;
     VfsecContractMacTable *t;
 
-    vfsec_plugin_get_macs_async(fx->plugin, NULL, wait_cb, &w);
-    t = vfsec_plugin_get_macs_finish(fx->plugin, wait_result(&w), &error);
-    g_object_unref(w.result);
+    vfsec_plugin_get_macs_async(fx->plugin, NULL, vfsec_test_async_cb, &w);
+    t = vfsec_plugin_get_macs_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), &error);
     g_assert_no_error(error);
     return t;
 }
@@ -725,13 +685,10 @@ get_macs(Fixture *fx)
 static gboolean
 set_macs(Fixture *fx, const VfsecContractMacTable *t, guint64 *gen, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_set_macs_async(fx->plugin, t, NULL, wait_cb, &w);
-    ok = vfsec_plugin_set_macs_finish(fx->plugin, wait_result(&w), gen, error);
-    g_object_unref(w.result);
-    return ok;
+    vfsec_plugin_set_macs_async(fx->plugin, t, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_set_macs_finish(fx->plugin, vfsec_test_async_wait(NULL, &w), gen, error);
 }
 
 static void

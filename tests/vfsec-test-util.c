@@ -64,6 +64,96 @@ vfsec_test_wait_for_file(const char *path, guint timeout_ms)
     return found;
 }
 
+/* ---- Running a main context until something happened ----
+ *
+ * The loop blocks in g_main_context_iteration(), so a one-shot timer on the
+ * same context wakes it at the deadline; the deadline itself is checked
+ * against the monotonic clock after every iteration, so sources that keep
+ * the context busy cannot keep the timer from ending the wait. */
+
+typedef gboolean (*RunDoneFunc)(const void *data);
+
+static gboolean
+run_wake(gpointer user_data)
+{
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+run_until(GMainContext *ctx, RunDoneFunc done, const void *data, guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    /* Created after the deadline was taken, so it fires no earlier. */
+    GSource *wake = g_timeout_source_new(timeout_ms);
+
+    g_source_set_callback(wake, run_wake, NULL, NULL);
+    g_source_attach(wake, ctx);
+    while (!done(data) && g_get_monotonic_time() < deadline)
+        g_main_context_iteration(ctx, TRUE);
+    g_source_destroy(wake);
+    g_source_unref(wake);
+    return done(data);
+}
+
+static gboolean
+flag_done(const void *data)
+{
+    return *(const gboolean *)data;
+}
+
+gboolean
+vfsec_test_run_until(GMainContext *ctx, const gboolean *flag, guint timeout_ms)
+{
+    return run_until(ctx, flag_done, flag, timeout_ms);
+}
+
+typedef struct {
+    const guint *count;
+    guint want;
+} CountDone;
+
+static gboolean
+count_done(const void *data)
+{
+    const CountDone *c = data;
+
+    return *c->count >= c->want;
+}
+
+gboolean
+vfsec_test_run_until_count(GMainContext *ctx, const guint *count, guint want, guint timeout_ms)
+{
+    CountDone c = { count, want };
+
+    return run_until(ctx, count_done, &c, timeout_ms);
+}
+
+void
+vfsec_test_async_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    VfsecTestAsync *async = user_data;
+
+    async->result = g_object_ref(result);
+    async->done = TRUE;
+    if (async->sequence)
+        async->order = ++*async->sequence;
+}
+
+GAsyncResult *
+vfsec_test_async_wait(GMainContext *ctx, VfsecTestAsync *async)
+{
+    g_assert_true(vfsec_test_run_until(ctx, &async->done, VFSEC_TEST_WAIT_MS));
+    return async->result;
+}
+
+void
+vfsec_test_async_clear(VfsecTestAsync *async)
+{
+    g_clear_object(&async->result);
+    async->done = FALSE;
+    async->order = 0;
+}
+
 int
 vfsec_test_run(const char *const *argv, char **out, char **err)
 {

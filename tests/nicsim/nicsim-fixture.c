@@ -390,54 +390,16 @@ nicsim_json_text(JsonObject *obj)
 
 /* ---- Contract socket ---- */
 
-static gboolean
-flag_set(gpointer user_data)
-{
-    *(gboolean *)user_data = TRUE;
-    return G_SOURCE_REMOVE;
-}
-
 gboolean
 nicsim_run_until(NicsimFixture *fx, const gboolean *flag, guint timeout_ms)
 {
-    gboolean expired = FALSE;
-    GSource *timer = g_timeout_source_new(timeout_ms);
-
-    g_source_set_callback(timer, flag_set, &expired, NULL);
-    g_source_attach(timer, fx->ctx);
-    while (!*flag && !expired)
-        g_main_context_iteration(fx->ctx, TRUE);
-    g_source_destroy(timer);
-    g_source_unref(timer);
-    return *flag;
-}
-
-typedef struct {
-    const guint *count;
-    guint want;
-    gboolean expired;
-} CountWait;
-
-static gboolean
-count_wait_expired(gpointer user_data)
-{
-    ((CountWait *)user_data)->expired = TRUE;
-    return G_SOURCE_REMOVE;
+    return vfsec_test_run_until(fx->ctx, flag, timeout_ms);
 }
 
 gboolean
 nicsim_run_until_count(NicsimFixture *fx, const guint *count, guint want, guint timeout_ms)
 {
-    CountWait w = { count, want, FALSE };
-    GSource *timer = g_timeout_source_new(timeout_ms);
-
-    g_source_set_callback(timer, count_wait_expired, &w, NULL);
-    g_source_attach(timer, fx->ctx);
-    while (*count < want && !w.expired)
-        g_main_context_iteration(fx->ctx, TRUE);
-    g_source_destroy(timer);
-    g_source_unref(timer);
-    return *count >= want;
+    return vfsec_test_run_until_count(fx->ctx, count, want, timeout_ms);
 }
 
 void
@@ -447,50 +409,22 @@ nicsim_run_pending(NicsimFixture *fx)
         ;
 }
 
-typedef struct {
-    gboolean done;
-    gboolean ok;
-    GError *error;
-} ConnectWait;
-
-static void
-connect_done(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    ConnectWait *w = user_data;
-
-    w->ok = vfsec_contract_client_connect_finish(VFSEC_CONTRACT_CLIENT(source), result, &w->error);
-    w->done = TRUE;
-}
-
 VfsecContractClient *
 nicsim_contract_connect(NicsimFixture *fx, VfsecContractNotifyFunc notify, gpointer user_data)
 {
     VfsecContractClient *client = vfsec_contract_client_new(fx->contract);
-    ConnectWait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
+    g_autoptr(GError) error = NULL;
+    gboolean ok;
 
     if (notify)
         vfsec_contract_client_set_notify_func(client, notify, user_data, NULL);
-    vfsec_contract_client_connect_async(client, NICSIM_WAIT_MS, NULL, connect_done, &w);
+    vfsec_contract_client_connect_async(client, NICSIM_WAIT_MS, NULL, vfsec_test_async_cb, &w);
     g_assert_true(nicsim_run_until(fx, &w.done, NICSIM_WAIT_MS * 2));
-    g_assert_no_error(w.error);
-    g_assert_true(w.ok);
+    ok = vfsec_contract_client_connect_finish(client, w.result, &error);
+    g_assert_no_error(error);
+    g_assert_true(ok);
     return client;
-}
-
-typedef struct {
-    gboolean done;
-    JsonObject *result;
-    GError *error;
-} CallWait;
-
-static void
-call_done(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    CallWait *w = user_data;
-
-    vfsec_contract_client_call_finish(VFSEC_CONTRACT_CLIENT(source), result, &w->result,
-                                      &w->error);
-    w->done = TRUE;
 }
 
 JsonObject *
@@ -498,18 +432,22 @@ nicsim_contract_call(NicsimFixture *fx, VfsecContractClient *client, const char 
                      const char *args_json)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
+    g_auto(VfsecTestAsync) w = { 0 };
+    g_autoptr(GError) error = NULL;
     JsonObject *args = NULL;
-    CallWait w = { 0 };
+    JsonObject *result = NULL;
 
     if (args_json) {
         g_assert_true(json_parser_load_from_data(parser, args_json, -1, NULL));
         args = json_node_get_object(json_parser_get_root(parser));
     }
-    vfsec_contract_client_call_async(client, op, args, NICSIM_WAIT_MS, NULL, call_done, &w);
+    vfsec_contract_client_call_async(client, op, args, NICSIM_WAIT_MS, NULL, vfsec_test_async_cb,
+                                     &w);
     g_assert_true(nicsim_run_until(fx, &w.done, NICSIM_WAIT_MS * 2));
-    if (w.error)
-        g_error("contract op %s %s failed: %s", op, args_json ? args_json : "", w.error->message);
-    return w.result;
+    vfsec_contract_client_call_finish(client, w.result, &result, &error);
+    if (error)
+        g_error("contract op %s %s failed: %s", op, args_json ? args_json : "", error->message);
+    return result;
 }
 
 /* ---- Namespaces and frames ---- */

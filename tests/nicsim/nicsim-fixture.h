@@ -101,10 +101,12 @@ VfsecContractClient *nicsim_contract_connect(NicsimFixture *fx, VfsecContractNot
  * returns its result (caller unrefs). */
 JsonObject *nicsim_contract_call(NicsimFixture *fx, VfsecContractClient *client, const char *op,
                                  const char *args_json);
-/* Iterates the fixture's context until *@flag is TRUE; FALSE after @timeout_ms. */
+/* vfsec_test_run_until() on the fixture's context: iterates it until *@flag
+ * is TRUE; FALSE after @timeout_ms. */
 gboolean nicsim_run_until(NicsimFixture *fx, const gboolean *flag, guint timeout_ms);
-/* Iterates the fixture's context until *@count reaches @want (a notification
- * callback counts); FALSE after @timeout_ms. */
+/* vfsec_test_run_until_count() on the fixture's context: iterates it until
+ * *@count reaches @want (a notification callback counts); FALSE after
+ * @timeout_ms. */
 gboolean nicsim_run_until_count(NicsimFixture *fx, const guint *count, guint want,
                                 guint timeout_ms);
 /* Iterates the fixture's context without blocking until it has nothing to do. */

@@ -5,6 +5,7 @@
 
 #include "nicsim-fixture.h"
 #include "vfsec-plugin.h"
+#include "vfsec-test-util.h"
 
 #define KEY128 "000102030405060708090a0b0c0d0e0f"
 
@@ -22,28 +23,6 @@ on_event(VfsecPlugin *plugin, VfsecPluginEvent event, int vf, const char *detail
     g_assert_cmpint(event, <, VFSEC_PLUGIN_EVENT_LAST);
     ev->count[event]++;
     ev->last_vf[event] = vf;
-}
-
-typedef struct {
-    gboolean done;
-    GAsyncResult *result;
-} Wait;
-
-static void
-wait_cb(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Wait *w = user_data;
-
-    w->result = g_object_ref(result);
-    w->done = TRUE;
-}
-
-/* Runs the fixture's context until @w completed; the result (unref it). */
-static GAsyncResult *
-wait_result(NicsimFixture *fx, Wait *w)
-{
-    g_assert_true(nicsim_run_until(fx, &w->done, NICSIM_WAIT_MS));
-    return w->result;
 }
 
 static VfsecPlugin *
@@ -64,25 +43,19 @@ plugin_new(NicsimFixture *fx, guint port, Events *ev)
 static gboolean
 start(NicsimFixture *fx, VfsecPlugin *plugin, GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_start_async(plugin, NULL, wait_cb, &w);
-    ok = vfsec_plugin_start_finish(plugin, wait_result(fx, &w), error);
-    g_object_unref(w.result);
-    return ok;
+    vfsec_plugin_start_async(plugin, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_start_finish(plugin, vfsec_test_async_wait(fx->ctx, &w), error);
 }
 
 static GPtrArray *
 list_vfs(NicsimFixture *fx, VfsecPlugin *plugin, GError **error)
 {
-    Wait w = { 0 };
-    GPtrArray *vfs;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_list_vfs_async(plugin, NULL, wait_cb, &w);
-    vfs = vfsec_plugin_list_vfs_finish(plugin, wait_result(fx, &w), error);
-    g_object_unref(w.result);
-    return vfs;
+    vfsec_plugin_list_vfs_async(plugin, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_list_vfs_finish(plugin, vfsec_test_async_wait(fx->ctx, &w), error);
 }
 
 static void
@@ -114,13 +87,12 @@ check_set_vf(NicsimFixture *fx, VfsecPlugin *plugin)
                              .port_tag = { VFSEC_CONTRACT_TPID_8021Q, 4092, 0 },
                              .trust = FALSE, .spoofchk = TRUE };
     const VfsecContractVf *vf1;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     vfsec_plugin_set_vf_async(plugin, VFSEC_CONTRACT_SET_VF_PORT_TAG | VFSEC_CONTRACT_SET_VF_TRUST |
                                           VFSEC_CONTRACT_SET_VF_SPOOFCHK,
-                              &want, NULL, wait_cb, &w);
-    got = vfsec_plugin_set_vf_finish(plugin, wait_result(fx, &w), &error);
-    g_object_unref(w.result);
+                              &want, NULL, vfsec_test_async_cb, &w);
+    got = vfsec_plugin_set_vf_finish(plugin, vfsec_test_async_wait(fx->ctx, &w), &error);
     g_assert_no_error(error);
     g_assert_cmpuint(got->vf, ==, 1);
     g_assert_true(got->has_port_tag);
@@ -143,7 +115,7 @@ check_reclaim(NicsimFixture *fx, VfsecPlugin *plugin)
     g_autoptr(JsonObject) added = NULL;
     g_autoptr(GError) error = NULL;
     VfsecContractReclaim out = { 0 };
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
     /* VF 2's driver offloads SAs through the PF mailbox. */
     added = nicsim_ctl(fx, "vf-add-sa",
@@ -153,9 +125,9 @@ check_reclaim(NicsimFixture *fx, VfsecPlugin *plugin)
     g_assert_cmpuint(nicsim_sad_count(fx), ==, 5);
     g_assert_cmpuint(nicsim_db_count(fx), ==, 5);
 
-    vfsec_plugin_reclaim_vf_async(plugin, 2, 2000, NULL, wait_cb, &w);
-    g_assert_true(vfsec_plugin_reclaim_vf_finish(plugin, wait_result(fx, &w), &out, &error));
-    g_object_unref(w.result);
+    vfsec_plugin_reclaim_vf_async(plugin, 2, 2000, NULL, vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(fx->ctx, &w);
+    g_assert_true(vfsec_plugin_reclaim_vf_finish(plugin, w.result, &out, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(out.removed, ==, 5);
     g_assert_cmpuint(out.failed, ==, 0);
@@ -169,11 +141,10 @@ get_macs(NicsimFixture *fx, VfsecPlugin *plugin)
 {
     g_autoptr(GError) error = NULL;
     VfsecContractMacTable *t;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_get_macs_async(plugin, NULL, wait_cb, &w);
-    t = vfsec_plugin_get_macs_finish(plugin, wait_result(fx, &w), &error);
-    g_object_unref(w.result);
+    vfsec_plugin_get_macs_async(plugin, NULL, vfsec_test_async_cb, &w);
+    t = vfsec_plugin_get_macs_finish(plugin, vfsec_test_async_wait(fx->ctx, &w), &error);
     g_assert_no_error(error);
     return t;
 }
@@ -182,13 +153,10 @@ static gboolean
 set_macs(NicsimFixture *fx, VfsecPlugin *plugin, const VfsecContractMacTable *t, guint64 *gen,
          GError **error)
 {
-    Wait w = { 0 };
-    gboolean ok;
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_set_macs_async(plugin, t, NULL, wait_cb, &w);
-    ok = vfsec_plugin_set_macs_finish(plugin, wait_result(fx, &w), gen, error);
-    g_object_unref(w.result);
-    return ok;
+    vfsec_plugin_set_macs_async(plugin, t, NULL, vfsec_test_async_cb, &w);
+    return vfsec_plugin_set_macs_finish(plugin, vfsec_test_async_wait(fx->ctx, &w), gen, error);
 }
 
 static void
@@ -221,12 +189,12 @@ static void
 check_switch_mode(NicsimFixture *fx, VfsecPlugin *plugin)
 {
     g_autoptr(GError) error = NULL;
-    Wait w = { 0 };
+    g_auto(VfsecTestAsync) w = { 0 };
 
-    vfsec_plugin_set_switch_mode_async(plugin, VFSEC_CONTRACT_SWITCH_MODE_VEPA, NULL, wait_cb,
-                                       &w);
-    g_assert_true(vfsec_plugin_set_switch_mode_finish(plugin, wait_result(fx, &w), &error));
-    g_object_unref(w.result);
+    vfsec_plugin_set_switch_mode_async(plugin, VFSEC_CONTRACT_SWITCH_MODE_VEPA, NULL,
+                                       vfsec_test_async_cb, &w);
+    vfsec_test_async_wait(fx->ctx, &w);
+    g_assert_true(vfsec_plugin_set_switch_mode_finish(plugin, w.result, &error));
     g_assert_no_error(error);
     g_assert_cmpint(plugin->port->switch_mode, ==, VFSEC_CONTRACT_SWITCH_MODE_VEPA);
 }
