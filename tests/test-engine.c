@@ -363,12 +363,7 @@ make_conf(const char *dir)
 static void
 wait_for(const gboolean *flag)
 {
-    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-
-    while (!*flag) {
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_main_context_iteration(NULL, FALSE);
-    }
+    g_assert_true(vfsec_test_run_until(NULL, flag, VFSEC_TEST_WAIT_MS));
 }
 
 /* Runs whatever is ready, without waiting. */
