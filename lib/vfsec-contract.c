@@ -267,9 +267,10 @@ vfsec_contract_mac_table_free(VfsecContractMacTable *table)
 }
 
 gboolean
-vfsec_contract_mac_table_equal(const VfsecContractMacTable *a, const VfsecContractMacTable *b)
+vfsec_contract_mac_table_same_entries(const VfsecContractMacTable *a,
+                                      const VfsecContractMacTable *b)
 {
-    if (a->generation != b->generation || a->entries->len != b->entries->len)
+    if (a->entries->len != b->entries->len)
         return FALSE;
     for (guint i = 0; i < a->entries->len; i++) {
         const VfsecContractMacEntry *ea = g_ptr_array_index(a->entries, i);
@@ -283,6 +284,12 @@ vfsec_contract_mac_table_equal(const VfsecContractMacTable *a, const VfsecContra
             return FALSE;
     }
     return TRUE;
+}
+
+gboolean
+vfsec_contract_mac_table_equal(const VfsecContractMacTable *a, const VfsecContractMacTable *b)
+{
+    return a->generation == b->generation && vfsec_contract_mac_table_same_entries(a, b);
 }
 
 static void

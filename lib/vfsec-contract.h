@@ -179,6 +179,9 @@ typedef struct {
 VfsecContractMacTable *vfsec_contract_mac_table_new(guint64 generation);
 void vfsec_contract_mac_table_free(VfsecContractMacTable *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecContractMacTable, vfsec_contract_mac_table_free)
+/* The same entries in the same order with the same tags (generation aside). */
+gboolean vfsec_contract_mac_table_same_entries(const VfsecContractMacTable *a,
+                                               const VfsecContractMacTable *b);
 /* Same generation, same entries in the same order with the same tags. */
 gboolean vfsec_contract_mac_table_equal(const VfsecContractMacTable *a,
                                         const VfsecContractMacTable *b);

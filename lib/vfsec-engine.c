@@ -1994,23 +1994,6 @@ reconcile_table_synced(gpointer data, const GError *error)
     batch_release(b, NULL);
 }
 
-static gboolean
-contract_tables_same_entries(const VfsecContractMacTable *a, const VfsecContractMacTable *b)
-{
-    if (a->entries->len != b->entries->len)
-        return FALSE;
-    for (guint i = 0; i < a->entries->len; i++) {
-        const VfsecContractMacEntry *x = a->entries->pdata[i];
-        const VfsecContractMacEntry *y = b->entries->pdata[i];
-
-        if (!vfsec_mac_equal(&x->mac, &y->mac) || x->tags->len != y->tags->len ||
-            (x->tags->len > 0 &&
-             memcmp(x->tags->data, y->tags->data, x->tags->len * sizeof(VfsecContractMacTag)) != 0))
-            return FALSE;
-    }
-    return TRUE;
-}
-
 static void
 reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -2031,7 +2014,7 @@ reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
     }
     pf->plugin_generation = now->generation;
     want = pf_contract_table(pf, now->generation);
-    if (contract_tables_same_entries(now, want)) {
+    if (vfsec_contract_mac_table_same_entries(now, want)) {
         batch_release(b, NULL);
         return;
     }
