@@ -139,18 +139,6 @@ vfsecd_call_engine_done(GObject *source, GAsyncResult *result, gpointer data)
 
 /* A one-attachment domain for a network port: the port's owner holds the VF
  * that its plug names. */
-static void
-vfsecd_port_attachment_free(VfsecAttachment *att)
-{
-    g_array_unref(att->vlans);
-    g_free(att->source_dev);
-    g_free(att->mode);
-    g_free(att->network);
-    g_free(att->portgroup);
-    g_free(att->driver_name);
-    g_free(att);
-}
-
 static VfsecDomain *
 vfsecd_port_domain(const VfsecNetworkPort *port, GError **error)
 {
@@ -162,21 +150,14 @@ vfsecd_port_domain(const VfsecNetworkPort *port, GError **error)
                     port->uuid ? port->uuid : "(no uuid)");
         return NULL;
     }
-    domain = g_new0(VfsecDomain, 1);
-    domain->name = g_strdup(port->owner_name);
-    domain->uuid = g_strdup(port->owner_uuid);
-    domain->id = -1;
-    domain->overrides = g_ptr_array_new();
-    domain->attachments =
-        g_ptr_array_new_with_free_func((GDestroyNotify)vfsecd_port_attachment_free);
-    att = g_new0(VfsecAttachment, 1);
-    att->kind = port->has_pci ? VFSEC_ATTACHMENT_INTERFACE_HOSTDEV
-                              : VFSEC_ATTACHMENT_INTERFACE_DIRECT;
+    domain = vfsecd_domain_new(port->owner_name, port->owner_uuid);
+    att = vfsecd_domain_add_attachment(domain, port->has_pci ? VFSEC_ATTACHMENT_INTERFACE_HOSTDEV
+                                                             : VFSEC_ATTACHMENT_INTERFACE_DIRECT);
     att->has_pci = port->has_pci;
     att->pci = port->pci;
     att->has_mac = port->has_mac;
     att->mac = port->mac;
-    att->vlans = g_array_copy(port->vlans);
+    g_array_append_vals(att->vlans, port->vlans->data, port->vlans->len);
     att->trunk = port->trunk;
     att->native_vlan = port->native_vlan;
     att->native_mode = port->native_mode;
@@ -187,10 +168,8 @@ vfsecd_port_domain(const VfsecNetworkPort *port, GError **error)
     att->driver_name = g_strdup(port->plug_driver);
     att->managed = port->managed;
     att->from_actual = TRUE;
-    vfsec_policy_merge(&att->policy, &(VfsecPolicy){
-        .has_trust = TRUE, .trust = VFSEC_POLICY_DEFAULT_TRUST,
-        .has_hairpin = TRUE, .hairpin = VFSEC_POLICY_DEFAULT_HAIRPIN });
-    g_ptr_array_add(domain->attachments, att);
+    att->policy = (VfsecPolicy){ .has_trust = TRUE, .trust = VFSEC_POLICY_DEFAULT_TRUST,
+                                 .has_hairpin = TRUE, .hairpin = VFSEC_POLICY_DEFAULT_HAIRPIN };
     return domain;
 }
 
@@ -275,11 +254,7 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
     if (!domain && n_ops == 1 && ops[0] == VFSEC_ENGINE_OP_RELEASE) {
         /* Release works on what the domain owns: its name is enough. */
         g_clear_error(&error);
-        domain = g_new0(VfsecDomain, 1);
-        domain->name = g_strdup(args->name);
-        domain->id = -1;
-        domain->overrides = g_ptr_array_new();
-        domain->attachments = g_ptr_array_new();
+        domain = vfsecd_domain_new(args->name, NULL);
     }
     if (!domain) {
         if (!error)

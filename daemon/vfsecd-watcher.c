@@ -224,21 +224,14 @@ vfsecd_fetch_live(VfsecdWatcher *w, virDomainPtr dom)
     return domain;
 }
 
-/* A domain that carries only its identity: enough for release and reclaim,
- * which act on what the domain owns. */
+/* @dom's name and UUID, for release, reclaim and forget. */
 static VfsecDomain *
 vfsecd_identity_domain(virDomainPtr dom)
 {
-    VfsecDomain *domain = g_new0(VfsecDomain, 1);
     char uuid[VIR_UUID_STRING_BUFLEN];
 
-    domain->name = g_strdup(virDomainGetName(dom));
-    if (virDomainGetUUIDString(dom, uuid) == 0)
-        domain->uuid = g_strdup(uuid);
-    domain->id = -1;
-    domain->overrides = g_ptr_array_new();
-    domain->attachments = g_ptr_array_new();
-    return domain;
+    return vfsecd_domain_new(virDomainGetName(dom),
+                             virDomainGetUUIDString(dom, uuid) == 0 ? uuid : NULL);
 }
 
 static void

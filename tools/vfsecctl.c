@@ -246,7 +246,7 @@ vfsecctl_print_status(JsonObject *r)
 static void
 vfsecctl_print_vfs(JsonObject *r)
 {
-    g_autoptr(JsonArray) rows = (vfsecctl_rows(r, "vfs"));
+    g_autoptr(JsonArray) rows = vfsecctl_rows(r, "vfs");
 
     g_print("%-10s %-3s %-14s %-12s %-16s %-17s %-8s %-9s %-5s %-5s %s\n", "PF", "VF", "PCI",
             "NETDEV", "OWNER", "MAC", "VLANS", "TRUST", "QUAR", "PUB", "SAS");
@@ -267,7 +267,7 @@ vfsecctl_print_vfs(JsonObject *r)
 static void
 vfsecctl_print_macs(JsonObject *r)
 {
-    g_autoptr(JsonArray) ports = (vfsecctl_rows(r, "ports"));
+    g_autoptr(JsonArray) ports = vfsecctl_rows(r, "ports");
 
     for (guint i = 0; i < json_array_get_length(ports); i++) {
         JsonObject *port = json_array_get_object_element(ports, i);
@@ -289,7 +289,7 @@ vfsecctl_print_macs(JsonObject *r)
 static void
 vfsecctl_print_domains(JsonObject *r)
 {
-    g_autoptr(JsonArray) rows = (vfsecctl_rows(r, "domains"));
+    g_autoptr(JsonArray) rows = vfsecctl_rows(r, "domains");
 
     g_print("%-20s %-30s %s\n", "NAME", "VFS", "REFUSAL");
     for (guint i = 0; i < json_array_get_length(rows); i++) {

@@ -308,6 +308,16 @@ daemon_nic_add_sas(DaemonFixture *fx, guint vf, guint count, guint32 spi)
     g_assert_cmpint(json_object_get_int_member(res, "added"), ==, count);
 }
 
+void
+daemon_nic_untag_add_sas(DaemonFixture *fx, guint vf, guint count, guint32 spi)
+{
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
+    g_autofree char *args = g_strdup_printf("{\"port\": 0, \"vf\": %u, \"port_tag\": null}", vf);
+    g_autoptr(JsonObject) res = nicsim_contract_call(fx->nic, client, "set-vf", args);
+
+    daemon_nic_add_sas(fx, vf, count, spi);
+}
+
 gboolean
 daemon_nic_published(DaemonFixture *fx, const char *mac)
 {

@@ -60,6 +60,10 @@ JsonObject *daemon_nic_vf(DaemonFixture *fx, guint vf);
 guint daemon_nic_vf_sas(DaemonFixture *fx, guint vf);
 /* Adds @count SAs to VF @vf's SAD domain through the emulator's mailbox. */
 void daemon_nic_add_sas(DaemonFixture *fx, guint vf, guint count, guint32 spi);
+/* Removes VF @vf's port tag through the PF driver, behind vfsecd's back (a
+ * quarantined VF cannot offload SAs: its tag's VID is reserved), then adds
+ * @count SAs to its SAD domain. */
+void daemon_nic_untag_add_sas(DaemonFixture *fx, guint vf, guint count, guint32 spi);
 /* TRUE when the agent's local-MAC table of port 0 holds @mac. */
 gboolean daemon_nic_published(DaemonFixture *fx, const char *mac);
 /* TRUE when vfsecd's local-MAC file of PF "nic0" names @mac. */

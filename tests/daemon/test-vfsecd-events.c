@@ -50,16 +50,6 @@ write_domain(DaemonFixture *fx, const char *name, const char *uuid, guint vf, co
     return path;
 }
 
-static void
-untag_and_add_sas(DaemonFixture *fx, guint vf, guint count, guint32 spi)
-{
-    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
-    g_autofree char *args = g_strdup_printf("{\"port\": 0, \"vf\": %u, \"port_tag\": null}", vf);
-    g_autoptr(JsonObject) res = nicsim_contract_call(fx->nic, client, "set-vf", args);
-
-    daemon_nic_add_sas(fx, vf, count, spi);
-}
-
 static gboolean
 is_published(DaemonFixture *fx, gconstpointer mac)
 {
@@ -120,7 +110,7 @@ run_event_path(void)
     /* Owned by the domain, not merely quarantined as every free VF is. */
     g_assert_false(no_domain(fx, "vfsecd-ev"));
 
-    untag_and_add_sas(fx, 1, 3, 9000);
+    daemon_nic_untag_add_sas(fx, 1, 3, 9000);
     virsh("destroy", "vfsecd-ev", NULL);
     g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_E, NICSIM_WAIT_MS));
     g_assert_true(daemon_wait_for(fx, vf_clean, GUINT_TO_POINTER(1), NICSIM_WAIT_MS));
@@ -142,7 +132,7 @@ run_killed_daemon(void)
     virsh("define", xml, NULL);
     virsh("start", "vfsecd-kill", NULL);
     g_assert_true(daemon_wait_for(fx, is_published, MAC_K, NICSIM_WAIT_MS));
-    untag_and_add_sas(fx, 2, 4, 11000);
+    daemon_nic_untag_add_sas(fx, 2, 4, 11000);
 
     g_assert_cmpint(daemon_kill(fx, SIGKILL), ==, -1);
     virsh("destroy", "vfsecd-kill", NULL);

@@ -2,6 +2,7 @@
  * vfsec-hook (libvirt's argv and environment), the control socket's peer
  * check, and vfsecctl's daemon commands. */
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,18 +34,6 @@ assert_quarantined(DaemonFixture *fx, guint vf)
     g_assert_cmpint(json_object_get_int_member(tag, "vid"), ==, 4092);
     g_assert_false(json_object_get_boolean_member(row, "trust"));
     g_assert_true(json_object_get_boolean_member(row, "spoofchk"));
-}
-
-/* Removes VF @vf's port tag through the PF driver, behind vfsecd's back, so
- * the VF can hold SAs, and adds @count of them. */
-static void
-untag_and_add_sas(DaemonFixture *fx, guint vf, guint count, guint32 spi)
-{
-    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
-    g_autofree char *args = g_strdup_printf("{\"port\": 0, \"vf\": %u, \"port_tag\": null}", vf);
-    g_autoptr(JsonObject) res = nicsim_contract_call(fx->nic, client, "set-vf", args);
-
-    daemon_nic_add_sas(fx, vf, count, spi);
 }
 
 static void
@@ -103,7 +92,7 @@ test_hook_path(void)
     /* SAs on the VF (an untrusted guest cannot offload through the
      * quarantine tag: untag it behind vfsecd's back); the stop reclaims
      * them, unpublishes and quarantines again. */
-    untag_and_add_sas(fx, 1, 3, 5000);
+    daemon_nic_untag_add_sas(fx, 1, 3, 5000);
     g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 3);
     hook_ok(fx, "vm-a", "stopped", "end", xml_a);
     hook_ok(fx, "vm-a", "release", "end", xml_a);
@@ -243,7 +232,7 @@ test_vfsecctl(void)
     g_assert_nonnull(strstr(err, "vm-a"));
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
-    untag_and_add_sas(fx, 3, 4, 7000);
+    daemon_nic_untag_add_sas(fx, 3, 4, 7000);
     if (daemon_ctl(fx, &out, &err, "reclaim", pf_pci, "3", "--json", NULL) != 0)
         g_error("vfsecctl reclaim: %s", err);
     g_assert_nonnull(strstr(out, "\"removed\""));
@@ -265,6 +254,30 @@ test_vfsecctl(void)
     daemon_stop(fx);
 }
 
+/* SIGHUP: a refused configuration keeps the old one, a valid one is taken;
+ * vfsecd serves throughout and still exits cleanly. */
+static void
+test_reload(void)
+{
+    DaemonFixture *fx = daemon_start(NULL);
+    g_autofree char *good = NULL;
+    g_autoptr(JsonNode) status = NULL;
+
+    g_assert_true(g_file_get_contents(fx->config, &good, NULL, NULL));
+    g_assert_true(g_file_set_contents(fx->config, "[daemon]\npf-reclam = 1\n", -1, NULL));
+    g_assert_cmpint(kill(fx->pid, SIGHUP), ==, 0);
+    g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "status", NULL), ==, 0);
+    g_assert_true(g_file_set_contents(fx->config, good, -1, NULL));
+    g_assert_cmpint(kill(fx->pid, SIGHUP), ==, 0);
+    status = daemon_ctl_json(fx, "status");
+    g_assert_cmpstr(json_object_get_string_member(
+                        json_array_get_object_element(
+                            json_object_get_array_member(json_node_get_object(status), "pfs"), 0),
+                        "pf"),
+                    ==, "nic0");
+    daemon_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -273,5 +286,6 @@ main(int argc, char **argv)
     g_test_add_func("/vfsecd/hook-path", test_hook_path);
     g_test_add_func("/vfsecd/unprivileged-peer", test_unprivileged_peer);
     g_test_add_func("/vfsecd/vfsecctl", test_vfsecctl);
+    g_test_add_func("/vfsecd/reload", test_reload);
     return g_test_run();
 }
