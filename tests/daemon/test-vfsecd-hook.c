@@ -254,6 +254,44 @@ test_vfsecctl(void)
     daemon_stop(fx);
 }
 
+/* The network hook: port-created claims, quarantines and publishes the VF
+ * the port's plug names for the port's owner; port-deleted releases it. */
+static void
+test_network_port(void)
+{
+    DaemonFixture *fx = daemon_start(NULL);
+    g_autofree char *netdev = nicsim_vf_name(fx->nic, 2);
+    g_autofree char *xml = g_strdup_printf(
+        "<hookData>\n"
+        "  <network><name>sriov-pool</name><forward mode='passthrough'/></network>\n"
+        "  <networkport>\n"
+        "    <uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>\n"
+        "    <owner><name>vm-n</name><uuid>" UUID_B "</uuid></owner>\n"
+        "    <mac address='52:54:00:aa:00:02'/>\n"
+        "    <plug type='direct' dev='%s' mode='passthrough'/>\n"
+        "  </networkport>\n"
+        "</hookData>\n", netdev);
+    g_autofree char *err = NULL;
+    g_autoptr(JsonNode) vfs = NULL;
+    g_autofree char *pci = vf_pci(fx, 2);
+    JsonObject *row;
+
+    g_assert_cmpint(daemon_hook(fx, "network", "sriov-pool", "port-created", "begin", xml, &err),
+                    ==, 0);
+    g_assert_cmpstr(err, ==, "");
+    assert_quarantined(fx, 2);
+    g_assert_true(daemon_nic_published(fx, "52:54:00:aa:00:02"));
+    vfs = daemon_ctl_json(fx, "vfs");
+    row = find_row(json_object_get_array_member(json_node_get_object(vfs), "vfs"), "pci", pci);
+    g_assert_cmpstr(json_object_get_string_member(row, "owner"), ==, "vm-n");
+
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(daemon_hook(fx, "network", "sriov-pool", "port-deleted", "-", xml, &err),
+                    ==, 0);
+    g_assert_false(daemon_nic_published(fx, "52:54:00:aa:00:02"));
+    daemon_stop(fx);
+}
+
 /* SIGHUP: a refused configuration keeps the old one, a valid one is taken;
  * vfsecd serves throughout and still exits cleanly. */
 static void
@@ -287,5 +325,6 @@ main(int argc, char **argv)
     g_test_add_func("/vfsecd/unprivileged-peer", test_unprivileged_peer);
     g_test_add_func("/vfsecd/vfsecctl", test_vfsecctl);
     g_test_add_func("/vfsecd/reload", test_reload);
+    g_test_add_func("/vfsecd/network-port", test_network_port);
     return g_test_run();
 }
