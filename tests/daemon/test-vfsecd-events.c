@@ -15,6 +15,7 @@
 
 #define MAC_E "52:54:00:ee:00:01"
 #define MAC_K "52:54:00:ee:00:02"
+#define MAC_L "52:54:00:ee:00:03"
 
 static char *sandbox_dir;
 static char *test_uri;
@@ -148,6 +149,56 @@ run_killed_daemon(void)
     daemon_stop(fx);
 }
 
+static gboolean
+libvirt_connected(DaemonFixture *fx, gconstpointer data)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "status");
+
+    return json_object_get_boolean_member(json_node_get_object(node), "libvirt_connected");
+}
+
+/* vfsecd started while libvirtd is not there: it is ready anyway (the hook
+ * path needs no libvirt), retries with back-off, and once libvirtd appears
+ * its events drive the engine. The socket "appears" as a symlink to the
+ * sandbox's. */
+static void
+run_late_libvirt(void)
+{
+    g_autofree char *dir = vfsec_test_make_dir("vfsecd-late");
+    g_autofree char *link = g_build_filename(dir, "lv.sock", NULL);
+    g_autofree char *uri = g_strdup_printf("test+unix:///default?socket=%s", link);
+    const char *real = strstr(test_uri, "socket=") + strlen("socket=");
+    DaemonFixture *fx = daemon_start(uri);
+    g_autofree char *xml = write_domain(fx, "vfsecd-late", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0003",
+                                        3, MAC_L);
+
+    g_assert_false(libvirt_connected(fx, NULL));
+    g_assert_cmpint(symlink(real, link), ==, 0);
+    g_assert_true(daemon_wait_for(fx, libvirt_connected, NULL, NICSIM_WAIT_MS));
+    virsh("define", xml, NULL);
+    virsh("start", "vfsecd-late", NULL);
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_L, NICSIM_WAIT_MS));
+    virsh("destroy", "vfsecd-late", NULL);
+    g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_L, NICSIM_WAIT_MS));
+    virsh("undefine", "vfsecd-late", NULL);
+    daemon_stop(fx);
+    g_assert_cmpint(unlink(link), ==, 0);
+    vfsec_test_remove_dir(dir);
+}
+
+static void
+test_late_libvirt(void)
+{
+    if (g_test_subprocess()) {
+        run_late_libvirt();
+        return;
+    }
+    g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT |
+                                                           G_TEST_SUBPROCESS_INHERIT_STDERR);
+    if (!g_test_trap_has_passed())
+        g_test_fail();
+}
+
 static void
 test_event_path(void)
 {
@@ -247,6 +298,7 @@ main(int argc, char **argv)
     }
     g_test_add_func("/vfsecd/event-path", test_event_path);
     g_test_add_func("/vfsecd/killed-daemon", test_killed_daemon);
+    g_test_add_func("/vfsecd/late-libvirt", test_late_libvirt);
     status = g_test_run();
     if (keep) {
         virConnectClose(keep);
