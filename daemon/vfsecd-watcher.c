@@ -408,6 +408,7 @@ vfsecd_on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias
 /* ---- Connection (watcher thread) ---- */
 
 static void vfsecd_connect(VfsecdWatcher *w);
+static void vfsecd_on_close(virConnectPtr conn, int reason, void *opaque);
 
 static void
 vfsecd_retry_cb(int timer, void *opaque)
@@ -434,6 +435,8 @@ vfsecd_disconnect(VfsecdWatcher *w)
 {
     if (!w->conn)
         return;
+    /* Our own close must not look like a lost connection. */
+    virConnectUnregisterCloseCallback(w->conn, vfsecd_on_close);
     for (guint i = 0; i < VFSECD_EV_LAST; i++) {
         if (w->callbacks[i] >= 0)
             virConnectDomainEventDeregisterAny(w->conn, w->callbacks[i]);
@@ -538,8 +541,6 @@ vfsecd_watcher_thread(gpointer data)
     }
     if (w->retry_timer >= 0)
         virEventRemoveTimeout(w->retry_timer);
-    if (w->conn)
-        virConnectUnregisterCloseCallback(w->conn, vfsecd_on_close);
     vfsecd_disconnect(w);
     return NULL;
 }
