@@ -186,43 +186,17 @@ run_late_libvirt(void)
     vfsec_test_remove_dir(dir);
 }
 
+/* Runs the case @data (a GTestFunc) in a subprocess: an assertion there
+ * must not keep the parent from stopping the sandbox. */
 static void
-test_late_libvirt(void)
+test_in_subprocess(gconstpointer data)
 {
     if (g_test_subprocess()) {
-        run_late_libvirt();
+        ((GTestFunc)data)();
         return;
     }
     g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT |
                                                            G_TEST_SUBPROCESS_INHERIT_STDERR);
-    if (!g_test_trap_has_passed())
-        g_test_fail();
-}
-
-static void
-test_event_path(void)
-{
-    if (g_test_subprocess()) {
-        run_event_path();
-        return;
-    }
-    g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT |
-                                                           G_TEST_SUBPROCESS_INHERIT_STDERR);
-    /* Not an assertion: the parent must live on to stop the sandbox. */
-    if (!g_test_trap_has_passed())
-        g_test_fail();
-}
-
-static void
-test_killed_daemon(void)
-{
-    if (g_test_subprocess()) {
-        run_killed_daemon();
-        return;
-    }
-    g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT |
-                                                           G_TEST_SUBPROCESS_INHERIT_STDERR);
-    /* Not an assertion: the parent must live on to stop the sandbox. */
     if (!g_test_trap_has_passed())
         g_test_fail();
 }
@@ -296,9 +270,9 @@ main(int argc, char **argv)
     } else {
         test_uri = g_strdup(g_getenv("VFSECD_TEST_URI"));
     }
-    g_test_add_func("/vfsecd/event-path", test_event_path);
-    g_test_add_func("/vfsecd/killed-daemon", test_killed_daemon);
-    g_test_add_func("/vfsecd/late-libvirt", test_late_libvirt);
+    g_test_add_data_func("/vfsecd/event-path", run_event_path, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/killed-daemon", run_killed_daemon, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/late-libvirt", run_late_libvirt, test_in_subprocess);
     status = g_test_run();
     if (keep) {
         virConnectClose(keep);
