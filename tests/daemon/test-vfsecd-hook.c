@@ -241,6 +241,16 @@ test_vfsecctl(void)
     g_clear_pointer(&err, g_free);
 
     g_assert_cmpint(daemon_ctl(fx, &out, &err, "reconcile", "--json", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "\"fixed\""));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    /* macs of one PF, by its PCI address; an unmanaged PF is not found. */
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "macs", pf_pci, "--json", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, MAC_A));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "macs", "0000:99:00.0", NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "0000:99:00.0"));
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     /* Usage errors and an unreachable daemon have their own exit codes. */
