@@ -2,6 +2,7 @@
  * control server, libvirt watcher, signals and the ready file. */
 #include <errno.h>
 #include <glib-unix.h>
+#include <libxml/parser.h>
 #include <signal.h>
 #include <string.h>
 
@@ -344,6 +345,9 @@ main(int argc, char **argv)
      * not kill the daemon. */
     signal(SIGXFSZ, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* Domain XML is parsed on the main thread (hooks) and on the libvirt
+     * thread (events): libxml2 wants its globals set up first, here. */
+    xmlInitParser();
 
     daemon.config_path = config ? g_steal_pointer(&config) : vfsec_conf_default_path();
     daemon.ready_file = g_steal_pointer(&ready);
