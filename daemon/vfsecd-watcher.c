@@ -25,8 +25,6 @@
 #include "vfsec-error.h"
 #include "vfsecd.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
-
 /* Keepalive: a probe every 5 s, the connection is dead after 3 unanswered. */
 #define VFSECD_KEEPALIVE_INTERVAL 5
 #define VFSECD_KEEPALIVE_COUNT 3
