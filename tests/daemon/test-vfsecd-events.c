@@ -1,0 +1,282 @@
+/* test-vfsecd-events.c: vfsecd's libvirt event path — libvirt's test driver
+ * in a private libvirtd (tools/libvirt-sandbox), domains defined, started
+ * and destroyed with virsh (no hooks run), the NIC emulator's state checked;
+ * and a vfsecd killed while its domain stops, whose restart reconciles.
+ *
+ * The parent process starts the sandbox, holds one connection to the test
+ * driver (its state lives as long as one connection does) and always stops
+ * the sandbox; each test case runs in a subprocess. */
+#include <libvirt/libvirt.h>
+#include <signal.h>
+#include <string.h>
+
+#include "daemon-fixture.h"
+#include "vfsec-test-util.h"
+
+#define MAC_E "52:54:00:ee:00:01"
+#define MAC_K "52:54:00:ee:00:02"
+#define MAC_L "52:54:00:ee:00:03"
+
+static char *sandbox_dir;
+static char *test_uri;
+
+static void
+virsh(const char *first, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *err = NULL;
+    const char *arg;
+    va_list ap;
+
+    g_ptr_array_add(argv, (char *)"virsh");
+    g_ptr_array_add(argv, (char *)"-q");
+    g_ptr_array_add(argv, (char *)"-c");
+    g_ptr_array_add(argv, test_uri);
+    va_start(ap, first);
+    for (arg = first; arg; arg = va_arg(ap, const char *))
+        g_ptr_array_add(argv, (char *)arg);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    if (vfsec_test_run((const char *const *)argv->pdata, NULL, &err) != 0)
+        g_error("virsh %s: %s", first, err);
+}
+
+static char *
+write_domain(DaemonFixture *fx, const char *name, const char *uuid, guint vf, const char *mac)
+{
+    g_autofree char *xml = daemon_domain_xml(fx, name, uuid, vf, mac);
+    char *path = g_strdup_printf("%s/%s.xml", fx->dir, name);
+
+    g_assert_true(g_file_set_contents(path, xml, -1, NULL));
+    return path;
+}
+
+static gboolean
+is_published(DaemonFixture *fx, gconstpointer mac)
+{
+    return daemon_nic_published(fx, mac) && daemon_macfile_has(fx, mac);
+}
+
+static gboolean
+is_unpublished(DaemonFixture *fx, gconstpointer mac)
+{
+    return !daemon_nic_published(fx, mac) && !daemon_macfile_has(fx, mac);
+}
+
+/* The emulator's VF 1 carries the quarantine settings. */
+static gboolean
+vf1_quarantined(DaemonFixture *fx, gconstpointer data)
+{
+    g_autoptr(JsonObject) row = daemon_nic_vf(fx, 1);
+    JsonObject *tag = json_object_get_object_member(row, "port_tag");
+
+    return tag && json_object_get_int_member(tag, "vid") == 4092 &&
+           !json_object_get_boolean_member(row, "trust") &&
+           json_object_get_boolean_member(row, "spoofchk");
+}
+
+static gboolean
+vf_clean(DaemonFixture *fx, gconstpointer vf)
+{
+    return daemon_nic_vf_sas(fx, GPOINTER_TO_UINT(vf)) == 0;
+}
+
+static gboolean
+no_domain(DaemonFixture *fx, gconstpointer name)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "domains");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "domains");
+
+    for (guint i = 0; i < json_array_get_length(rows); i++)
+        if (g_strcmp0(json_object_get_string_member(json_array_get_object_element(rows, i),
+                                                    "name"),
+                      name) == 0)
+            return FALSE;
+    return TRUE;
+}
+
+/* 3: define + start → quarantine and publish from the events alone;
+ * destroy → reclaim and unpublish; undefine → no trace. */
+static void
+run_event_path(void)
+{
+    DaemonFixture *fx = daemon_start(test_uri);
+    g_autofree char *xml = write_domain(fx, "vfsecd-ev", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0001",
+                                        1, MAC_E);
+
+    virsh("define", xml, NULL);
+    virsh("start", "vfsecd-ev", NULL);
+    g_assert_true(daemon_wait_for(fx, vf1_quarantined, NULL, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_E, NICSIM_WAIT_MS));
+    /* Owned by the domain, not merely quarantined as every free VF is. */
+    g_assert_false(no_domain(fx, "vfsecd-ev"));
+
+    daemon_nic_untag_add_sas(fx, 1, 3, 9000);
+    virsh("destroy", "vfsecd-ev", NULL);
+    g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_E, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, vf_clean, GUINT_TO_POINTER(1), NICSIM_WAIT_MS));
+
+    virsh("undefine", "vfsecd-ev", NULL);
+    g_assert_true(daemon_wait_for(fx, no_domain, "vfsecd-ev", NICSIM_WAIT_MS));
+    daemon_stop(fx);
+}
+
+/* 4: vfsecd is killed while the domain runs, the domain is destroyed
+ * meanwhile, and the restarted vfsecd's reconcile cleans up before ready. */
+static void
+run_killed_daemon(void)
+{
+    DaemonFixture *fx = daemon_start(test_uri);
+    g_autofree char *xml = write_domain(fx, "vfsecd-kill", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0002",
+                                        2, MAC_K);
+
+    virsh("define", xml, NULL);
+    virsh("start", "vfsecd-kill", NULL);
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_K, NICSIM_WAIT_MS));
+    daemon_nic_untag_add_sas(fx, 2, 4, 11000);
+
+    g_assert_cmpint(daemon_kill(fx, SIGKILL), ==, -1);
+    virsh("destroy", "vfsecd-kill", NULL);
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 2), ==, 4);
+    g_assert_true(daemon_nic_published(fx, MAC_K));
+
+    /* Ready is written after the first reconcile: no waiting needed. */
+    daemon_launch(fx);
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 2), ==, 0);
+    g_assert_false(daemon_nic_published(fx, MAC_K));
+    g_assert_false(daemon_macfile_has(fx, MAC_K));
+    virsh("undefine", "vfsecd-kill", NULL);
+    daemon_stop(fx);
+}
+
+static gboolean
+libvirt_connected(DaemonFixture *fx, gconstpointer data)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "status");
+
+    return json_object_get_boolean_member(json_node_get_object(node), "libvirt_connected");
+}
+
+/* vfsecd started while libvirtd is not there: it is ready anyway (the hook
+ * path needs no libvirt), retries with back-off, and once libvirtd appears
+ * its events drive the engine. The socket "appears" as a symlink to the
+ * sandbox's. */
+static void
+run_late_libvirt(void)
+{
+    g_autofree char *dir = vfsec_test_make_dir("vfsecd-late");
+    g_autofree char *link = g_build_filename(dir, "lv.sock", NULL);
+    g_autofree char *uri = g_strdup_printf("test+unix:///default?socket=%s", link);
+    const char *real = strstr(test_uri, "socket=") + strlen("socket=");
+    DaemonFixture *fx = daemon_start(uri);
+    g_autofree char *xml = write_domain(fx, "vfsecd-late", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0003",
+                                        3, MAC_L);
+
+    g_assert_false(libvirt_connected(fx, NULL));
+    g_assert_cmpint(symlink(real, link), ==, 0);
+    g_assert_true(daemon_wait_for(fx, libvirt_connected, NULL, NICSIM_WAIT_MS));
+    virsh("define", xml, NULL);
+    virsh("start", "vfsecd-late", NULL);
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_L, NICSIM_WAIT_MS));
+    virsh("destroy", "vfsecd-late", NULL);
+    g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_L, NICSIM_WAIT_MS));
+    virsh("undefine", "vfsecd-late", NULL);
+    daemon_stop(fx);
+    g_assert_cmpint(unlink(link), ==, 0);
+    vfsec_test_remove_dir(dir);
+}
+
+/* Runs the case @data (a GTestFunc) in a subprocess: an assertion there
+ * must not keep the parent from stopping the sandbox. */
+static void
+test_in_subprocess(gconstpointer data)
+{
+    if (g_test_subprocess()) {
+        ((GTestFunc)data)();
+        return;
+    }
+    g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT |
+                                                           G_TEST_SUBPROCESS_INHERIT_STDERR);
+    if (!g_test_trap_has_passed())
+        g_test_fail();
+}
+
+/* Starts the sandbox; returns FALSE (having said why) when it cannot. */
+static gboolean
+sandbox_start(void)
+{
+    const char *tool = vfsec_test_env("VFSEC_SANDBOX");
+    const char *argv[] = { tool, "start", NULL, NULL };
+    g_autofree char *env = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *path = NULL;
+    char *line;
+
+    sandbox_dir = g_dir_make_tmp("vfsecd-sbx-XXXXXX", NULL);
+    g_assert_nonnull(sandbox_dir);
+    argv[2] = sandbox_dir;
+    if (vfsec_test_run(argv, NULL, &err) != 0) {
+        g_printerr("libvirt-sandbox start: %s\n", err);
+        return FALSE;
+    }
+    path = g_build_filename(sandbox_dir, "uris.env", NULL);
+    g_assert_true(g_file_get_contents(path, &env, NULL, NULL));
+    line = strstr(env, "LIBVIRT_SANDBOX_TEST_URI='");
+    g_assert_nonnull(line);
+    line += strlen("LIBVIRT_SANDBOX_TEST_URI='");
+    test_uri = g_strndup(line, strcspn(line, "'"));
+    return TRUE;
+}
+
+static void
+sandbox_stop(void)
+{
+    const char *argv[] = { vfsec_test_env("VFSEC_SANDBOX"), "stop", sandbox_dir, NULL };
+    const char *rm[] = { "rm", "-rf", "--", sandbox_dir, NULL };
+
+    if (vfsec_test_run(argv, NULL, NULL) != 0)
+        g_printerr("libvirt-sandbox stop %s failed\n", sandbox_dir);
+    else
+        vfsec_test_run(rm, NULL, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    virConnectPtr keep = NULL;
+    int status;
+
+    g_autofree char *libvirtd = NULL;
+    g_autofree char *virsh_path = NULL;
+
+    g_test_init(&argc, &argv, NULL);
+    daemon_require();
+    if (!g_test_subprocess()) {
+        libvirtd = g_find_program_in_path("libvirtd");
+        virsh_path = g_find_program_in_path("virsh");
+        if (!libvirtd || !virsh_path)
+            vfsec_test_skip_all("libvirtd or virsh is not installed (tools/install-deps)");
+        if (!sandbox_start()) {
+            sandbox_stop();
+            return 1;
+        }
+        /* The test driver's state lives while one connection is open. */
+        keep = virConnectOpen(test_uri);
+        if (!keep) {
+            sandbox_stop();
+            g_error("cannot connect to %s", test_uri);
+        }
+        g_setenv("VFSECD_TEST_URI", test_uri, TRUE);
+    } else {
+        test_uri = g_strdup(g_getenv("VFSECD_TEST_URI"));
+    }
+    g_test_add_data_func("/vfsecd/event-path", run_event_path, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/killed-daemon", run_killed_daemon, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/late-libvirt", run_late_libvirt, test_in_subprocess);
+    status = g_test_run();
+    if (keep) {
+        virConnectClose(keep);
+        sandbox_stop();
+    }
+    return status;
+}

@@ -1,0 +1,340 @@
+/* test-vfsecd-hook.c: vfsecd on the NIC emulator driven by the real
+ * vfsec-hook (libvirt's argv and environment), the control socket's peer
+ * check, and vfsecctl's daemon commands. */
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon-fixture.h"
+#include "vfsec-ctlproto.h"
+#include "vfsec-test-util.h"
+
+#define UUID_A "6d3bf2a0-1b1c-4c55-9d5e-000000000a01"
+#define UUID_B "6d3bf2a0-1b1c-4c55-9d5e-000000000b02"
+#define MAC_A "52:54:00:aa:00:01"
+
+static char *
+vf_pci(DaemonFixture *fx, guint vf)
+{
+    g_autoptr(JsonObject) row = daemon_nic_vf(fx, vf);
+
+    return g_strdup(json_object_get_string_member(row, "pci"));
+}
+
+static void
+assert_quarantined(DaemonFixture *fx, guint vf)
+{
+    g_autoptr(JsonObject) row = daemon_nic_vf(fx, vf);
+    JsonObject *tag = json_object_get_object_member(row, "port_tag");
+
+    g_assert_nonnull(tag);
+    g_assert_cmpint(json_object_get_int_member(tag, "vid"), ==, 4092);
+    g_assert_false(json_object_get_boolean_member(row, "trust"));
+    g_assert_true(json_object_get_boolean_member(row, "spoofchk"));
+}
+
+static void
+hook_ok(DaemonFixture *fx, const char *name, const char *op, const char *subop,
+        const char *xml)
+{
+    g_autofree char *err = NULL;
+    int status = daemon_hook(fx, "qemu", name, op, subop, xml, &err);
+
+    if (status != 0)
+        g_error("hook %s %s: exit %d: %s", name, op, status, err);
+    g_assert_cmpstr(err, ==, "");
+}
+
+/* 1 and 2: prepare reclaims leftovers, start quarantines, started publishes,
+ * a second domain with the same key is refused, release cleans up. */
+static void
+test_hook_path(void)
+{
+    DaemonFixture *fx = daemon_new(NULL);
+    g_autofree char *xml_a = daemon_domain_xml(fx, "vm-a", UUID_A, 1, MAC_A);
+    g_autofree char *xml_b = daemon_domain_xml(fx, "vm-b", UUID_B, 2, MAC_A);
+    g_autofree char *pci_b = vf_pci(fx, 2);
+    g_autofree char *err = NULL;
+
+    /* Leftovers of a previous owner, while the VF is untagged: once vfsecd
+     * runs, a free VF carries the quarantine tag and can add none. vfsecd's
+     * start-up reconcile or the prepare removes them; either way they must
+     * be gone when prepare answers. */
+    daemon_nic_add_sas(fx, 1, 5, 1000);
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 5);
+    daemon_launch(fx);
+
+    hook_ok(fx, "vm-a", "prepare", "begin", xml_a);
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
+    hook_ok(fx, "vm-a", "start", "begin", xml_a);
+    assert_quarantined(fx, 1);
+    g_assert_false(daemon_nic_published(fx, MAC_A));
+    hook_ok(fx, "vm-a", "started", "begin", xml_a);
+    g_assert_true(daemon_nic_published(fx, MAC_A));
+    g_assert_true(daemon_macfile_has(fx, MAC_A));
+
+    /* Same MAC, same port, another VF: refused, naming the VF and vm-a. */
+    g_assert_cmpint(daemon_hook(fx, "qemu", "vm-b", "prepare", "begin", xml_b, &err), ==, 1);
+    g_assert_nonnull(strstr(err, pci_b));
+    g_assert_nonnull(strstr(err, "vm-a"));
+    g_assert_true(g_str_has_prefix(err, "vfsecd: "));
+    /* One line. */
+    g_assert_cmpint(strchr(err, '\n') - err, ==, (int)strlen(err) - 1);
+    g_clear_pointer(&err, g_free);
+    /* libvirt still runs stopped/release for the refused start: vm-a keeps its VF. */
+    hook_ok(fx, "vm-b", "stopped", "end", xml_b);
+    hook_ok(fx, "vm-b", "release", "end", xml_b);
+    g_assert_true(daemon_nic_published(fx, MAC_A));
+
+    /* SAs on the VF (an untrusted guest cannot offload through the
+     * quarantine tag: untag it behind vfsecd's back); the stop reclaims
+     * them, unpublishes and quarantines again. */
+    daemon_nic_untag_add_sas(fx, 1, 3, 5000);
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 3);
+    hook_ok(fx, "vm-a", "stopped", "end", xml_a);
+    hook_ok(fx, "vm-a", "release", "end", xml_a);
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
+    g_assert_false(daemon_nic_published(fx, MAC_A));
+    g_assert_false(daemon_macfile_has(fx, MAC_A));
+    /* The tag removed behind vfsecd's back comes back with a reconcile,
+     * which reads the devices again. */
+    g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "reconcile", NULL), ==, 0);
+    assert_quarantined(fx, 1);
+
+    daemon_stop(fx);
+}
+
+/* 5: a peer that is neither root nor in the control group is refused by the
+ * credential check even when the file mode would let it in. */
+static void
+test_unprivileged_peer(void)
+{
+    DaemonFixture *fx = daemon_start(NULL);
+    struct passwd *nobody = getpwnam("nobody");
+    pid_t pid;
+    int status = 0;
+
+    if (!nobody) {
+        daemon_stop(fx);
+        g_test_skip("no user nobody");
+        return;
+    }
+    /* Open the fences that come before the credential check. */
+    g_assert_cmpint(chmod(fx->dir, 0711), ==, 0);
+    g_assert_cmpint(chmod(fx->control, 0666), ==, 0);
+    pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        /* Child: plain syscalls and the blocking client only; exit codes
+         * tell the parent what happened. */
+        g_autoptr(VfsecCtlClient) client = NULL;
+        g_autoptr(VfsecCtlRequest) req = vfsec_ctl_request_new(VFSEC_CTL_OP_STATUS);
+        g_autoptr(VfsecCtlReply) reply = NULL;
+        g_autoptr(GError) error = NULL;
+        gint64 deadline = g_get_monotonic_time() + NICSIM_WAIT_MS * 1000;
+        int fd;
+
+        if (setgid(nobody->pw_gid) < 0 || setuid(nobody->pw_uid) < 0)
+            _exit(10);
+        fd = vfsec_ctl_connect(fx->control, deadline);
+        if (fd < 0)
+            _exit(11);
+        client = vfsec_ctl_client_new(fd, fx->control);
+        reply = vfsec_ctl_client_call(client, req, deadline, &error);
+        if (!reply)
+            _exit(12);
+        if (vfsec_ctl_reply_check(reply, &error))
+            _exit(13);
+        _exit(g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_PERMISSION) ? 0 : 14);
+    }
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    daemon_stop(fx);
+}
+
+static JsonObject *
+find_row(JsonArray *rows, const char *member, const char *value)
+{
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (g_strcmp0(json_object_get_string_member_with_default(row, member, NULL), value) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+/* 6: vfsecctl's JSON matches the state; reclaim works and refuses an owned VF. */
+static void
+test_vfsecctl(void)
+{
+    DaemonFixture *fx = daemon_start(NULL);
+    g_autofree char *xml_a = daemon_domain_xml(fx, "vm-a", UUID_A, 1, MAC_A);
+    g_autofree char *pci_a = vf_pci(fx, 1);
+    g_autofree char *pf_pci = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(JsonNode) status = NULL;
+    g_autoptr(JsonNode) vfs = NULL;
+    g_autoptr(JsonNode) macs = NULL;
+    g_autoptr(JsonNode) domains = NULL;
+    JsonObject *row;
+
+    hook_ok(fx, "vm-a", "prepare", "begin", xml_a);
+    hook_ok(fx, "vm-a", "start", "begin", xml_a);
+    hook_ok(fx, "vm-a", "started", "begin", xml_a);
+
+    status = daemon_ctl_json(fx, "status");
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(status), "vfs_in_use"), ==, 1);
+    row = json_array_get_object_element(
+        json_object_get_array_member(json_node_get_object(status), "pfs"), 0);
+    g_assert_cmpstr(json_object_get_string_member(row, "pf"), ==, "nic0");
+    g_assert_true(json_object_get_boolean_member(row, "connected"));
+
+    vfs = daemon_ctl_json(fx, "vfs");
+    row = find_row(json_object_get_array_member(json_node_get_object(vfs), "vfs"), "pci", pci_a);
+    g_assert_nonnull(row);
+    g_assert_cmpstr(json_object_get_string_member(row, "owner"), ==, "vm-a");
+    g_assert_cmpstr(json_object_get_string_member(row, "mac"), ==, MAC_A);
+
+    macs = daemon_ctl_json(fx, "macs");
+    row = json_array_get_object_element(
+        json_object_get_array_member(json_node_get_object(macs), "ports"), 0);
+    g_assert_nonnull(find_row(json_object_get_array_member(row, "entries"), "mac", MAC_A));
+
+    domains = daemon_ctl_json(fx, "domains");
+    row = find_row(json_object_get_array_member(json_node_get_object(domains), "domains"),
+                   "name", "vm-a");
+    g_assert_nonnull(row);
+    g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(row, "vfs"), 0),
+                    ==, pci_a);
+
+    /* The table form names the owner too. */
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "vfs", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "vm-a"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    /* reclaim: refused on vm-a's VF, done on a free one. */
+    {
+        g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
+        g_autoptr(JsonObject) ports = nicsim_contract_call(fx->nic, client, "list-ports", NULL);
+
+        pf_pci = g_strdup(json_object_get_string_member(
+            json_array_get_object_element(json_object_get_array_member(ports, "ports"), 0),
+            "pf_pci"));
+    }
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "reclaim", pf_pci, "1", NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "vm-a"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    daemon_nic_untag_add_sas(fx, 3, 4, 7000);
+    if (daemon_ctl(fx, &out, &err, "reclaim", pf_pci, "3", "--json", NULL) != 0)
+        g_error("vfsecctl reclaim: %s", err);
+    g_assert_nonnull(strstr(out, "\"removed\""));
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 3), ==, 0);
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "reconcile", "--json", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "\"fixed\""));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    /* macs of one PF, by its PCI address; an unmanaged PF is not found. */
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "macs", pf_pci, "--json", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, MAC_A));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(daemon_ctl(fx, &out, &err, "macs", "0000:99:00.0", NULL), ==, 1);
+    g_assert_nonnull(strstr(err, "0000:99:00.0"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    /* Usage errors and an unreachable daemon have their own exit codes. */
+    g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "reclaim", pf_pci, NULL), ==, 2);
+    {
+        g_autofree char *gone = g_build_filename(fx->dir, "gone.sock", NULL);
+        const char *argv[] = { vfsec_test_env("VFSECCTL"), "status", "--socket", gone, NULL };
+
+        g_assert_cmpint(vfsec_test_run(argv, NULL, NULL), ==, 4);
+    }
+    daemon_stop(fx);
+}
+
+/* The network hook: port-created claims, quarantines and publishes the VF
+ * the port's plug names for the port's owner; port-deleted releases it. */
+static void
+test_network_port(void)
+{
+    DaemonFixture *fx = daemon_start(NULL);
+    g_autofree char *netdev = nicsim_vf_name(fx->nic, 2);
+    g_autofree char *xml = g_strdup_printf(
+        "<hookData>\n"
+        "  <network><name>sriov-pool</name><forward mode='passthrough'/></network>\n"
+        "  <networkport>\n"
+        "    <uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>\n"
+        "    <owner><name>vm-n</name><uuid>" UUID_B "</uuid></owner>\n"
+        "    <mac address='52:54:00:aa:00:02'/>\n"
+        "    <plug type='direct' dev='%s' mode='passthrough'/>\n"
+        "  </networkport>\n"
+        "</hookData>\n", netdev);
+    g_autofree char *err = NULL;
+    g_autoptr(JsonNode) vfs = NULL;
+    g_autofree char *pci = vf_pci(fx, 2);
+    JsonObject *row;
+
+    g_assert_cmpint(daemon_hook(fx, "network", "sriov-pool", "port-created", "begin", xml, &err),
+                    ==, 0);
+    g_assert_cmpstr(err, ==, "");
+    assert_quarantined(fx, 2);
+    g_assert_true(daemon_nic_published(fx, "52:54:00:aa:00:02"));
+    vfs = daemon_ctl_json(fx, "vfs");
+    row = find_row(json_object_get_array_member(json_node_get_object(vfs), "vfs"), "pci", pci);
+    g_assert_cmpstr(json_object_get_string_member(row, "owner"), ==, "vm-n");
+
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(daemon_hook(fx, "network", "sriov-pool", "port-deleted", "-", xml, &err),
+                    ==, 0);
+    g_assert_false(daemon_nic_published(fx, "52:54:00:aa:00:02"));
+    daemon_stop(fx);
+}
+
+/* SIGHUP: a refused configuration keeps the old one, a valid one is taken;
+ * vfsecd serves throughout and still exits cleanly. */
+static void
+test_reload(void)
+{
+    DaemonFixture *fx = daemon_start(NULL);
+    g_autofree char *good = NULL;
+    g_autoptr(JsonNode) status = NULL;
+
+    g_assert_true(g_file_get_contents(fx->config, &good, NULL, NULL));
+    g_assert_true(g_file_set_contents(fx->config, "[daemon]\npf-reclam = 1\n", -1, NULL));
+    g_assert_cmpint(kill(fx->pid, SIGHUP), ==, 0);
+    g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "status", NULL), ==, 0);
+    g_assert_true(g_file_set_contents(fx->config, good, -1, NULL));
+    g_assert_cmpint(kill(fx->pid, SIGHUP), ==, 0);
+    status = daemon_ctl_json(fx, "status");
+    g_assert_cmpstr(json_object_get_string_member(
+                        json_array_get_object_element(
+                            json_object_get_array_member(json_node_get_object(status), "pfs"), 0),
+                        "pf"),
+                    ==, "nic0");
+    daemon_stop(fx);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    daemon_require();
+    g_test_add_func("/vfsecd/hook-path", test_hook_path);
+    g_test_add_func("/vfsecd/unprivileged-peer", test_unprivileged_peer);
+    g_test_add_func("/vfsecd/vfsecctl", test_vfsecctl);
+    g_test_add_func("/vfsecd/reload", test_reload);
+    g_test_add_func("/vfsecd/network-port", test_network_port);
+    return g_test_run();
+}
