@@ -150,8 +150,8 @@ vfsecd_port_domain(const VfsecNetworkPort *port, GError **error)
                     port->uuid ? port->uuid : "(no uuid)");
         return NULL;
     }
-    domain = vfsecd_domain_new(port->owner_name, port->owner_uuid);
-    att = vfsecd_domain_add_attachment(domain, port->has_pci ? VFSEC_ATTACHMENT_INTERFACE_HOSTDEV
+    domain = vfsec_domain_new(port->owner_name, port->owner_uuid);
+    att = vfsec_domain_add_attachment(domain, port->has_pci ? VFSEC_ATTACHMENT_INTERFACE_HOSTDEV
                                                              : VFSEC_ATTACHMENT_INTERFACE_DIRECT);
     att->has_pci = port->has_pci;
     att->pci = port->pci;
@@ -254,7 +254,7 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
     if (!domain && n_ops == 1 && ops[0] == VFSEC_ENGINE_OP_RELEASE) {
         /* Release works on what the domain owns: its name is enough. */
         g_clear_error(&error);
-        domain = vfsecd_domain_new(args->name, NULL);
+        domain = vfsec_domain_new(args->name, NULL);
     }
     if (!domain) {
         if (!error)

@@ -28,47 +28,6 @@ vfsecd_log_event(const char *source, const char *event, const char *domain, cons
     g_log_structured_array(G_LOG_LEVEL_INFO, fields, G_N_ELEMENTS(fields));
 }
 
-/* Frees an attachment made by vfsecd_domain_add_attachment(): the domain
- * model's own free function is private to lib/vfsec-domain.c. */
-static void
-vfsecd_attachment_free(VfsecAttachment *att)
-{
-    g_array_unref(att->vlans);
-    g_free(att->source_dev);
-    g_free(att->mode);
-    g_free(att->network);
-    g_free(att->portgroup);
-    g_free(att->driver_name);
-    g_free(att->alias);
-    g_free(att->teaming_persistent);
-    g_free(att);
-}
-
-VfsecDomain *
-vfsecd_domain_new(const char *name, const char *uuid)
-{
-    VfsecDomain *domain = g_new0(VfsecDomain, 1);
-
-    domain->name = g_strdup(name);
-    domain->uuid = g_strdup(uuid);
-    domain->id = -1;
-    domain->overrides = g_ptr_array_new();
-    domain->attachments = g_ptr_array_new_with_free_func((GDestroyNotify)vfsecd_attachment_free);
-    return domain;
-}
-
-VfsecAttachment *
-vfsecd_domain_add_attachment(VfsecDomain *domain, VfsecAttachmentKind kind)
-{
-    VfsecAttachment *att = g_new0(VfsecAttachment, 1);
-
-    att->kind = kind;
-    att->vlans = g_array_new(FALSE, FALSE, sizeof(guint16));
-    att->native_vlan = -1;
-    g_ptr_array_add(domain->attachments, att);
-    return att;
-}
-
 /* ---- Engine helpers shared by the control server and the watcher ---- */
 
 typedef struct {

@@ -228,7 +228,7 @@ vfsecd_identity_domain(virDomainPtr dom)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
 
-    return vfsecd_domain_new(virDomainGetName(dom),
+    return vfsec_domain_new(virDomainGetName(dom),
                              virDomainGetUUIDString(dom, uuid) == 0 ? uuid : NULL);
 }
 

@@ -36,12 +36,6 @@ typedef struct {
 void vfsecd_log_event(const char *source, const char *event, const char *domain,
                       const char *detail);
 
-/* A domain with only a name and UUID (may be NULL) and no attachment:
- * enough for release and reclaim, which act on what the domain owns. Add
- * attachments with vfsecd_domain_add_attachment(). */
-VfsecDomain *vfsecd_domain_new(const char *name, const char *uuid);
-/* Appends a new zeroed attachment of @kind to a vfsecd_domain_new() domain. */
-VfsecAttachment *vfsecd_domain_add_attachment(VfsecDomain *domain, VfsecAttachmentKind kind);
 
 /* Starts the control server on conf->control_socket with the handlers of
  * vfsecd-control.c. */

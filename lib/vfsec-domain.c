@@ -272,7 +272,7 @@ vfsec_vlan_parse(const xmlNode *vlan, const char *label, GArray *ids, gboolean *
 /* ------------------------------------------------------------------ */
 /* Attachments */
 
-static VfsecAttachment *
+VfsecAttachment *
 vfsec_attachment_new(void)
 {
     VfsecAttachment *att = g_new0(VfsecAttachment, 1);
@@ -282,7 +282,7 @@ vfsec_attachment_new(void)
     return att;
 }
 
-static void
+void
 vfsec_attachment_free(VfsecAttachment *att)
 {
     if (!att)
@@ -297,7 +297,6 @@ vfsec_attachment_free(VfsecAttachment *att)
     g_free(att->teaming_persistent);
     g_free(att);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecAttachment, vfsec_attachment_free)
 
 static const char *
 vfsec_tristate_to_string(VfsecTristate value)
@@ -878,6 +877,29 @@ vfsec_policy_parse(const xmlNode *domain, VfsecDomain *dom, GPtrArray *labels, G
 /* ------------------------------------------------------------------ */
 /* Domain */
 
+VfsecDomain *
+vfsec_domain_new(const char *name, const char *uuid)
+{
+    VfsecDomain *dom = g_new0(VfsecDomain, 1);
+
+    dom->name = g_strdup(name);
+    dom->uuid = g_strdup(uuid);
+    dom->id = -1;
+    dom->overrides = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_policy_override_free);
+    dom->attachments = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_attachment_free);
+    return dom;
+}
+
+VfsecAttachment *
+vfsec_domain_add_attachment(VfsecDomain *domain, VfsecAttachmentKind kind)
+{
+    VfsecAttachment *att = vfsec_attachment_new();
+
+    att->kind = kind;
+    g_ptr_array_add(domain->attachments, att);
+    return att;
+}
+
 void
 vfsec_domain_free(VfsecDomain *domain)
 {
@@ -920,7 +942,7 @@ static VfsecDomain *
 vfsec_domain_parse_doc(xmlDoc *doc, GError **error)
 {
     xmlNode *node = xmlDocGetRootElement(doc);
-    g_autoptr(VfsecDomain) dom = g_new0(VfsecDomain, 1);
+    g_autoptr(VfsecDomain) dom = vfsec_domain_new(NULL, NULL);
     g_autoptr(GPtrArray) devices =
         g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_device_free);
     g_autoptr(GPtrArray) candidates = g_ptr_array_new();
@@ -933,9 +955,6 @@ vfsec_domain_parse_doc(xmlDoc *doc, GError **error)
     guint n_interfaces = 0;
     guint n_hostdevs = 0;
 
-    dom->id = -1;
-    dom->overrides = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_policy_override_free);
-    dom->attachments = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_attachment_free);
 
     if (vfsec_xml_is(node, "domstatus")) {
         node = vfsec_xml_child(node, "domain");

@@ -145,6 +145,18 @@ typedef struct {
     GPtrArray *attachments;     /* VfsecAttachment*, document order */
 } VfsecDomain;
 
+/* A new attachment with no fields set (native_vlan -1, empty vlans). */
+VfsecAttachment *vfsec_attachment_new(void);
+void vfsec_attachment_free(VfsecAttachment *att);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecAttachment, vfsec_attachment_free)
+
+/* A domain with only a name and a UUID (either may be NULL) and no
+ * attachment, for callers that know a domain by name or by a network port
+ * (the daemon's release by name, the network hook). */
+VfsecDomain *vfsec_domain_new(const char *name, const char *uuid);
+/* Appends a new attachment of @kind to @domain; returns it (borrowed). */
+VfsecAttachment *vfsec_domain_add_attachment(VfsecDomain *domain, VfsecAttachmentKind kind);
+
 /* Parse a domain XML document. Accepts <domain> at the root, and the status
  * XML that libvirt keeps (<domstatus> wrapping a <domain>). Entities are not
  * expanded, no DTD or network resource is loaded, documents over
