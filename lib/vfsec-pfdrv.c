@@ -590,15 +590,18 @@ check_tags(VfsecPfdrv *pfdrv, const char *who, const VfsecWireSaKey *key, GError
     return TRUE;
 }
 
-/* The VLAN tags a VF may put in a key: its port tag outermost if it has one;
- * then, untrusted, at most one 802.1Q tag of its own. */
+/* The VLAN tags a VF may put in a key: its port VLAN outermost if it has
+ * one; then, untrusted, at most one 802.1Q tag of its own. The quarantine
+ * port tag (the metadata bypass tag) is no port VLAN: the agent strips it
+ * before anything else, and the VF's Rx frames from the wire never carry it,
+ * so it is not part of the VF's SAD-domain key. */
 static gboolean
-check_vf_tags(const char *who, const VfsecPfdrvVfState *vf, const VfsecWireSaKey *key,
-              GError **error)
+check_vf_tags(VfsecPfdrv *pfdrv, const char *who, const VfsecPfdrvVfState *vf,
+              const VfsecWireSaKey *key, GError **error)
 {
     guint own = 0;
 
-    if (vf->has_port_tag) {
+    if (vf->has_port_tag && VFSEC_WIRE_TCI_VID(vf->port_tag.tci) != pfdrv->config.tags.md_base) {
         guint16 want = VFSEC_WIRE_TCI_VID(vf->port_tag.tci);
 
         if (key->n_tags == 0 || key->tags[0].tpid != vf->port_tag.tpid ||
@@ -670,7 +673,7 @@ check_key(VfsecPfdrv *pfdrv, guint domain, const VfsecWireSaKey *key, GError **e
                     vfsec_mac_format(&key->mac, have), vfsec_mac_format(&vf.mac, want));
         return FALSE;
     }
-    return check_vf_tags(who, &vf, key, error);
+    return check_vf_tags(pfdrv, who, &vf, key, error);
 }
 
 /* ---- Starting Ops ---- */

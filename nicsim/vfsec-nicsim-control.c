@@ -274,7 +274,7 @@ ctl_scope(VfsecNicsimPort *port, JsonObject *args, const char *op, guint *scope,
 }
 
 /* The key members of @obj (dst, proto, spi, mac, vlans); @fn's MAC and port
- * tag fill what is absent. */
+ * VLAN fill what is absent. */
 static gboolean
 ctl_key(VfsecNicsimPort *port, int fn, JsonObject *obj, const char *op, VfsecWireSaKey *key,
         GError **error)
@@ -312,8 +312,10 @@ ctl_key(VfsecNicsimPort *port, int fn, JsonObject *obj, const char *op, VfsecWir
     if (!mac)
         key->mac = state->mac;
     if (!vlans) {
-        /* The function's VLAN context: what the agent sees outermost. */
-        if (state->has_port_tag) {
+        /* The function's VLAN context: a port VLAN the agent sees outermost.
+         * The quarantine tag (the metadata bypass tag) is not one: the agent
+         * strips it, and the VF's Rx frames from the wire never carry it. */
+        if (state->has_port_tag && state->port_tag.vid != port->sim->config.tags.md_base) {
             key->n_tags = 1;
             key->tags[0].tpid = state->port_tag.tpid;
             key->tags[0].tci = vfsec_wire_tci(0, FALSE, state->port_tag.vid);

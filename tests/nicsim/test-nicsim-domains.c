@@ -24,13 +24,31 @@ static const guint8 keys[2][16] = {
 typedef struct {
     const char *name;
     guint16 vid[2];     /* the VLAN each VF's traffic and SA use; 0: untagged */
+    gboolean quarantined;  /* both VFs carry the untrusted port tag first */
 } DomainCase;
 
 static const DomainCase cases[] = {
-    { "macs", { 0, 0 } },          /* differ in MAC only */
-    { "vlans", { 100, 200 } },     /* ... and in VLAN */
-    { "same-vlan", { 300, 300 } }, /* same VLAN, different MACs */
+    { "macs", { 0, 0 }, FALSE },          /* differ in MAC only */
+    { "vlans", { 100, 200 }, FALSE },     /* ... and in VLAN */
+    { "same-vlan", { 300, 300 }, FALSE }, /* same VLAN, different MACs */
+    /* Untrusted VFs: the quarantine tag is stripped by the agent and is no
+     * part of their SAD-domain key; inbound SAs the PF installs for them
+     * still decrypt their Rx traffic. */
+    { "quarantined", { 0, 0 }, TRUE },
 };
+
+/* Quarantines VF @vf as vfsecd does: the metadata bypass tag as port tag,
+ * trust off, spoofchk on. */
+static void
+quarantine(NicsimFixture *fx, VfsecContractClient *client, guint vf)
+{
+    g_autofree char *args = g_strdup_printf(
+        "{\"port\": 0, \"vf\": %u, \"trust\": false, \"spoofchk\": true, "
+        "\"port_tag\": {\"tpid\": %u, \"vid\": %u, \"pcp\": 0}}",
+        vf, VFSEC_WIRE_TPID_8021Q, VFSEC_WIRE_MD_BASE_DEFAULT);
+
+    json_object_unref(nicsim_contract_call(fx, client, "set-vf", args));
+}
 
 static char *
 vlans_json(guint16 vid)
@@ -87,6 +105,7 @@ test_domains(gconstpointer data)
 {
     const DomainCase *c = data;
     NicsimFixture *fx = nicsim_start(NULL);
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx, NULL, NULL);
     g_autofree char *uplink = nicsim_uplink_name(fx);
     int wire = nicsim_capture(fx->wire_fd, uplink);
     int cap[2];
@@ -99,12 +118,22 @@ test_domains(gconstpointer data)
         g_autofree char *key = nicsim_hex(keys[v], 16);
         int vm = nicsim_vm(fx, v);
 
+        if (c->quarantined)
+            quarantine(fx, client, v);
         vfsec_nicsim_link_mac(VFSEC_NICSIM_LINK_VF, 0, v, &mac[v]);
         cap[v] = nicsim_capture(vm, ifname);
-        nicsim_ctl_do(fx, "vf-add-sa",
-                      "{\"port\": 0, \"vf\": %u, \"sa\": {\"dir\": \"in\", \"dst\": \"" VM_IP
-                      "\", \"spi\": %u, \"salt\": %u, \"vlans\": %s, \"key\": \"%s\"}}",
-                      v, SPI, SALT, vlans, key);
+        /* A quarantined VF's request names no VLANs: the default is its
+         * own VLAN context, which the quarantine tag is not part of. */
+        if (c->quarantined)
+            nicsim_ctl_do(fx, "vf-add-sa",
+                          "{\"port\": 0, \"vf\": %u, \"sa\": {\"dir\": \"in\", \"dst\": \""
+                          VM_IP "\", \"spi\": %u, \"salt\": %u, \"key\": \"%s\"}}",
+                          v, SPI, SALT, key);
+        else
+            nicsim_ctl_do(fx, "vf-add-sa",
+                          "{\"port\": 0, \"vf\": %u, \"sa\": {\"dir\": \"in\", \"dst\": \""
+                          VM_IP "\", \"spi\": %u, \"salt\": %u, \"vlans\": %s, \"key\": \"%s\"}}",
+                          v, SPI, SALT, vlans, key);
     }
     /* Same (dst, proto, SPI), two SAD domains: two SAs. */
     g_assert_cmpuint(nicsim_sad_count(fx), ==, 2);
@@ -144,6 +173,7 @@ test_domains(gconstpointer data)
     close(wire);
     close(cap[0]);
     close(cap[1]);
+    g_clear_object(&client);
     nicsim_stop(fx);
 }
 
