@@ -1068,18 +1068,13 @@ reply_match(VfsecPfdrv *pfdrv, GBytes *frame, VfsecWireConfig **out)
     return req;
 }
 
-/* The last stage: the reply reaches its request. */
+/* The last stage: decoded @reply reaches @req, the request it answers. */
 static void
-reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
+reply_accept(VfsecPfdrv *pfdrv, Request *req, const VfsecWireConfig *reply)
 {
-    g_autoptr(VfsecWireConfig) reply = NULL;
     g_autoptr(GError) error = NULL;
-    Request *req = reply_match(pfdrv, frame, &reply);
-    Op *op;
+    Op *op = req->op;
 
-    if (!req)
-        return;
-    op = req->op;
     if (!vfsec_wire_reply_check((const VfsecWireOp *)req->items->data, req->items->len,
                                 req->seq, reply, &error)) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_REPLIES_INVALID]++;
@@ -1094,6 +1089,18 @@ reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
         op_finish(op);
     else
         op_pump(op);
+}
+
+/* A reply back from a delay or a gate: matched again, since its request may
+ * have been answered or given up meanwhile. */
+static void
+reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
+{
+    g_autoptr(VfsecWireConfig) reply = NULL;
+    Request *req = reply_match(pfdrv, frame, &reply);
+
+    if (req)
+        reply_accept(pfdrv, req, reply);
 }
 
 static gboolean
@@ -1168,7 +1175,8 @@ fault_take(VfsecPfdrv *pfdrv, guint scope, guint *delay_ms)
 static void
 reply_path(VfsecPfdrv *pfdrv, GBytes *frame)
 {
-    Request *req = reply_match(pfdrv, frame, NULL);
+    g_autoptr(VfsecWireConfig) reply = NULL;
+    Request *req = reply_match(pfdrv, frame, &reply);
     guint scope;
     guint delay_ms = 0;
     Parked *parked;
@@ -1179,7 +1187,12 @@ reply_path(VfsecPfdrv *pfdrv, GBytes *frame)
     switch (fault_take(pfdrv, scope, &delay_ms)) {
     case VFSEC_PFDRV_FAULT_NONE:
     case VFSEC_PFDRV_FAULT_LAST:
-        gate_stage(pfdrv, scope, frame);
+        /* The usual path: nothing happened since matching, so the decoded
+         * reply is used as it is rather than decoded again. */
+        if (!gated(pfdrv, scope))
+            reply_accept(pfdrv, req, reply);
+        else
+            gate_stage(pfdrv, scope, frame);
         return;
     case VFSEC_PFDRV_FAULT_DROP:
         pfdrv->counters[VFSEC_PFDRV_COUNTER_FAULT_DROPPED]++;
