@@ -554,28 +554,49 @@ sa_key_write(guint8 *p, const VfsecWireSaKey *key)
     tags_write(p + 32, key->n_tags, key->tags);
 }
 
+/* Equality and hash read the fields the canonical form (sa_key_write) is
+ * made of, without writing it out: both run for every SAD lookup, and a
+ * reclaim of 10,000 SAs does tens of thousands of them. */
 gboolean
 vfsec_wire_sa_key_equal(gconstpointer a, gconstpointer b)
 {
-    guint8 ka[VFSEC_WIRE_SA_KEY_LEN];
-    guint8 kb[VFSEC_WIRE_SA_KEY_LEN];
+    const VfsecWireSaKey *x = a;
+    const VfsecWireSaKey *y = b;
 
-    sa_key_write(ka, a);
-    sa_key_write(kb, b);
-    return memcmp(ka, kb, sizeof(ka)) == 0;
+    if (x->family != y->family || x->proto != y->proto || x->n_tags != y->n_tags ||
+        x->spi != y->spi || memcmp(x->dst, y->dst, x->family == 4 ? 4 : 16) != 0 ||
+        memcmp(x->mac.b, y->mac.b, sizeof(x->mac.b)) != 0)
+        return FALSE;
+    for (guint i = 0; i < VFSEC_WIRE_MAX_TAGS && i < x->n_tags; i++) {
+        if (x->tags[i].tpid != y->tags[i].tpid ||
+            VFSEC_WIRE_TCI_VID(x->tags[i].tci) != VFSEC_WIRE_TCI_VID(y->tags[i].tci))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static guint32
+hash_mix(guint32 h, guint32 word)
+{
+    h ^= word;
+    h *= 0x9e3779b1u;  /* golden-ratio multiplier; the rotation spreads the high bits */
+    return (h << 13) | (h >> 19);
 }
 
 guint
 vfsec_wire_sa_key_hash(gconstpointer key)
 {
-    guint8 k[VFSEC_WIRE_SA_KEY_LEN];
-    guint32 h = 2166136261u;  /* FNV-1a */
+    const VfsecWireSaKey *k = key;
+    guint32 h = hash_mix(2166136261u, k->spi);
+    guint n_dst = k->family == 4 ? 1 : 4;
 
-    sa_key_write(k, key);
-    for (gsize i = 0; i < sizeof(k); i++) {
-        h ^= k[i];
-        h *= 16777619u;
-    }
+    h = hash_mix(h, (guint32)k->family | (guint32)k->proto << 8 | (guint32)k->n_tags << 16);
+    for (guint i = 0; i < n_dst; i++)
+        h = hash_mix(h, get32(k->dst + 4 * i));
+    h = hash_mix(h, get32(k->mac.b));
+    h = hash_mix(h, get16(k->mac.b + 4));
+    for (guint i = 0; i < VFSEC_WIRE_MAX_TAGS && i < k->n_tags; i++)
+        h = hash_mix(h, (guint32)k->tags[i].tpid << 16 | VFSEC_WIRE_TCI_VID(k->tags[i].tci));
     return h;
 }
 
