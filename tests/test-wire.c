@@ -860,6 +860,12 @@ test_fit_limits(void)
     op.opcode = 99;
     g_assert_cmpint(vfsec_wire_builder_append(b, &op, &error), ==, VFSEC_WIRE_APPEND_INVALID);
     g_clear_error(&error);
+    /* REMOVE_SA by index skips the read-back, but not its one refusable value. */
+    op = (VfsecWireOp){ .opcode = VFSEC_WIRE_OP_REMOVE_SA };
+    op.remove_sa.sa_index = 3;
+    g_assert_cmpint(vfsec_wire_builder_append(b, &op, &error), ==, VFSEC_WIRE_APPEND_INVALID);
+    g_assert_nonnull(strstr(error->message, "op #0 REMOVE_SA: SPI at offset 38 is 0"));
+    g_clear_error(&error);
     g_assert_cmpuint(vfsec_wire_builder_count(b), ==, 0);
 
     /* vfsec_wire_config_encode() is one frame or an error. */
