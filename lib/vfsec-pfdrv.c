@@ -621,6 +621,8 @@ single_request(Op *op, Request **out, GError **error)
         return FALSE;
     }
     *out = request_new(op, seq, g_array_ref(op->items), op->keys ? g_array_ref(op->keys) : NULL);
+    /* An ADD_SA frame holds key material: keep it in the Request alone. */
+    g_clear_pointer(&op->builder, vfsec_wire_builder_free);
     return TRUE;
 }
 
