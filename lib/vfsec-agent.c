@@ -408,9 +408,9 @@ vfsec_agent_query(const VfsecAgent *agent, VfsecWireQueryInfo *info)
 }
 
 /* Executes request op @req and fills reply op @rep (prefilled with the
- * status decoding gave the request op). */
+ * status decoding gave the request op); logs it when @log. */
 static void
-op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep)
+op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep, gboolean log)
 {
     g_autofree char *what = NULL;
 
@@ -452,7 +452,7 @@ op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep)
         agent->counters.cfg_op_failed++;
     /* Describing costs more than executing: only when someone listens. The
      * describer never prints key bytes or salt. */
-    if (g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    if (!log)
         return;
     what = vfsec_wire_op_describe(req, VFSEC_WIRE_KIND_REQUEST);
     g_debug("agent: %s -> %s value %u", what, vfsec_wire_status_to_string(rep->status), rep->value);
@@ -466,6 +466,7 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     g_autoptr(VfsecWireConfig) reply = NULL;
     guint8 buf[VFSEC_WIRE_FRAME_MAX];
     gssize n;
+    gboolean log;
 
     agent->counters.cfg_frames++;
     req = vfsec_wire_config_decode(&agent->cfg.tags, frame, len, VFSEC_WIRE_DECODE_PER_OP, &error);
@@ -481,9 +482,12 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     }
     reply = vfsec_wire_config_new_reply(req);
     reply->l2.src = agent->cfg.mac;
+    /* Asked once per frame: the answer reads the environment, and a frame
+     * holds up to 124 ops. */
+    log = !g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
     for (guint i = 0; i < req->ops->len; i++)
         op_execute(agent, &g_array_index(req->ops, VfsecWireOp, i),
-                   &g_array_index(reply->ops, VfsecWireOp, i));
+                   &g_array_index(reply->ops, VfsecWireOp, i), log);
     n = vfsec_wire_config_encode(&agent->cfg.tags, reply, buf, sizeof(buf), &error);
     if (n < 0) {
         /* The decoder refuses requests whose reply would not fit one frame. */

@@ -16,11 +16,18 @@
  * while other VFs proceed in parallel. REMOVE_ALL_SA is a barrier: it starts
  * only at the head of the queue and nothing after it starts before it ends.
  *
- * Requests. Starting an Op turns its wire ops ("items") into frames with the
- * wire builder, appending until the builder says FULL (or, in one-op-per-frame
- * mode, after one op). Each frame gets its own seq and becomes a Request; a
- * reclaim keeps up to config.pipeline of them in flight, the other ops have
- * one frame. A Request in flight sits in the pending table under its seq and
+ * Requests. An Op's frames are built with the wire builder only when the
+ * Op may put another one in flight, so an Op holds the frames in flight and
+ * nothing more. Each frame gets its own seq and becomes a Request carrying
+ * the wire ops ("items") it holds, which its reply is checked against. Most
+ * Ops have one item and one frame; a reclaim keeps up to config.pipeline
+ * frames in flight and fills each one (one op per frame in that mode) with
+ * the next SAs of its domain in sa_index order after a cursor, the last index
+ * it sent. The database keeps each domain's SAs in an index-ordered tree, so
+ * a frame costs O(its ops * log n) and a reclaim never copies, scans or sorts
+ * the whole database; an SA that goes away meanwhile (a stale record replaced
+ * by another domain's ADD_SA) is simply not found. A Request in flight sits
+ * in the pending table under its seq and
  * is resent unchanged, under the same seq, every retry_ms until answered or
  * until the Op's deadline, which runs from the call, queueing included. The
  * agent either answers a resent seq from a reply cache or executes it again;
@@ -79,8 +86,8 @@ typedef struct {
     guint32 seq;
     guint8 *frame;        /* may hold key material: zeroed when freed */
     gsize len;
-    guint first;          /* the frame's first item in op->items */
-    guint n;
+    GArray *items;        /* VfsecWireOp the frame carries (one-op Ops: op->items, shared) */
+    GArray *keys;         /* VfsecWireSaKey each REMOVE_SA item removes, or NULL */
     guint tries;
     GSource *retry;
 } Request;
@@ -96,11 +103,15 @@ struct _Op {
     guint timeout_ms;
     GSource *deadline;
     GSource *cancel;
-    GArray *items;        /* VfsecWireOp: what the frames carry */
-    GArray *keys;         /* VfsecWireSaKey of each REMOVE_SA item */
-    GPtrArray *frames;    /* Request*, in seq order */
-    guint next_frame;
-    guint answered;
+    GArray *items;        /* VfsecWireOp of a one-op Op (a reclaim builds its own) */
+    GArray *keys;         /* REMOVE_SA: the VfsecWireSaKey it removes */
+    VfsecWireBuilder *builder;
+    GPtrArray *frames;    /* Request* in flight, once started */
+    guint n_frames;       /* frames built so far */
+    gboolean built_all;   /* no frame left to build */
+    guint per_frame;      /* reclaim: most ops in one frame */
+    gboolean has_cursor;  /* reclaim: @cursor is set */
+    guint32 cursor;       /* reclaim: the last sa_index put in a frame */
     guint in_flight;
     VfsecPfdrvReclaim reclaim;
     guint32 value;        /* ADD_SA: index; REMOVE_ALL_SA: count; MAC_REPLACE: generation */
@@ -131,7 +142,9 @@ struct _VfsecPfdrv {
     GDestroyNotify destroy;
     GMainContext *context;
     guint32 next_seq;
-    GHashTable *sas;      /* VfsecWireSaKey* (inside the value) -> VfsecPfdrvSa* */
+    GHashTable *sas;      /* VfsecWireSaKey* (inside the value) -> VfsecPfdrvSa*, owned */
+    GHashTable *by_index; /* sa_index -> VfsecPfdrvSa* (unique: the agent's index) */
+    GHashTable *domains;  /* domain -> GTree of sa_index -> VfsecPfdrvSa*, never empty */
     GQueue ops;           /* Op*, queued and running, in arrival order */
     GHashTable *pending;  /* seq -> Request* in flight */
     GQueue done;          /* Op* finished, not answered yet */
@@ -288,28 +301,86 @@ sa_free(gpointer data)
     g_free(data);
 }
 
+static gint
+index_compare(gconstpointer a, gconstpointer b, gpointer unused)
+{
+    guint x = GPOINTER_TO_UINT(a);
+    guint y = GPOINTER_TO_UINT(b);
+
+    return x < y ? -1 : x > y;
+}
+
+/* @domain's SAs by sa_index, or NULL when it holds none. */
+static GTree *
+db_domain(VfsecPfdrv *pfdrv, guint domain)
+{
+    return g_hash_table_lookup(pfdrv->domains, GUINT_TO_POINTER(domain));
+}
+
+/* Forgets @sa (and frees it). */
+static void
+db_remove(VfsecPfdrv *pfdrv, VfsecPfdrvSa *sa)
+{
+    GTree *tree = db_domain(pfdrv, sa->domain);
+
+    g_tree_remove(tree, GUINT_TO_POINTER(sa->sa_index));
+    if (g_tree_nnodes(tree) == 0)
+        g_hash_table_remove(pfdrv->domains, GUINT_TO_POINTER(sa->domain));
+    g_hash_table_remove(pfdrv->by_index, GUINT_TO_POINTER(sa->sa_index));
+    g_hash_table_remove(pfdrv->sas, &sa->key);
+}
+
+static void
+db_clear(VfsecPfdrv *pfdrv)
+{
+    g_hash_table_remove_all(pfdrv->domains);
+    g_hash_table_remove_all(pfdrv->by_index);
+    g_hash_table_remove_all(pfdrv->sas);
+}
+
 static void
 db_record(VfsecPfdrv *pfdrv, guint domain, const VfsecWireSaKey *key, VfsecWireDir dir,
           guint32 sa_index)
 {
     VfsecPfdrvSa *sa = g_new0(VfsecPfdrvSa, 1);
-    GHashTableIter iter;
     VfsecPfdrvSa *old;
+    GTree *tree;
 
     /* The agent just gave out this index, so any record still holding it (or
      * this key) describes an SA the agent no longer has. */
-    g_hash_table_iter_init(&iter, pfdrv->sas);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&old)) {
-        if (old->sa_index == sa_index || vfsec_wire_sa_key_equal(&old->key, key)) {
-            pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-            g_hash_table_iter_remove(&iter);
-        }
+    if ((old = g_hash_table_lookup(pfdrv->by_index, GUINT_TO_POINTER(sa_index)))) {
+        pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
+        db_remove(pfdrv, old);
+    }
+    if ((old = g_hash_table_lookup(pfdrv->sas, key))) {
+        pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
+        db_remove(pfdrv, old);
     }
     sa->domain = domain;
     sa->sa_index = sa_index;
     sa->key = *key;
     sa->dir = dir;
-    g_hash_table_replace(pfdrv->sas, &sa->key, sa);
+    g_hash_table_insert(pfdrv->sas, &sa->key, sa);
+    g_hash_table_insert(pfdrv->by_index, GUINT_TO_POINTER(sa_index), sa);
+    tree = db_domain(pfdrv, domain);
+    if (!tree) {
+        tree = g_tree_new_full(index_compare, NULL, NULL, NULL);
+        g_hash_table_insert(pfdrv->domains, GUINT_TO_POINTER(domain), tree);
+    }
+    g_tree_insert(tree, GUINT_TO_POINTER(sa_index), sa);
+}
+
+/* @domain's first SA with an sa_index above @after (any, without @has_after). */
+static GTreeNode *
+db_domain_after(VfsecPfdrv *pfdrv, guint domain, gboolean has_after, guint32 after)
+{
+    GTree *tree = db_domain(pfdrv, domain);
+
+    if (!tree)
+        return NULL;
+    if (!has_after)
+        return g_tree_node_first(tree);
+    return g_tree_upper_bound(tree, GUINT_TO_POINTER(after));
 }
 
 static gint
@@ -328,11 +399,15 @@ vfsec_pfdrv_list_sas(VfsecPfdrv *pfdrv, guint domain)
     GHashTableIter iter;
     VfsecPfdrvSa *sa;
 
-    g_hash_table_iter_init(&iter, pfdrv->sas);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&sa)) {
-        if (domain == VFSEC_PFDRV_PORT || sa->domain == domain)
-            g_array_append_val(out, *sa);
+    if (domain != VFSEC_PFDRV_PORT) {
+        for (GTreeNode *node = db_domain_after(pfdrv, domain, FALSE, 0); node;
+             node = g_tree_node_next(node))
+            g_array_append_val(out, *(VfsecPfdrvSa *)g_tree_node_value(node));
+        return out;
     }
+    g_hash_table_iter_init(&iter, pfdrv->sas);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&sa))
+        g_array_append_val(out, *sa);
     g_array_sort(out, sa_compare);
     return out;
 }
@@ -340,16 +415,12 @@ vfsec_pfdrv_list_sas(VfsecPfdrv *pfdrv, guint domain)
 guint
 vfsec_pfdrv_sa_count(VfsecPfdrv *pfdrv, guint domain)
 {
-    GHashTableIter iter;
-    VfsecPfdrvSa *sa;
-    guint n = 0;
+    GTree *tree;
 
     if (domain == VFSEC_PFDRV_PORT)
         return g_hash_table_size(pfdrv->sas);
-    g_hash_table_iter_init(&iter, pfdrv->sas);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&sa))
-        n += sa->domain == domain;
-    return n;
+    tree = db_domain(pfdrv, domain);
+    return tree ? (guint)g_tree_nnodes(tree) : 0;
 }
 
 /* ---- Requests and Ops ---- */
@@ -363,6 +434,8 @@ request_free(gpointer data)
     if (req->frame)
         explicit_bzero(req->frame, req->len);
     g_free(req->frame);
+    g_clear_pointer(&req->items, g_array_unref);
+    g_clear_pointer(&req->keys, g_array_unref);
     g_free(req);
 }
 
@@ -382,6 +455,7 @@ op_free(gpointer data)
     g_clear_pointer(&op->frames, g_ptr_array_unref);
     g_clear_pointer(&op->items, g_array_unref);
     g_clear_pointer(&op->keys, g_array_unref);
+    g_clear_pointer(&op->builder, vfsec_wire_builder_free);
     g_clear_error(&op->error);
     g_free(op);
 }
@@ -460,7 +534,7 @@ op_finish(Op *op)
         g_debug("%s: %s failed: %s", who, op_kind_names[op->kind], op->error->message);
     else if (op->kind == OP_RECLAIM)
         g_debug("%s: reclaim done in %u frames: %" G_GUINT64_FORMAT " removed, %" G_GUINT64_FORMAT
-                " failed, %" G_GUINT64_FORMAT " remaining", who, op->frames ? op->frames->len : 0,
+                " failed, %" G_GUINT64_FORMAT " remaining", who, op->n_frames,
                 op->reclaim.removed, op->reclaim.failed, op->reclaim.remaining);
     else
         g_debug("%s: %s done (value %u)", who, op_kind_names[op->kind], op->value);
@@ -468,6 +542,7 @@ op_finish(Op *op)
         request_stop(op->frames->pdata[i]);
     g_clear_pointer(&op->frames, g_ptr_array_unref);
     g_clear_pointer(&op->items, g_array_unref);
+    g_clear_pointer(&op->builder, vfsec_wire_builder_free);
     source_clear(&op->deadline);
     source_clear(&op->cancel);
     g_queue_remove(&pfdrv->ops, op);
@@ -488,79 +563,142 @@ op_fail(Op *op, GError *error)
     op_finish(op);
 }
 
-/* Sends frames until the op's in-flight limit. */
+static GError *
+too_large_error(VfsecPfdrv *pfdrv, guint8 opcode)
+{
+    return g_error_new(VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
+                       "port %s: a %s op does not fit one configuration frame", pfdrv->name,
+                       vfsec_wire_opcode_to_string(opcode));
+}
+
+/* Starts a new frame in op->builder; returns its seq. */
+static guint32
+op_frame_start(Op *op)
+{
+    VfsecPfdrv *pfdrv = op->pfdrv;
+    guint32 seq = next_seq(pfdrv);
+
+    if (!op->builder)
+        op->builder = vfsec_wire_builder_new(&pfdrv->config.tags, &pfdrv->config.l2,
+                                             VFSEC_WIRE_KIND_REQUEST, seq);
+    else
+        vfsec_wire_builder_reset(op->builder, seq);
+    return seq;
+}
+
+/* The frame in op->builder as a Request carrying @items and @keys (taken). */
+static Request *
+request_new(Op *op, guint32 seq, GArray *items, GArray *keys)
+{
+    Request *req = g_new0(Request, 1);
+    gsize len = 0;
+    const guint8 *data = vfsec_wire_builder_finish(op->builder, &len);
+
+    req->op = op;
+    req->seq = seq;
+    req->frame = g_memdup2(data, len);
+    req->len = len;
+    req->items = items;
+    req->keys = keys;
+    op->n_frames++;
+    return req;
+}
+
+/* The one frame of a one-op Op, carrying op->items. */
+static gboolean
+single_request(Op *op, Request **out, GError **error)
+{
+    guint32 seq = op_frame_start(op);
+    const VfsecWireOp *item = &g_array_index(op->items, VfsecWireOp, 0);
+
+    switch (vfsec_wire_builder_append(op->builder, item, error)) {
+    case VFSEC_WIRE_APPEND_OK:
+        break;
+    case VFSEC_WIRE_APPEND_FULL:
+        g_propagate_error(error, too_large_error(op->pfdrv, item->opcode));
+        return FALSE;
+    case VFSEC_WIRE_APPEND_INVALID:
+        return FALSE;
+    }
+    *out = request_new(op, seq, g_array_ref(op->items), op->keys ? g_array_ref(op->keys) : NULL);
+    /* An ADD_SA frame holds key material: keep it in the Request alone. */
+    g_clear_pointer(&op->builder, vfsec_wire_builder_free);
+    return TRUE;
+}
+
+/* The next frame of a reclaim: REMOVE_SA by index with the SPI guard for the
+ * domain's SAs after the cursor, as many as one frame (and op->per_frame)
+ * takes. */
+static gboolean
+reclaim_request(Op *op, Request **out, GError **error)
+{
+    GTreeNode *node = db_domain_after(op->pfdrv, op->domain, op->has_cursor, op->cursor);
+    g_autoptr(GArray) items = NULL;
+    g_autoptr(GArray) keys = NULL;
+    guint32 seq;
+
+    if (!node)
+        return TRUE;
+    seq = op_frame_start(op);
+    items = g_array_sized_new(FALSE, TRUE, sizeof(VfsecWireOp), VFSEC_WIRE_REMOVE_SA_PER_FRAME);
+    keys = g_array_sized_new(FALSE, FALSE, sizeof(VfsecWireSaKey), VFSEC_WIRE_REMOVE_SA_PER_FRAME);
+    for (; node && items->len < op->per_frame; node = g_tree_node_next(node)) {
+        const VfsecPfdrvSa *sa = g_tree_node_value(node);
+        VfsecWireOp item = { .opcode = VFSEC_WIRE_OP_REMOVE_SA };
+        VfsecWireAppend res;
+
+        item.remove_sa.sa_index = sa->sa_index;
+        item.remove_sa.spi = sa->key.spi;
+        res = vfsec_wire_builder_append(op->builder, &item, error);
+        if (res == VFSEC_WIRE_APPEND_FULL && items->len > 0)
+            break;
+        if (res == VFSEC_WIRE_APPEND_FULL)
+            g_propagate_error(error, too_large_error(op->pfdrv, item.opcode));
+        if (res != VFSEC_WIRE_APPEND_OK)
+            return FALSE;
+        g_array_append_val(items, item);
+        g_array_append_val(keys, sa->key);
+        op->cursor = sa->sa_index;
+        op->has_cursor = TRUE;
+    }
+    *out = request_new(op, seq, g_steal_pointer(&items), g_steal_pointer(&keys));
+    return TRUE;
+}
+
+/* Builds and sends frames up to the op's in-flight limit; finishes the op
+ * when nothing is left to send or wait for. */
 static void
 op_pump(Op *op)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
-    guint limit = 1;
+    guint limit = op->kind == OP_RECLAIM && op->per_frame > 1 ? pfdrv->config.pipeline : 1;
 
-    if (op->kind == OP_RECLAIM && !pfdrv->config.one_op_per_frame)
-        limit = pfdrv->config.pipeline;
-    while (op->frames && op->next_frame < op->frames->len && op->in_flight < limit) {
-        Request *req = op->frames->pdata[op->next_frame++];
+    while (!op->built_all && op->in_flight < limit) {
+        GError *error = NULL;
+        Request *req = NULL;
+        gboolean ok;
 
+        if (op->kind == OP_RECLAIM)
+            ok = reclaim_request(op, &req, &error);
+        else
+            ok = op->n_frames > 0 || single_request(op, &req, &error);
+        if (!ok) {
+            op_fail(op, error);
+            return;
+        }
+        if (!req) {
+            op->built_all = TRUE;
+            break;
+        }
+        g_ptr_array_add(op->frames, req);
         g_hash_table_insert(pfdrv->pending, GUINT_TO_POINTER(req->seq), req);
         op->in_flight++;
         req->retry = attach_timeout(pfdrv, pfdrv->config.retry_ms, request_retry_cb, req);
         /* Last: the send callback may answer at once (queued, see leave()). */
         transmit(req);
     }
-}
-
-static void
-frame_push(Op *op, VfsecWireBuilder *b, guint32 seq, guint first)
-{
-    Request *req = g_new0(Request, 1);
-    gsize len = 0;
-    const guint8 *data = vfsec_wire_builder_finish(b, &len);
-
-    req->op = op;
-    req->seq = seq;
-    req->frame = g_memdup2(data, len);
-    req->len = len;
-    req->first = first;
-    req->n = vfsec_wire_builder_count(b);
-    g_ptr_array_add(op->frames, req);
-}
-
-/* Splits op->items into frames: as many ops per frame as the builder takes,
- * at most @per_frame. */
-static gboolean
-op_build_frames(Op *op, guint per_frame, GError **error)
-{
-    VfsecPfdrv *pfdrv = op->pfdrv;
-    guint32 seq = next_seq(pfdrv);
-    g_autoptr(VfsecWireBuilder) b = vfsec_wire_builder_new(&pfdrv->config.tags, &pfdrv->config.l2,
-                                                           VFSEC_WIRE_KIND_REQUEST, seq);
-    guint first = 0;
-
-    op->frames = g_ptr_array_new_with_free_func(request_free);
-    for (guint i = 0; i < op->items->len; i++) {
-        const VfsecWireOp *item = &g_array_index(op->items, VfsecWireOp, i);
-        VfsecWireAppend res = VFSEC_WIRE_APPEND_FULL;
-
-        if (vfsec_wire_builder_count(b) < per_frame)
-            res = vfsec_wire_builder_append(b, item, error);
-        if (res == VFSEC_WIRE_APPEND_FULL && vfsec_wire_builder_count(b) > 0) {
-            frame_push(op, b, seq, first);
-            seq = next_seq(pfdrv);
-            vfsec_wire_builder_reset(b, seq);
-            first = i;
-            res = vfsec_wire_builder_append(b, item, error);
-        }
-        if (res == VFSEC_WIRE_APPEND_FULL) {
-            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
-                        "port %s: a %s op does not fit one configuration frame", pfdrv->name,
-                        vfsec_wire_opcode_to_string(item->opcode));
-            return FALSE;
-        }
-        if (res != VFSEC_WIRE_APPEND_OK)
-            return FALSE;
-    }
-    if (vfsec_wire_builder_count(b) > 0)
-        frame_push(op, b, seq, first);
-    return TRUE;
+    if (op->built_all && op->in_flight == 0)
+        op_finish(op);
 }
 
 static VfsecWireOp *
@@ -696,7 +834,7 @@ start_add_sa(Op *op, GError **error)
                     "SA key %s is already offloaded by %s at index %u", desc, who, old->sa_index);
         return FALSE;
     }
-    return op_build_frames(op, 1, error);
+    return TRUE;
 }
 
 static gboolean
@@ -723,24 +861,7 @@ start_remove_sa(Op *op, GError **error)
     item = op_add_item(op, VFSEC_WIRE_OP_REMOVE_SA);
     item->remove_sa.sa_index = sa->sa_index;
     item->remove_sa.spi = sa->key.spi;
-    return op_build_frames(op, 1, error);
-}
-
-static gboolean
-start_reclaim(Op *op, GError **error)
-{
-    VfsecPfdrv *pfdrv = op->pfdrv;
-    g_autoptr(GArray) sas = vfsec_pfdrv_list_sas(pfdrv, op->domain);
-
-    for (guint i = 0; i < sas->len; i++) {
-        const VfsecPfdrvSa *sa = &g_array_index(sas, VfsecPfdrvSa, i);
-        VfsecWireOp *item = op_add_item(op, VFSEC_WIRE_OP_REMOVE_SA);
-
-        item->remove_sa.sa_index = sa->sa_index;
-        item->remove_sa.spi = sa->key.spi;
-        g_array_append_val(op->keys, sa->key);
-    }
-    return op_build_frames(op, pfdrv->config.one_op_per_frame ? 1 : G_MAXUINT, error);
+    return TRUE;
 }
 
 static void
@@ -758,22 +879,19 @@ op_start(Op *op)
         ok = start_remove_sa(op, &error);
         break;
     case OP_RECLAIM:
-        ok = start_reclaim(op, &error);
+        /* Taken now: switching modes applies to reclaims that start later. */
+        op->per_frame = op->pfdrv->config.one_op_per_frame ? 1 : G_MAXUINT;
         break;
     case OP_RECLAIM_PORT:
     case OP_MAC_REPLACE:
     case OP_QUERY:
-        ok = op_build_frames(op, 1, &error);
         break;
     }
     if (!ok) {
         op_fail(op, error);
         return;
     }
-    if (op->frames->len == 0) {
-        op_finish(op);
-        return;
-    }
+    op->frames = g_ptr_array_new_with_free_func(request_free);
     op_pump(op);
 }
 
@@ -861,14 +979,16 @@ apply_removals(Op *op, const Request *req, const VfsecWireConfig *reply)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
 
-    for (guint j = 0; j < req->n; j++) {
+    for (guint j = 0; j < req->items->len; j++) {
         const VfsecWireOp *rop = &g_array_index(reply->ops, VfsecWireOp, j);
-        const VfsecWireSaKey *key = &g_array_index(op->keys, VfsecWireSaKey, req->first + j);
+        const VfsecWireSaKey *key = &g_array_index(req->keys, VfsecWireSaKey, j);
+        VfsecPfdrvSa *sa;
 
         if (rop->status == VFSEC_WIRE_STATUS_OK || rop->status == VFSEC_WIRE_STATUS_NO_SUCH_SA) {
             if (rop->status == VFSEC_WIRE_STATUS_NO_SUCH_SA && req->tries == 1)
                 pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-            g_hash_table_remove(pfdrv->sas, key);
+            if ((sa = g_hash_table_lookup(pfdrv->sas, key)))
+                db_remove(pfdrv, sa);
             op->reclaim.removed++;
         } else {
             op->reclaim.failed++;
@@ -883,7 +1003,7 @@ apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
     const VfsecWireOp *rop = &g_array_index(reply->ops, VfsecWireOp, 0);
-    const VfsecWireOp *item = &g_array_index(op->items, VfsecWireOp, req->first);
+    const VfsecWireOp *item = &g_array_index(req->items, VfsecWireOp, 0);
 
     switch (op->kind) {
     case OP_REMOVE_SA:
@@ -902,7 +1022,7 @@ apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
     case OP_RECLAIM_PORT:
         if (rop->status == VFSEC_WIRE_STATUS_OK) {
             op->value = rop->value;
-            g_hash_table_remove_all(pfdrv->sas);
+            db_clear(pfdrv);
             return;
         }
         break;
@@ -953,19 +1073,14 @@ reply_match(VfsecPfdrv *pfdrv, GBytes *frame, VfsecWireConfig **out)
     return req;
 }
 
-/* The last stage: the reply reaches its request. */
+/* The last stage: decoded @reply reaches @req, the request it answers. */
 static void
-reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
+reply_accept(VfsecPfdrv *pfdrv, Request *req, const VfsecWireConfig *reply)
 {
-    g_autoptr(VfsecWireConfig) reply = NULL;
     g_autoptr(GError) error = NULL;
-    Request *req = reply_match(pfdrv, frame, &reply);
-    Op *op;
+    Op *op = req->op;
 
-    if (!req)
-        return;
-    op = req->op;
-    if (!vfsec_wire_reply_check(&g_array_index(op->items, VfsecWireOp, req->first), req->n,
+    if (!vfsec_wire_reply_check((const VfsecWireOp *)req->items->data, req->items->len,
                                 req->seq, reply, &error)) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_REPLIES_INVALID]++;
         g_debug("port %s: ignoring a reply: %s", pfdrv->name, error->message);
@@ -973,12 +1088,24 @@ reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
     }
     pfdrv->counters[VFSEC_PFDRV_COUNTER_REPLIES_ACCEPTED]++;
     request_stop(req);
-    op->answered++;
     apply_reply(op, req, reply);
-    if (op->error || op->answered == op->frames->len)
+    g_ptr_array_remove_fast(op->frames, req);
+    if (op->error)
         op_finish(op);
     else
         op_pump(op);
+}
+
+/* A reply back from a delay or a gate: matched again, since its request may
+ * have been answered or given up meanwhile. */
+static void
+reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
+{
+    g_autoptr(VfsecWireConfig) reply = NULL;
+    Request *req = reply_match(pfdrv, frame, &reply);
+
+    if (req)
+        reply_accept(pfdrv, req, reply);
 }
 
 static gboolean
@@ -1053,7 +1180,8 @@ fault_take(VfsecPfdrv *pfdrv, guint scope, guint *delay_ms)
 static void
 reply_path(VfsecPfdrv *pfdrv, GBytes *frame)
 {
-    Request *req = reply_match(pfdrv, frame, NULL);
+    g_autoptr(VfsecWireConfig) reply = NULL;
+    Request *req = reply_match(pfdrv, frame, &reply);
     guint scope;
     guint delay_ms = 0;
     Parked *parked;
@@ -1064,7 +1192,12 @@ reply_path(VfsecPfdrv *pfdrv, GBytes *frame)
     switch (fault_take(pfdrv, scope, &delay_ms)) {
     case VFSEC_PFDRV_FAULT_NONE:
     case VFSEC_PFDRV_FAULT_LAST:
-        gate_stage(pfdrv, scope, frame);
+        /* The usual path: nothing happened since matching, so the decoded
+         * reply is used as it is rather than decoded again. */
+        if (!gated(pfdrv, scope))
+            reply_accept(pfdrv, req, reply);
+        else
+            gate_stage(pfdrv, scope, frame);
         return;
     case VFSEC_PFDRV_FAULT_DROP:
         pfdrv->counters[VFSEC_PFDRV_COUNTER_FAULT_DROPPED]++;
@@ -1166,7 +1299,6 @@ op_new(VfsecPfdrv *pfdrv, OpKind kind, guint domain, guint timeout_ms, GCancella
     op->timeout_ms = timeout_ms;
     op->items = g_array_new(FALSE, TRUE, sizeof(VfsecWireOp));
     g_array_set_clear_func(op->items, item_clear);
-    op->keys = g_array_new(FALSE, TRUE, sizeof(VfsecWireSaKey));
     op->task = g_task_new(NULL, cancellable, callback, user_data);
     g_task_set_source_tag(op->task, source_tag);
     g_task_set_task_data(op->task, op, op_free);
@@ -1256,6 +1388,7 @@ vfsec_pfdrv_vf_remove_sa_async(VfsecPfdrv *pfdrv, guint vf, const VfsecWireSaKey
     VfsecWireSaKey copy = *key;
 
     vfsec_wire_sa_key_normalize(&copy);
+    op->keys = g_array_new(FALSE, FALSE, sizeof(VfsecWireSaKey));
     g_array_append_val(op->keys, copy);
     op_queue(op, cancellable);
 }
@@ -1497,6 +1630,8 @@ vfsec_pfdrv_new(const VfsecPfdrvConfig *config, VfsecPfdrvSendFunc send,
     pfdrv->context = g_main_context_ref_thread_default();
     pfdrv->next_seq = 1;
     pfdrv->sas = g_hash_table_new_full(vfsec_wire_sa_key_hash, vfsec_wire_sa_key_equal, NULL, sa_free);
+    pfdrv->by_index = g_hash_table_new(NULL, NULL);
+    pfdrv->domains = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_tree_unref);
     pfdrv->pending = g_hash_table_new(NULL, NULL);
     pfdrv->faults = g_hash_table_new_full(NULL, NULL, NULL, g_free);
     pfdrv->gates = g_hash_table_new(NULL, NULL);
@@ -1530,6 +1665,8 @@ vfsec_pfdrv_free(VfsecPfdrv *pfdrv)
     g_queue_clear_full(&pfdrv->held, parked_free);
     g_queue_clear_full(&pfdrv->delayed, parked_free);
     g_queue_clear_full(&pfdrv->inbox, (GDestroyNotify)g_bytes_unref);
+    g_hash_table_destroy(pfdrv->domains);
+    g_hash_table_destroy(pfdrv->by_index);
     g_hash_table_destroy(pfdrv->sas);
     g_hash_table_destroy(pfdrv->pending);
     g_hash_table_destroy(pfdrv->faults);

@@ -860,6 +860,12 @@ test_fit_limits(void)
     op.opcode = 99;
     g_assert_cmpint(vfsec_wire_builder_append(b, &op, &error), ==, VFSEC_WIRE_APPEND_INVALID);
     g_clear_error(&error);
+    /* REMOVE_SA by index skips the read-back, but not its one refusable value. */
+    op = (VfsecWireOp){ .opcode = VFSEC_WIRE_OP_REMOVE_SA };
+    op.remove_sa.sa_index = 3;
+    g_assert_cmpint(vfsec_wire_builder_append(b, &op, &error), ==, VFSEC_WIRE_APPEND_INVALID);
+    g_assert_nonnull(strstr(error->message, "op #0 REMOVE_SA: SPI at offset 38 is 0"));
+    g_clear_error(&error);
     g_assert_cmpuint(vfsec_wire_builder_count(b), ==, 0);
 
     /* vfsec_wire_config_encode() is one frame or an error. */
@@ -1344,6 +1350,14 @@ test_sa_key(void)
     key_v4(&b, "::ffff:192.0.2.10", 0x1234, 100);
     g_assert_cmpuint(b.family, ==, 6);
     g_assert_false(g_hash_table_contains(sad, &b));
+    /* IPv6: the last address byte counts too. */
+    key_v4(&a, "2001:db8::1", 0x1234, 100);
+    key_v4(&b, "2001:db8::1", 0x1234, 100);
+    g_assert_true(vfsec_wire_sa_key_equal(&a, &b));
+    g_assert_cmpuint(vfsec_wire_sa_key_hash(&a), ==, vfsec_wire_sa_key_hash(&b));
+    key_v4(&b, "2001:db8::2", 0x1234, 100);
+    g_assert_false(vfsec_wire_sa_key_equal(&a, &b));
+    key_v4(&a, "192.0.2.10", 0x1234, 100);
 
     text = vfsec_wire_sa_key_describe(&a);
     g_assert_cmpstr(text, ==, "esp 192.0.2.10 spi 0x00001234 mac 52:54:00:12:34:56 vlan 802.1Q/100");
