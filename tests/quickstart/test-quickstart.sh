@@ -62,7 +62,7 @@ left=$(ip netns list | grep -E '^qs-(nic|wire)\b')
 # sandbox's) or ours naming the state dir.
 sbx_run=$(stat -c %d:%i "$state/sbx/run/libvirt") || fail "the sandbox's run/libvirt is gone"
 for proc in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "$state"; then
+    if { tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null | grep -qF -- "$state"; then
         fail "process ${proc#/proc/} left after --stop: $(tr '\0' ' ' <"$proc/cmdline")"
     fi
     if [ "$(stat -L -c %d:%i "$proc/root/run/libvirt" 2>/dev/null)" = "$sbx_run" ]; then
