@@ -89,6 +89,7 @@ struct _EngineVf {
     gboolean ready;             /* SAs reclaimed since the claim */
     gboolean published;
     char *last_reclaim;
+    gboolean reclaim_pending;   /* the last reclaim failed: reconcile retries it */
     GQueue queue;               /* VfJob*, waiting */
     VfJob *current;
 };
@@ -667,6 +668,119 @@ job_done_intent(VfJob *job, guint64 id)
 }
 
 /* ------------------------------------------------------------------ */
+/* Deadlines on plugin calls.
+ *
+ * A PF driver that never answers must not hold a VF's queue forever: every
+ * plugin call the engine makes goes through a Watch, which completes it with
+ * a VFSEC_ERROR_TIMEOUT naming the PF, the VF and the plugin when no answer
+ * came within the deadline, and cancels the call. An answer that arrives
+ * later is dropped. The deadline lies halfway between [timeouts] pf-reclaim
+ * (the PF driver's own bound, whose verdict should arrive first) and
+ * daemon-request (so the hook gets the engine's reason, not a bare
+ * timeout). */
+
+/* @result is NULL and @expired set when the deadline passed first. */
+typedef void (*WatchFunc)(GObject *source, GAsyncResult *result, const GError *expired,
+                          gpointer data);
+
+typedef struct {
+    WatchFunc func;
+    gpointer data;
+    GCancellable *cancellable;  /* handed to the plugin; cancelled on expiry */
+    GSource *timer;
+    gboolean fired;             /* func ran */
+    guint refs;                 /* the plugin's callback and the timer */
+    char *what;                 /* "reclaim of VF 0000:03:10.1" */
+    char *pf;
+    char *plugin;
+    guint deadline_ms;
+} Watch;
+
+static void
+watch_unref(Watch *w)
+{
+    if (--w->refs > 0)
+        return;
+    g_object_unref(w->cancellable);
+    if (w->timer) {
+        g_source_destroy(w->timer);
+        g_source_unref(w->timer);
+    }
+    g_free(w->what);
+    g_free(w->pf);
+    g_free(w->plugin);
+    g_free(w);
+}
+
+static gboolean
+watch_expired(gpointer data)
+{
+    Watch *w = data;
+    g_autoptr(GError) error = NULL;
+
+    g_clear_pointer(&w->timer, g_source_unref);
+    if (!w->fired) {
+        w->fired = TRUE;
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT,
+                    "PF %s: the %s plugin gave no answer to the %s within %u ms", w->pf,
+                    w->plugin, w->what, w->deadline_ms);
+        g_cancellable_cancel(w->cancellable);
+        w->func(NULL, NULL, error, w->data);
+    }
+    watch_unref(w);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+watch_answered(GObject *source, GAsyncResult *result, gpointer data)
+{
+    Watch *w = data;
+
+    if (!w->fired) {
+        w->fired = TRUE;
+        if (w->timer) {
+            g_source_destroy(w->timer);
+            g_clear_pointer(&w->timer, g_source_unref);
+            w->refs--;          /* the timer's */
+        }
+        w->func(source, result, NULL, w->data);
+    }
+    watch_unref(w);
+}
+
+/* The deadline of one plugin call (see above). */
+static guint
+engine_call_deadline(const VfsecConf *conf)
+{
+    return conf->pf_reclaim_ms + (conf->daemon_request_ms - conf->pf_reclaim_ms) / 2;
+}
+
+/* Starts watching a call to @pf's plugin about @what; pass watch_answered
+ * and the Watch as the call's callback and data, w->cancellable as its
+ * cancellable. */
+static Watch * G_GNUC_PRINTF(4, 5)
+watch_new(EnginePf *pf, WatchFunc func, gpointer data, const char *fmt, ...)
+{
+    Watch *w = g_new0(Watch, 1);
+    va_list ap;
+
+    va_start(ap, fmt);
+    w->what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    w->func = func;
+    w->data = data;
+    w->cancellable = g_cancellable_new();
+    w->pf = g_strdup(pf->conf->label);
+    w->plugin = g_strdup(pf->plugin->ops->kind);
+    w->deadline_ms = engine_call_deadline(pf->engine->conf);
+    w->refs = 2;
+    w->timer = g_timeout_source_new(w->deadline_ms);
+    g_source_set_callback(w->timer, watch_expired, w, NULL);
+    g_source_attach(w->timer, g_main_context_get_thread_default());
+    return w;
+}
+
+/* ------------------------------------------------------------------ */
 /* Primitive: reclaim the VF's SAs. Sets step_error on failure (the intent
  * then stays pending). */
 
@@ -676,7 +790,7 @@ typedef struct {
 } ReclaimCall;
 
 static void
-job_reclaim_cb(GObject *source, GAsyncResult *result, gpointer data)
+job_reclaim_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
 {
     g_autofree ReclaimCall *call = data;
     VfJob *job = call->job;
@@ -691,7 +805,9 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, gpointer data)
     }
     vf = job->vf;
     timeout = vf->pf->engine->conf->pf_reclaim_ms;
-    if (!vfsec_plugin_reclaim_vf_finish(vf->pf->plugin, result, &out, &job->step_error)) {
+    if (expired) {
+        job->step_error = g_error_copy(expired);
+    } else if (!vfsec_plugin_reclaim_vf_finish(vf->pf->plugin, result, &out, &job->step_error)) {
         g_prefix_error(&job->step_error, "%s: reclaim failed: ", vf->name);
     } else if (out.remaining > 0) {
         g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT,
@@ -700,10 +816,13 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, gpointer data)
     }
     g_free(vf->last_reclaim);
     if (job->step_error) {
+        /* The intent stays pending: reconcile reclaims again. */
+        vf->reclaim_pending = TRUE;
         vf->last_reclaim = g_strdup(job->step_error->message);
         audit(G_LOG_LEVEL_WARNING, "reclaim", vf, job_owner_name(job), out.remaining, "%s",
               job->step_error->message);
     } else {
+        vf->reclaim_pending = FALSE;
         vf->last_reclaim = g_strdup_printf("removed %" G_GUINT64_FORMAT, out.removed);
         if (vf->state)
             vf->state->sa_count = 0;
@@ -719,6 +838,7 @@ job_reclaim(VfJob *job, JobStep next)
 {
     EngineVf *vf = job->vf;
     ReclaimCall *call = g_new0(ReclaimCall, 1);
+    Watch *w;
 
     job->next = next;
     g_clear_error(&job->step_error);
@@ -728,9 +848,10 @@ job_reclaim(VfJob *job, JobStep next)
         next(job);
         return;
     }
+    w = watch_new(vf->pf, job_reclaim_cb, call, "reclaim of %s", vf->name);
     vfsec_plugin_reclaim_vf_async(vf->pf->plugin, vf->index,
-                                          vf->pf->engine->conf->pf_reclaim_ms, NULL,
-                                          job_reclaim_cb, call);
+                                  vf->pf->engine->conf->pf_reclaim_ms, w->cancellable,
+                                  watch_answered, w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,7 +866,7 @@ typedef struct {
 } PortCall;
 
 static void
-job_port_cb(GObject *source, GAsyncResult *result, gpointer data)
+job_port_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
 {
     g_autofree PortCall *call = data;
     VfJob *job = call->job;
@@ -759,10 +880,13 @@ job_port_cb(GObject *source, GAsyncResult *result, gpointer data)
         return;
     }
     vf = job->vf;
-    have = vfsec_plugin_set_vf_finish(vf->pf->plugin, result, &job->step_error);
-    if (!have) {
+    if (expired)
+        job->step_error = g_error_copy(expired);
+    else
+        have = vfsec_plugin_set_vf_finish(vf->pf->plugin, result, &job->step_error);
+    if (!have && !expired) {
         g_prefix_error(&job->step_error, "%s: setting the port failed: ", vf->name);
-    } else if ((field = port_mismatch(call->fields, &call->want, have))) {
+    } else if (have && (field = port_mismatch(call->fields, &call->want, have))) {
         g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
                     "%s reads back a different %s than was set", vf->name, field);
     }
@@ -791,6 +915,7 @@ job_apply_port(VfJob *job, JobStep next)
 {
     EngineVf *vf = job->vf;
     PortCall *call;
+    Watch *w;
 
     job->next = next;
     job->acted = FALSE;
@@ -817,8 +942,9 @@ job_apply_port(VfJob *job, JobStep next)
         return;
     }
     job->acted = TRUE;
-    vfsec_plugin_set_vf_async(vf->pf->plugin, call->fields, &call->want, NULL,
-                                      job_port_cb, call);
+    w = watch_new(vf->pf, job_port_cb, call, "port settings of %s", vf->name);
+    vfsec_plugin_set_vf_async(vf->pf->plugin, call->fields, &call->want, w->cancellable,
+                              watch_answered, w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -906,7 +1032,7 @@ sync_call_free(SyncCall *call)
 }
 
 static void
-sync_get_cb(GObject *source, GAsyncResult *result, gpointer data)
+sync_get_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
 {
     SyncCall *call = data;
     g_autoptr(VfsecContractMacTable) now = NULL;
@@ -918,7 +1044,10 @@ sync_get_cb(GObject *source, GAsyncResult *result, gpointer data)
         sync_call_free(call);
         return;
     }
-    now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
+    if (expired)
+        error = g_error_copy(expired);
+    else
+        now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
     if (!now) {
         sync_call_free(call);
         g_prefix_error(&error, "PF %s: reading the local-MAC table failed: ", pf->conf->label);
@@ -930,7 +1059,7 @@ sync_get_cb(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-sync_set_cb(GObject *source, GAsyncResult *result, gpointer data)
+sync_set_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
 {
     SyncCall *call = data;
     g_autoptr(GError) error = NULL;
@@ -942,12 +1071,16 @@ sync_set_cb(GObject *source, GAsyncResult *result, gpointer data)
         sync_call_free(call);
         return;
     }
-    if (!vfsec_plugin_set_macs_finish(pf->plugin, result, &generation, &error)) {
+    if (expired)
+        error = g_error_copy(expired);
+    if (expired || !vfsec_plugin_set_macs_finish(pf->plugin, result, &generation, &error)) {
         if (!call->retried && g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT)) {
             /* Someone else changed the table (an agent reset re-programmed
              * it): read the generation and push ours over it, once. */
+            Watch *w = watch_new(pf, sync_get_cb, call, "local-MAC table read");
+
             call->retried = TRUE;
-            vfsec_plugin_get_macs_async(pf->plugin, NULL, sync_get_cb, call);
+            vfsec_plugin_get_macs_async(pf->plugin, w->cancellable, watch_answered, w);
             return;
         }
         sync_call_free(call);
@@ -967,8 +1100,9 @@ static void
 sync_set(SyncCall *call)
 {
     EnginePf *pf = call->pf;
+    Watch *w = watch_new(pf, sync_set_cb, call, "local-MAC table push");
 
-    vfsec_plugin_set_macs_async(pf->plugin, call->table, NULL, sync_set_cb, call);
+    vfsec_plugin_set_macs_async(pf->plugin, call->table, w->cancellable, watch_answered, w);
 }
 
 static void
@@ -1995,7 +2129,7 @@ reconcile_table_synced(gpointer data, const GError *error)
 }
 
 static void
-reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
+reconcile_macs_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
 {
     Batch *b;
     EnginePf *pf;
@@ -2006,7 +2140,10 @@ reconcile_macs_cb(GObject *source, GAsyncResult *result, gpointer data)
     (void)source;
     if (!pf_call_open(data, &b, &pf))
         return;
-    now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
+    if (expired)
+        error = g_error_copy(expired);
+    else
+        now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
     if (!now) {
         reconcile_failed(b, "PF %s: reading the local-MAC table failed: %s", pf->conf->label,
                          error->message);
@@ -2032,6 +2169,7 @@ reconcile_tables(Batch *b)
     for (guint p = 0; p < engine->pfs->len; p++) {
         EnginePf *pf = engine->pfs->pdata[p];
         PfCall *call;
+        Watch *w;
 
         if (!pf->conf->hairpin || !pf->connected)
             continue;
@@ -2043,7 +2181,8 @@ reconcile_tables(Batch *b)
         call = g_new0(PfCall, 1);
         call->pf = pf;
         call->batch = b;
-        vfsec_plugin_get_macs_async(pf->plugin, NULL, reconcile_macs_cb, call);
+        w = watch_new(pf, reconcile_macs_cb, call, "local-MAC table read");
+        vfsec_plugin_get_macs_async(pf->plugin, w->cancellable, watch_answered, w);
     }
     batch_release(b, NULL);
 }
@@ -2110,7 +2249,7 @@ reconcile_converge(Batch *b, GPtrArray *domains)
                     continue;
                 g_array_append_val(job->intents, op->id);
                 if (op->kind == VFSEC_JOURNAL_OP_RECLAIM)
-                    job->pending_reclaim = TRUE;
+                    job->pending_reclaim = vf->reclaim_pending = TRUE;
             }
             vf_enqueue(vf, job);
         }
@@ -2149,7 +2288,7 @@ reconcile_listed(Batch *b)
 }
 
 static void
-reconcile_list_cb(GObject *source, GAsyncResult *result, gpointer data)
+reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
 {
     Batch *b;
     EnginePf *pf;
@@ -2159,7 +2298,10 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, gpointer data)
     (void)source;
     if (!pf_call_open(data, &b, &pf))
         return;
-    vfs = vfsec_plugin_list_vfs_finish(pf->plugin, result, &error);
+    if (expired)
+        error = g_error_copy(expired);
+    else
+        vfs = vfsec_plugin_list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
         reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
         return;
@@ -2193,11 +2335,13 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
     b = batch_new(engine, task, reconcile_listed);
     for (guint p = 0; p < engine->pfs->len; p++) {
         PfCall *call = g_new0(PfCall, 1);
+        Watch *w;
 
         call->pf = engine->pfs->pdata[p];
         call->batch = b;
         batch_hold(b);
-        vfsec_plugin_list_vfs_async(call->pf->plugin, NULL, reconcile_list_cb, call);
+        w = watch_new(call->pf, reconcile_list_cb, call, "VF listing");
+        vfsec_plugin_list_vfs_async(call->pf->plugin, w->cancellable, watch_answered, w);
     }
     batch_release(b, NULL);
 }
@@ -2359,6 +2503,10 @@ vfsec_engine_vfs_json(VfsecEngine *engine)
             json_builder_set_member_name(jb, "sa_count");
             json_builder_add_int_value(jb, vf->state ? (gint64)vf->state->sa_count : 0);
             json_add_string(jb, "last_reclaim", vf->last_reclaim);
+            json_builder_set_member_name(jb, "reclaim_pending");
+            json_builder_add_boolean_value(jb, vf->reclaim_pending);
+            json_builder_set_member_name(jb, "jobs");
+            json_builder_add_int_value(jb, g_queue_get_length(&vf->queue) + (vf->current ? 1 : 0));
             json_builder_end_object(jb);
         }
     }

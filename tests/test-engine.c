@@ -344,14 +344,15 @@ audit_writer_global(GLogLevelFlags level, const GLogField *fields, gsize n, gpoi
     return audit_writer(level, fields, n, test_audit);
 }
 
+/* @extra: more groups (NULL: none). */
 static VfsecConf *
-make_conf(const char *dir)
+make_conf(const char *dir, const char *extra)
 {
     g_autofree char *text = g_strdup_printf(
-        "[daemon]\nstate-dir = %s/state\nrun-dir = %s/run\n"
+        "%s[daemon]\nstate-dir = %s/state\nrun-dir = %s/run\n"
         "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\nhairpin = true\n"
         "[pf p1]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 1\nfail-closed = false\n",
-        dir, dir);
+        extra ? extra : "", dir, dir);
     g_autoptr(GError) error = NULL;
     VfsecConf *conf = vfsec_conf_load_data(text, strlen(text), &error);
 
@@ -412,7 +413,7 @@ start_cb(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-fixture_engine(Fixture *fx)
+fixture_engine(Fixture *fx, const char *extra)
 {
     g_autoptr(GError) error = NULL;
     GPtrArray *plugins = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
@@ -422,7 +423,7 @@ fixture_engine(Fixture *fx)
     fx->p1 = fake_new("p1", 1);
     g_ptr_array_add(plugins, fx->p0);
     g_ptr_array_add(plugins, fx->p1);
-    fx->engine = vfsec_engine_new(make_conf(fx->dir), plugins, &error);
+    fx->engine = vfsec_engine_new(make_conf(fx->dir, extra), plugins, &error);
     g_assert_no_error(error);
     vfsec_engine_start_async(fx->engine, NULL, start_cb, &op);
     wait_for(&op.done);
@@ -431,14 +432,14 @@ fixture_engine(Fixture *fx)
     g_assert_cmpuint(fx->p1->n_switch, ==, 0);
 }
 
+/* @data: configuration groups to add (a string), or NULL. */
 static void
 fixture_setup(Fixture *fx, gconstpointer data)
 {
-    (void)data;
     fx->dir = vfsec_test_make_dir("engine");
     fx->audit = g_string_new(NULL);
     test_audit = fx->audit;
-    fixture_engine(fx);
+    fixture_engine(fx, data);
 }
 
 static void
@@ -961,7 +962,7 @@ test_crash_journal(Fixture *fx, gconstpointer data)
     g_assert_error(op.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_clear_error(&op.error);
 
-    fixture_engine(fx);
+    fixture_engine(fx, NULL);
     fake_vf(fx->p0, 1)->sa_count = 4;       /* the device still holds them */
     assert_owner(fx, "p0", 1, "A");         /* restored from the journal */
     run_reconcile(fx, none, &s);
@@ -1118,6 +1119,80 @@ test_reclaim_only(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
 }
 
+/* The row vfs_json() gives for VF @vf of @pf (a new reference). */
+static JsonObject *
+vf_row(Fixture *fx, const char *pf, guint vf)
+{
+    g_autoptr(JsonNode) node = vfsec_engine_vfs_json(fx->engine);
+    JsonArray *rows = json_node_get_array(node);
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (strcmp(json_object_get_string_member(row, "pf"), pf) == 0 &&
+            (guint)json_object_get_int_member(row, "vf") == vf)
+            return json_object_ref(row);
+    }
+    g_assert_not_reached();
+}
+
+/* Short timeouts: a plugin call's deadline is 100 + (400 - 100) / 2 = 250 ms. */
+#define SHORT_TIMEOUTS "[timeouts]\npf-reclaim = 100\ndaemon-request = 400\nhook = 1000\n"
+
+/* A plugin that never answers a reclaim: the prepare fails at the deadline
+ * naming PF, VF and plugin; other VFs go on meanwhile; the VF's queue moves
+ * on; the VF is marked for reclaim and reconcile retries it. */
+static void
+test_stuck_plugin(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(JsonObject) row = NULL;
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    VfsecEngineSummary s;
+    Op op_a = { 0 };
+    gint64 t0 = g_get_monotonic_time();
+
+    (void)data;
+    fx->p0->gate[1] = TRUE;
+    fake_vf(fx->p0, 1)->sa_count = 3;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);          /* VF 2 is not stalled */
+    g_assert_false(op_a.done);
+    wait_for(&op_a.done);
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, 250 * 1000);
+    g_assert_error(op_a.error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT);
+    g_assert_nonnull(strstr(op_a.error->message, "PF p0"));
+    g_assert_nonnull(strstr(op_a.error->message, "fake plugin"));
+    g_assert_nonnull(strstr(op_a.error->message, "VF 0000:03:10.1"));
+    g_clear_error(&op_a.error);
+    assert_owner(fx, "p0", 1, NULL);                 /* fail-closed: rolled back */
+    row = vf_row(fx, "p0", 1);
+    g_assert_true(json_object_get_boolean_member(row, "reclaim_pending"));
+    g_assert_cmpint(json_object_get_int_member(row, "jobs"), ==, 0);
+
+    /* The queue moved on: later jobs on VF 1 run (A owns nothing: no-op). */
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    /* The late answer is dropped; then reconcile retries the reclaim. */
+    fake_open_gate(fx->p0, 1);
+    drain();
+    assert_owner(fx, "p0", 1, NULL);
+    fake_vf(fx->p0, 1)->sa_count = 3;
+    g_ptr_array_add(running, b);
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    g_assert_cmpuint(s.reclaimed, >=, 1);
+    g_clear_pointer(&row, json_object_unref);
+    row = vf_row(fx, "p0", 1);
+    g_assert_false(json_object_get_boolean_member(row, "reclaim_pending"));
+    assert_owner(fx, "p0", 2, "B");
+    /* And the VF serves its next owner. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    assert_owner(fx, "p0", 1, "A");
+}
+
 static void
 test_op_names(void)
 {
@@ -1155,6 +1230,8 @@ main(int argc, char **argv)
     ADD("fail-closed", test_fail_closed);
     ADD("agent-reset-and-reconnect", test_agent_reset_and_reconnect);
 #undef ADD
+    g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
+               fixture_teardown);
     g_test_add_func("/engine/op-names", test_op_names);
     return g_test_run();
 }
