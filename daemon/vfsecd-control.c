@@ -402,37 +402,33 @@ vfsecd_handle_macs(VfsecJsonlCall *call, gpointer user_data)
 
 /* ---- reclaim ---- */
 
+/* Goes through the engine's queue of that VF, so it is serialized with the
+ * hook's and the events' operations on it. */
 typedef struct {
+    VfsecdDaemon *daemon;
     VfsecJsonlCall *call;
-    VfsecPlugin *plugin;        /* borrowed: the engine owns it */
     char pci[VFSEC_PCI_ADDR_STRLEN];
-    guint timeout_ms;
+    char pf[VFSEC_PCI_ADDR_STRLEN];
+    guint vf;
 } VfsecdReclaim;
 
 static void
 vfsecd_reclaim_done(GObject *source, GAsyncResult *result, gpointer data)
 {
     g_autofree VfsecdReclaim *r = data;
-    VfsecContractReclaim out = { 0 };
+    guint64 removed = 0;
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) obj = NULL;
 
-    if (!vfsec_plugin_reclaim_vf_finish(r->plugin, result, &out, &error)) {
+    if (!vfsec_engine_reclaim_vf_finish(r->daemon->engine, result, &removed, &error)) {
         vfsec_jsonl_call_return_error(r->call, error);
         return;
     }
-    if (out.remaining > 0) {
-        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT,
-                    "VF %s still holds %" G_GUINT64_FORMAT " SAs after %u ms", r->pci,
-                    out.remaining, r->timeout_ms);
-        vfsec_jsonl_call_return_error(r->call, error);
-        return;
-    }
-    g_message("reclaim of VF %s on request: %" G_GUINT64_FORMAT " SAs removed", r->pci,
-              out.removed);
+    g_message("reclaim of VF %u of PF %s on request: %" G_GUINT64_FORMAT " SAs removed", r->vf,
+              r->pf, removed);
     obj = json_object_new();
     json_object_set_string_member(obj, "pci", r->pci);
-    json_object_set_int_member(obj, "removed", (gint64)out.removed);
+    json_object_set_int_member(obj, "removed", (gint64)removed);
     vfsec_jsonl_call_return_result(r->call, obj);
 }
 
@@ -445,10 +441,10 @@ vfsecd_handle_reclaim(VfsecJsonlCall *call, gpointer user_data)
     g_autoptr(JsonNode) rows = vfsec_engine_vfs_json(daemon->engine);
     JsonArray *arr = json_node_get_array(rows);
     g_autoptr(GError) error = NULL;
-    char buf[VFSEC_PCI_ADDR_STRLEN];
     JsonObject *row = NULL;
-    VfsecdReclaim *r;
+    VfsecdReclaim *r = g_new0(VfsecdReclaim, 1);
 
+    vfsec_pci_addr_format(&req->pf, r->pf);
     for (guint i = 0; plugin && i < json_array_get_length(arr); i++) {
         JsonObject *o = json_array_get_object_element(arr, i);
 
@@ -456,28 +452,19 @@ vfsecd_handle_reclaim(VfsecJsonlCall *call, gpointer user_data)
             json_object_get_int_member(o, "vf") == req->vf)
             row = o;
     }
-    vfsec_pci_addr_format(&req->pf, buf);
     if (!plugin || !row) {
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND,
-                    plugin ? "PF %s has no VF %u" : "PF %s is not managed by vfsecd", buf,
+                    plugin ? "PF %s has no VF %u" : "PF %s is not managed by vfsecd", r->pf,
                     req->vf);
         vfsec_jsonl_call_return_error(call, error);
+        g_free(r);
         return;
     }
-    if (json_object_get_string_member_with_default(row, "owner", NULL)) {
-        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
-                    "VF %s belongs to running domain %s",
-                    json_object_get_string_member(row, "pci"),
-                    json_object_get_string_member(row, "owner"));
-        vfsec_jsonl_call_return_error(call, error);
-        return;
-    }
-    r = g_new0(VfsecdReclaim, 1);
+    r->daemon = daemon;
     r->call = call;
-    r->plugin = plugin;
-    r->timeout_ms = daemon->conf->pf_reclaim_ms;
+    r->vf = req->vf;
     g_strlcpy(r->pci, json_object_get_string_member(row, "pci"), sizeof(r->pci));
-    vfsec_plugin_reclaim_vf_async(plugin, req->vf, r->timeout_ms, daemon->cancellable,
+    vfsec_engine_reclaim_vf_async(daemon->engine, plugin->label, req->vf, daemon->cancellable,
                                   vfsecd_reclaim_done, r);
 }
 

@@ -117,6 +117,7 @@ typedef enum {
     JOB_RECLAIM,
     JOB_REAPPLY,
     JOB_CONVERGE,
+    JOB_RECLAIM_FREE,           /* vfsecctl reclaim: a VF nobody owns */
 } JobKind;
 
 typedef void (*JobStep)(VfJob *job);
@@ -135,6 +136,7 @@ struct _VfJob {
     GError *error;              /* what the job reports */
     GError *step_error;         /* what the last primitive reported */
     gboolean acted;             /* the last primitive called the plugin */
+    guint64 removed;            /* SAs the last reclaim removed */
 };
 
 typedef void (*BatchDone)(Batch *batch);
@@ -151,6 +153,7 @@ struct _Batch {
     VfsecEngineOp op;           /* domain operations */
     BatchDone done;
     VfsecEngineSummary summary;
+    guint64 removed;            /* reclaim_vf: SAs removed */
 };
 
 /* ------------------------------------------------------------------ */
@@ -823,6 +826,7 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, const GError *expired, gpo
               job->step_error->message);
     } else {
         vf->reclaim_pending = FALSE;
+        job->removed = out.removed;
         vf->last_reclaim = g_strdup_printf("removed %" G_GUINT64_FORMAT, out.removed);
         if (vf->state)
             vf->state->sa_count = 0;
@@ -1548,6 +1552,28 @@ converge_start(VfJob *job)
 }
 
 static void
+reclaim_free_done(VfJob *job)
+{
+    job->batch->removed = job->removed;
+    job_finish_step(job);
+}
+
+static void
+reclaim_free_start(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    /* Checked when the job runs: a prepare queued before may have claimed it. */
+    if (vf->owned) {
+        g_set_error(&job->error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                    "%s belongs to running domain %s", vf->name, vf->own.name);
+        job_finish(job);
+        return;
+    }
+    job_reclaim(job, reclaim_free_done);
+}
+
+static void
 job_start(VfJob *job)
 {
     switch (job->kind) {
@@ -1580,6 +1606,9 @@ job_start(VfJob *job)
         return;
     case JOB_CONVERGE:
         converge_start(job);
+        return;
+    case JOB_RECLAIM_FREE:
+        reclaim_free_start(job);
         return;
     }
     g_assert_not_reached();
@@ -2079,6 +2108,57 @@ vfsec_engine_forget(VfsecEngine *engine, const char *name, const char *uuid)
 {
     (void)uuid;
     g_hash_table_remove(engine->domains, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reclaim on request (vfsecctl reclaim) */
+
+static void
+reclaim_vf_return(Batch *b)
+{
+    if (b->task && !b->error)
+        *(guint64 *)g_task_get_task_data(b->task) = b->removed;
+    batch_return(b);
+}
+
+void
+vfsec_engine_reclaim_vf_async(VfsecEngine *engine, const char *pf_label, guint vf_index,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+    GError *error = NULL;
+    EnginePf *pf = NULL;
+    EngineVf *vf = NULL;
+    Batch *b;
+
+    g_task_set_source_tag(task, vfsec_engine_reclaim_vf_async);
+    g_task_set_task_data(task, g_new0(guint64, 1), g_free);
+    b = batch_new(engine, task, reclaim_vf_return);
+    for (guint p = 0; p < engine->pfs->len && !pf; p++)
+        if (strcmp(((EnginePf *)engine->pfs->pdata[p])->conf->label, pf_label) == 0)
+            pf = engine->pfs->pdata[p];
+    if (!pf)
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND, "PF %s is not managed by vfsecd",
+                    pf_label);
+    else if (!(vf = pf_find_vf(pf, vf_index)))
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND, "PF %s has no VF %u", pf_label,
+                    vf_index);
+    else
+        vf_enqueue(vf, job_new(b, JOB_RECLAIM_FREE, vf));
+    batch_release(b, error);
+}
+
+gboolean
+vfsec_engine_reclaim_vf_finish(VfsecEngine *engine, GAsyncResult *result, guint64 *removed,
+                               GError **error)
+{
+    (void)engine;
+    if (!g_task_propagate_boolean(G_TASK(result), error))
+        return FALSE;
+    if (removed)
+        *removed = *(guint64 *)g_task_get_task_data(G_TASK(result));
+    return TRUE;
 }
 
 /* ------------------------------------------------------------------ */

@@ -89,6 +89,16 @@ void vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, g
 gboolean vfsec_engine_operation_finish(VfsecEngine *engine, GAsyncResult *result,
                                        GError **error);
 
+/* Reclaims the SAs of VF @vf_index of PF @pf_label on request (vfsecctl
+ * reclaim), queued behind that VF's other jobs like any operation on it.
+ * Refuses (VFSEC_ERROR_CONFLICT) a VF that a domain owns when the job runs;
+ * VFSEC_ERROR_NOT_FOUND for an unknown PF or VF. *@removed: SAs removed. */
+void vfsec_engine_reclaim_vf_async(VfsecEngine *engine, const char *pf_label, guint vf_index,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean vfsec_engine_reclaim_vf_finish(VfsecEngine *engine, GAsyncResult *result,
+                                        guint64 *removed, GError **error);
+
 /* Undefine: forgets what the engine remembers about domain @name (its last
  * refusal). VFs it still owns are kept: a running domain can be undefined. */
 void vfsec_engine_forget(VfsecEngine *engine, const char *name, const char *uuid);
@@ -119,7 +129,8 @@ gboolean vfsec_engine_reconcile_finish(VfsecEngine *engine, GAsyncResult *result
 /* Introspection for vfsecctl, each a new JsonNode (an array of objects):
  * status: PFs {pf, plugin, connected, vfs};
  * vfs: registry rows {pf, vf, pci, netdev, owner, uuid, mac, vlans, trust,
- *   hairpin, quarantined, published, sa_count, last_reclaim};
+ *   hairpin, quarantined, published, sa_count, last_reclaim, reclaim_pending (the
+ *   last reclaim failed: reconcile retries), jobs (running + queued)};
  * macs: tables {pf, generation, entries [{mac, vlan?, vf, owner}]};
  * domains: {name, uuid, vfs [pci...], refusal}. */
 JsonNode *vfsec_engine_status_json(VfsecEngine *engine);
