@@ -1193,6 +1193,65 @@ test_stuck_plugin(Fixture *fx, gconstpointer data)
     assert_owner(fx, "p0", 1, "A");
 }
 
+typedef struct {
+    gboolean done;
+    GError *error;
+    guint64 removed;
+} ReclaimOp;
+
+static void
+reclaim_vf_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    ReclaimOp *op = data;
+
+    (void)source;
+    vfsec_engine_reclaim_vf_finish(NULL, result, &op->removed, &op->error);
+    op->done = TRUE;
+}
+
+/* vfsecctl reclaim goes through the VF's queue: behind a held prepare it
+ * waits, and is then refused because the VF has an owner; on a free VF it
+ * removes the SAs and says how many. */
+static void
+test_reclaim_vf_queued(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(JsonObject) row = NULL;
+    Op op_a = { 0 };
+    ReclaimOp r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+
+    (void)data;
+    fx->p0->gate[1] = TRUE;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_a);
+    vfsec_engine_reclaim_vf_async(fx->engine, "p0", 1, NULL, reclaim_vf_cb, &r1);
+    drain();
+    g_assert_false(r1.done);
+    row = vf_row(fx, "p0", 1);
+    g_assert_cmpint(json_object_get_int_member(row, "jobs"), ==, 2);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);     /* only the prepare's so far */
+    fake_open_gate(fx->p0, 1);
+    wait_for(&r1.done);
+    g_assert_true(op_a.done);
+    g_assert_no_error(op_a.error);
+    g_assert_error(r1.error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(r1.error->message, "domain A"));
+    g_clear_error(&r1.error);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
+
+    fake_vf(fx->p0, 2)->sa_count = 6;
+    vfsec_engine_reclaim_vf_async(fx->engine, "p0", 2, NULL, reclaim_vf_cb, &r2);
+    wait_for(&r2.done);
+    g_assert_no_error(r2.error);
+    g_assert_cmpuint(r2.removed, ==, 6);
+    g_assert_cmpuint(fake_vf(fx->p0, 2)->sa_count, ==, 0);
+
+    vfsec_engine_reclaim_vf_async(fx->engine, "p0", 99, NULL, reclaim_vf_cb, &r3);
+    wait_for(&r3.done);
+    g_assert_error(r3.error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND);
+    g_clear_error(&r3.error);
+}
+
 static void
 test_op_names(void)
 {
@@ -1229,6 +1288,7 @@ main(int argc, char **argv)
     ADD("reclaim-only", test_reclaim_only);
     ADD("fail-closed", test_fail_closed);
     ADD("agent-reset-and-reconnect", test_agent_reset_and_reconnect);
+    ADD("reclaim-vf-queued", test_reclaim_vf_queued);
 #undef ADD
     g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
                fixture_teardown);
