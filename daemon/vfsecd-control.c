@@ -304,6 +304,48 @@ vfsecd_count_owned(JsonNode *vfs)
 }
 
 static void
+vfsecd_set_string_or_null(JsonObject *obj, const char *member, const char *value)
+{
+    if (value)
+        json_object_set_string_member(obj, member, value);
+    else
+        json_object_set_null_member(obj, member);
+}
+
+/* What `status` says of the configuration in force (the engine's) and of
+ * the reloads. */
+static JsonObject *
+vfsecd_config_json(VfsecdDaemon *daemon)
+{
+    const VfsecConf *conf = vfsec_engine_get_conf(daemon->engine);
+    VfsecPolicy policy = vfsec_conf_policy_for(conf, NULL, NULL, NULL, NULL);
+    JsonObject *obj = json_object_new();
+    JsonObject *timeouts = json_object_new();
+    JsonObject *defaults = json_object_new();
+    JsonArray *hairpin = json_array_new();
+
+    json_object_set_string_member(obj, "path", daemon->config_path);
+    json_object_set_int_member(obj, "reloads", daemon->reloads);
+    vfsecd_set_string_or_null(obj, "last_reload", daemon->last_reload);
+    vfsecd_set_string_or_null(obj, "reload_error", daemon->reload_error);
+    json_object_set_int_member(timeouts, "pf_reclaim_ms", conf->pf_reclaim_ms);
+    json_object_set_int_member(timeouts, "daemon_request_ms", conf->daemon_request_ms);
+    json_object_set_int_member(timeouts, "hook_ms", conf->hook_ms);
+    json_object_set_object_member(obj, "timeouts", timeouts);
+    json_object_set_string_member(defaults, "trust", vfsec_trust_to_string(policy.trust));
+    json_object_set_boolean_member(defaults, "hairpin", policy.hairpin);
+    json_object_set_object_member(obj, "policy", defaults);
+    for (guint i = 0; i < conf->pfs->len; i++) {
+        const VfsecConfPf *pf = conf->pfs->pdata[i];
+
+        if (pf->hairpin)
+            json_array_add_string_element(hairpin, pf->label);
+    }
+    json_object_set_array_member(obj, "hairpin_pfs", hairpin);
+    return obj;
+}
+
+static void
 vfsecd_handle_status(VfsecJsonlCall *call, gpointer user_data)
 {
     VfsecdDaemon *daemon = user_data;
@@ -328,6 +370,7 @@ vfsecd_handle_status(VfsecJsonlCall *call, gpointer user_data)
         json_object_set_null_member(rec, "last");
     json_object_set_boolean_member(rec, "ok", daemon->last_reconcile_ok);
     json_object_set_object_member(result, "reconcile", rec);
+    json_object_set_object_member(result, "config", vfsecd_config_json(daemon));
     vfsec_jsonl_call_return_result(call, result);
 }
 

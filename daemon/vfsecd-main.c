@@ -208,40 +208,59 @@ vfsecd_on_terminate(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-/* What a reload can change while running: everything the daemon itself
- * reads from daemon->conf (timeouts, reconnect back-off, log level). The
- * engine keeps the configuration it was created with (PF set, policy
- * defaults, tags): those need a restart. */
+/* Records the outcome of a reload for `status`. */
+static void
+vfsecd_reload_record(VfsecdDaemon *daemon, const GError *error)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+
+    daemon->reloads++;
+    g_free(daemon->last_reload);
+    daemon->last_reload = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+    g_free(daemon->reload_error);
+    daemon->reload_error = error ? g_strdup(error->message) : NULL;
+    if (error)
+        g_warning("reload refused, configuration kept: %s", error->message);
+}
+
+/* SIGHUP: a valid file replaces the configuration of the daemon and of the
+ * engine (timeouts, tags, policy defaults, hairpin and fail-closed per PF,
+ * log level); an invalid one, or one with another [pf] set, is refused as a
+ * whole and the old configuration stays. control-socket, libvirt-uri and the
+ * libvirt reconnect back-off take effect at the next restart. A reconcile
+ * with libvirt's view then recomputes the owners' effective policy. */
 static gboolean
 vfsecd_on_reload(gpointer data)
 {
     VfsecdDaemon *daemon = data;
     g_autoptr(GError) error = NULL;
     g_autoptr(VfsecConf) conf = vfsec_conf_load(daemon->config_path, &error);
-    gboolean same_pfs;
+    g_autoptr(VfsecConf) engine_conf = NULL;
 
-    if (!conf) {
-        g_warning("reload refused, configuration kept: %s", error->message);
+    if (conf)
+        engine_conf = vfsec_conf_load(daemon->config_path, &error);
+    if (!engine_conf || !vfsec_engine_set_conf(daemon->engine, g_steal_pointer(&engine_conf),
+                                               &error)) {
+        vfsecd_reload_record(daemon, error);
         return G_SOURCE_CONTINUE;
     }
-    same_pfs = conf->pfs->len == daemon->engine_conf->pfs->len;
-    for (guint i = 0; same_pfs && i < conf->pfs->len; i++) {
-        const VfsecConfPf *a = conf->pfs->pdata[i];
-        const VfsecConfPf *b = vfsec_conf_find_pf(daemon->engine_conf, a->label);
-
-        same_pfs = b && a->plugin == b->plugin && a->port == b->port &&
-                   g_strcmp0(a->socket, b->socket) == 0 && g_strcmp0(a->netdev, b->netdev) == 0;
-    }
-    if (!same_pfs)
-        g_warning("reload: the [pf] set changed; it takes effect at the next restart of vfsecd");
+    daemon->engine_conf = vfsec_engine_get_conf(daemon->engine);
     if (g_strcmp0(conf->control_socket, daemon->conf->control_socket) != 0 ||
-        g_strcmp0(conf->libvirt_uri, daemon->conf->libvirt_uri) != 0)
+        g_strcmp0(conf->libvirt_uri, daemon->conf->libvirt_uri) != 0) {
         g_warning("reload: control-socket and libvirt-uri take effect at the next restart");
+        /* daemon->conf says what is in force. */
+        g_free(conf->control_socket);
+        conf->control_socket = g_strdup(daemon->conf->control_socket);
+        g_free(conf->libvirt_uri);
+        conf->libvirt_uri = g_strdup(daemon->conf->libvirt_uri);
+    }
     g_log_set_debug_enabled(conf->log_level >= VFSEC_LOG_LEVEL_INFO);
-    g_message("reload: configuration %s applied (timeouts, back-off, log level); policy "
-              "and tags of the engine take effect at the next restart", daemon->config_path);
     vfsec_conf_free(daemon->conf);
     daemon->conf = g_steal_pointer(&conf);
+    vfsecd_reload_record(daemon, NULL);
+    g_message("reload: configuration %s applied", daemon->config_path);
+    if (daemon->watcher)
+        vfsecd_watcher_reconcile(daemon->watcher, NULL, NULL);
     return G_SOURCE_CONTINUE;
 }
 
@@ -261,6 +280,8 @@ vfsecd_daemon_clear(VfsecdDaemon *daemon)
     g_free(daemon->config_path);
     g_free(daemon->ready_file);
     g_free(daemon->last_reconcile);
+    g_free(daemon->last_reload);
+    g_free(daemon->reload_error);
 }
 
 int

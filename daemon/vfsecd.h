@@ -18,7 +18,7 @@ typedef struct {
     char *config_path;
     char *ready_file;           /* NULL: none */
     VfsecConf *conf;            /* the configuration in force for the daemon's own parts */
-    const VfsecConf *engine_conf; /* the one the engine took (borrowed from it) */
+    const VfsecConf *engine_conf; /* the one the engine runs with (borrowed from it) */
     VfsecEngine *engine;
     GPtrArray *plugins;         /* VfsecPlugin*, borrowed: the engine owns them */
     VfsecJsonlServer *server;
@@ -28,6 +28,9 @@ typedef struct {
     gint64 started_us;          /* monotonic */
     char *last_reconcile;       /* ISO 8601, NULL before the first */
     gboolean last_reconcile_ok;
+    guint reloads;              /* SIGHUPs handled */
+    char *last_reload;          /* ISO 8601, NULL before the first */
+    char *reload_error;         /* why the last reload was refused; NULL if it applied */
     int exit_status;
 } VfsecdDaemon;
 

@@ -2504,6 +2504,105 @@ engine_plugin_event(VfsecPlugin *plugin, VfsecPluginEvent event, int vf_index,
 }
 
 /* ------------------------------------------------------------------ */
+/* Reload */
+
+/* TRUE when @a and @b describe the same port through the same plugin. */
+static gboolean
+conf_pf_same(const VfsecConfPf *a, const VfsecConfPf *b)
+{
+    return a->plugin == b->plugin && a->port == b->port && g_strcmp0(a->socket, b->socket) == 0 &&
+           g_strcmp0(a->netdev, b->netdev) == 0;
+}
+
+static void
+reload_switch_cb(GObject *source, GAsyncResult *result, const GError *expired, gpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    PfCall *call = data;
+    Batch *b;
+    EnginePf *pf;
+
+    (void)source;
+    if (!pf_call_open(call, &b, &pf))
+        return;
+    if (expired)
+        error = g_error_copy(expired);
+    else
+        vfsec_plugin_set_switch_mode_finish(pf->plugin, result, &error);
+    if (error)
+        audit(G_LOG_LEVEL_WARNING, "reload", NULL, NULL, 0, "PF %s: VEPA mode: %s",
+              pf->conf->label, error->message);
+    batch_release(b, NULL);
+}
+
+gboolean
+vfsec_engine_set_conf(VfsecEngine *engine, VfsecConf *conf, GError **error)
+{
+    g_autoptr(VfsecConf) owned = conf;
+    g_autoptr(VfsecConf) old = NULL;
+    Batch *b;
+
+    if (conf->pfs->len != engine->conf->pfs->len) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                    "the [pf] groups changed from %u to %u: that needs a restart of vfsecd",
+                    engine->conf->pfs->len, conf->pfs->len);
+        return FALSE;
+    }
+    for (guint i = 0; i < conf->pfs->len; i++) {
+        const VfsecConfPf *want = conf->pfs->pdata[i];
+        const VfsecConfPf *have = vfsec_conf_find_pf(engine->conf, want->label);
+
+        if (!have || !conf_pf_same(have, want)) {
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                        "[pf %s] %s: that needs a restart of vfsecd", want->label,
+                        have ? "names another port or plugin" : "is new");
+            return FALSE;
+        }
+    }
+    /* Swap: PFs point into the new configuration; owners keep the policy
+     * they were given until the next reconcile recomputes it from the
+     * domains' XML. */
+    old = g_steal_pointer(&engine->conf);
+    engine->conf = g_steal_pointer(&owned);
+    b = batch_new(engine, NULL, batch_return);
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+        gboolean was_hairpin = pf->conf->hairpin;
+
+        pf->conf = vfsec_conf_find_pf(engine->conf, pf->conf->label);
+        if (was_hairpin && !pf->conf->hairpin) {
+            /* Hairpin off: nothing is published on this port any more. */
+            for (guint i = 0; i < pf->vfs->len; i++) {
+                EngineVf *vf = pf->vfs->pdata[i];
+
+                if (!vf->published)
+                    continue;
+                vfsec_mac_table_remove_vf(pf->table, (int)vf->index);
+                vf->published = FALSE;
+                vf_save_or_log(vf, "reload");
+            }
+            pf_sync(pf, event_table_synced, pf);
+        } else if (!was_hairpin && pf->conf->hairpin && pf->connected &&
+                   pf->plugin->caps.switch_mode) {
+            PfCall *call = g_new0(PfCall, 1);
+            Watch *w;
+
+            call->pf = pf;
+            call->batch = b;
+            batch_hold(b);
+            w = watch_new(pf, reload_switch_cb, call, "switch mode");
+            vfsec_plugin_set_switch_mode_async(pf->plugin, VFSEC_CONTRACT_SWITCH_MODE_VEPA,
+                                               w->cancellable, watch_answered, w);
+        }
+    }
+    batch_release(b, NULL);
+    audit(G_LOG_LEVEL_MESSAGE, "reload", NULL, NULL, engine->conf->pfs->len,
+          "configuration reloaded: timeouts %u/%u/%u ms", engine->conf->pf_reclaim_ms,
+          engine->conf->daemon_request_ms, engine->conf->hook_ms);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
 /* Introspection */
 
 static void

@@ -27,8 +27,18 @@ VfsecEngine *vfsec_engine_new(VfsecConf *conf, GPtrArray *plugins, GError **erro
 void vfsec_engine_free(VfsecEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecEngine, vfsec_engine_free)
 
-/* The configuration the engine runs with (borrowed). */
+/* The configuration the engine runs with (borrowed; a reload replaces it). */
 const VfsecConf *vfsec_engine_get_conf(VfsecEngine *engine);
+
+/* Reload (SIGHUP): hands the engine a new configuration, taking @conf in
+ * every case. Timeouts, tags, policy defaults and per-PF settings (hairpin,
+ * fail-closed, vf-trust, vf-hairpin) apply from now on: a port whose hairpin
+ * went off is unpublished at once, one whose hairpin went on is put in VEPA
+ * mode; owners keep their effective policy until the next reconcile with
+ * libvirt's view recomputes it. A different [pf] set (labels, plugin, socket,
+ * port, netdev) needs a restart: VFSEC_ERROR_UNSUPPORTED naming the group,
+ * and the engine keeps its configuration. */
+gboolean vfsec_engine_set_conf(VfsecEngine *engine, VfsecConf *conf, GError **error);
 
 /* Starts every plugin, lists its VFs, puts hairpin ports in VEPA mode and
  * restores the journal's assignments into the registry. A PF whose plugin

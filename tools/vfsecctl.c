@@ -223,6 +223,7 @@ vfsecctl_print_status(JsonObject *r)
 {
     JsonArray *pfs = json_object_get_array_member(r, "pfs");
     JsonObject *rec = json_object_get_object_member(r, "reconcile");
+    JsonObject *cfg = json_object_get_object_member(r, "config");
 
     g_print("vfsecd %s, up %" G_GINT64_FORMAT " s, libvirt %s\n", vfsecctl_str(r, "version"),
             json_object_get_int_member(r, "uptime_s"),
@@ -233,6 +234,11 @@ vfsecctl_print_status(JsonObject *r)
             rec ? vfsecctl_str(rec, "last") : "-",
             rec && !json_object_get_boolean_member_with_default(rec, "ok", TRUE) ? " (with errors)"
                                                                                   : "");
+    if (cfg && json_object_get_int_member_with_default(cfg, "reloads", 0) > 0)
+        g_print("%" G_GINT64_FORMAT " reloads, last %s: %s\n",
+                json_object_get_int_member(cfg, "reloads"), vfsecctl_str(cfg, "last_reload"),
+                json_object_get_string_member_with_default(cfg, "reload_error", NULL)
+                    ? vfsecctl_str(cfg, "reload_error") : "applied");
     g_print("%-16s %-10s %-10s %s\n", "PF", "PLUGIN", "CONNECTED", "VFS");
     for (guint i = 0; pfs && i < json_array_get_length(pfs); i++) {
         JsonObject *pf = json_array_get_object_element(pfs, i);

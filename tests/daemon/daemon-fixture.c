@@ -21,8 +21,8 @@ daemon_require(void)
     nicsim_require();
 }
 
-static void
-daemon_write_config(DaemonFixture *fx)
+void
+daemon_write_config(DaemonFixture *fx, const char *extra, gboolean hairpin)
 {
     g_autofree char *text = g_strdup_printf(
         "[daemon]\n"
@@ -34,12 +34,15 @@ daemon_write_config(DaemonFixture *fx)
         "[timeouts]\n"
         "reconnect-min = 100\n"
         "reconnect-max = 1000\n"
+        "%s"
         "[pf nic0]\n"
         "plugin = contract\n"
         "socket = %s\n"
         "port = 0\n"
-        "hairpin = true\n",
-        fx->libvirt_uri, fx->control, fx->state_dir, fx->run_dir, fx->nic->contract);
+        "hairpin = %s\n",
+        fx->libvirt_uri, fx->control, fx->state_dir, fx->run_dir, extra ? extra : "",
+        fx->contract_socket ? fx->contract_socket : fx->nic->contract,
+        hairpin ? "true" : "false");
     g_autoptr(GError) error = NULL;
 
     g_assert_true(g_file_set_contents(fx->config, text, -1, &error));
@@ -101,7 +104,7 @@ daemon_new(const char *libvirt_uri)
     g_assert_cmpint(g_mkdir_with_parents(fx->run_dir, 0755), ==, 0);
     daemon_install_hook(fx, "qemu");
     daemon_install_hook(fx, "network");
-    daemon_write_config(fx);
+    daemon_write_config(fx, NULL, TRUE);
     return fx;
 }
 
@@ -164,6 +167,7 @@ daemon_stop(DaemonFixture *fx)
     g_free(fx->run_dir);
     g_free(fx->hook_dir);
     g_free(fx->libvirt_uri);
+    g_free(fx->contract_socket);
     g_free(fx);
 }
 

@@ -21,6 +21,7 @@ typedef struct {
     char *hook_dir;            /* <dir>/qemu.d and <dir>/network.d hold the hook */
     char *libvirt_uri;
     GPid pid;                  /* vfsecd; 0 when not running */
+    char *contract_socket;     /* NULL: the emulator's; else what [pf nic0] socket names */
 } DaemonFixture;
 
 /* Exits 77 unless root with namespaces and the built programs. */
@@ -31,6 +32,11 @@ DaemonFixture *daemon_new(const char *libvirt_uri);
 /* Starts vfsecd (first time, or again after daemon_kill()) and waits for
  * its ready file. */
 void daemon_launch(DaemonFixture *fx);
+/* (Re)writes vfsecd's configuration: the fixture's [daemon] and [timeouts]
+ * (reconnect back-off), then @extra verbatim — it continues [timeouts], so it
+ * may start with more timeout keys, and may add whole groups ([policy]) —
+ * then [pf nic0] with hairpin = @hairpin. daemon_new() writes (NULL, TRUE). */
+void daemon_write_config(DaemonFixture *fx, const char *extra, gboolean hairpin);
 /* daemon_new() + daemon_launch(). */
 DaemonFixture *daemon_start(const char *libvirt_uri);
 /* Kills vfsecd with @sig and reaps it; returns its exit status (-1: killed). */

@@ -302,27 +302,93 @@ test_network_port(void)
     daemon_stop(fx);
 }
 
-/* SIGHUP: a refused configuration keeps the old one, a valid one is taken;
- * vfsecd serves throughout and still exits cleanly. */
+/* The "config" object of vfsecctl status --json (a new reference). */
+static JsonObject *
+status_config(DaemonFixture *fx)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "status");
+
+    return json_object_ref(json_object_get_object_member(json_node_get_object(node), "config"));
+}
+
+static gboolean
+reloaded(DaemonFixture *fx, gconstpointer count)
+{
+    g_autoptr(JsonObject) cfg = status_config(fx);
+
+    return json_object_get_int_member(cfg, "reloads") >= GPOINTER_TO_INT(count);
+}
+
+static gint64
+config_timeout(JsonObject *cfg, const char *name)
+{
+    return json_object_get_int_member(json_object_get_object_member(cfg, "timeouts"), name);
+}
+
+static const char *
+config_trust(JsonObject *cfg)
+{
+    return json_object_get_string_member(json_object_get_object_member(cfg, "policy"), "trust");
+}
+
+/* SIGHUP hands the engine new timeouts, policy defaults and hairpin
+ * settings, which the next start obeys; an invalid file is refused as a
+ * whole, naming group and key, and the old configuration stays. */
 static void
 test_reload(void)
 {
     DaemonFixture *fx = daemon_start(NULL);
-    g_autofree char *good = NULL;
-    g_autoptr(JsonNode) status = NULL;
+    g_autofree char *xml = daemon_domain_xml(fx, "vm-r", UUID_A, 1, MAC_A);
+    g_autoptr(JsonObject) cfg = status_config(fx);
+    g_autoptr(JsonObject) row = NULL;
+    const char *error;
 
-    g_assert_true(g_file_get_contents(fx->config, &good, NULL, NULL));
-    g_assert_true(g_file_set_contents(fx->config, "[daemon]\npf-reclam = 1\n", -1, NULL));
+    g_assert_cmpint(json_object_get_int_member(cfg, "reloads"), ==, 0);
+    g_assert_cmpint(config_timeout(cfg, "pf_reclaim_ms"), ==, 2000);
+    g_assert_cmpstr(config_trust(cfg), ==, "untrusted");
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(cfg, "hairpin_pfs")),
+                     ==, 1);
+
+    daemon_write_config(fx, "pf-reclaim = 700\ndaemon-request = 1400\nhook = 5000\n"
+                            "[policy]\ntrust = trusted\n", FALSE);
     g_assert_cmpint(kill(fx->pid, SIGHUP), ==, 0);
-    g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "status", NULL), ==, 0);
-    g_assert_true(g_file_set_contents(fx->config, good, -1, NULL));
+    g_assert_true(daemon_wait_for(fx, reloaded, GINT_TO_POINTER(1), NICSIM_WAIT_MS));
+    g_clear_pointer(&cfg, json_object_unref);
+    cfg = status_config(fx);
+    g_assert_null(json_object_get_string_member_with_default(cfg, "reload_error", NULL));
+    g_assert_cmpint(config_timeout(cfg, "pf_reclaim_ms"), ==, 700);
+    g_assert_cmpint(config_timeout(cfg, "daemon_request_ms"), ==, 1400);
+    g_assert_cmpstr(config_trust(cfg), ==, "trusted");
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(cfg, "hairpin_pfs")),
+                     ==, 0);
+
+    /* The engine obeys: a trusted VF gets no port tag, hairpin off
+     * publishes nothing. */
+    hook_ok(fx, "vm-r", "prepare", "begin", xml);
+    hook_ok(fx, "vm-r", "start", "begin", xml);
+    hook_ok(fx, "vm-r", "started", "begin", xml);
+    row = daemon_nic_vf(fx, 1);
+    g_assert_null(json_object_get_object_member(row, "port_tag"));
+    g_assert_false(daemon_nic_published(fx, MAC_A));
+    g_assert_false(daemon_macfile_has(fx, MAC_A));
+
+    /* Invalid: refused whole, the previous configuration stays. */
+    daemon_write_config(fx, "pf-reclaim = 9000\n", TRUE);
     g_assert_cmpint(kill(fx->pid, SIGHUP), ==, 0);
-    status = daemon_ctl_json(fx, "status");
-    g_assert_cmpstr(json_object_get_string_member(
-                        json_array_get_object_element(
-                            json_object_get_array_member(json_node_get_object(status), "pfs"), 0),
-                        "pf"),
-                    ==, "nic0");
+    g_assert_true(daemon_wait_for(fx, reloaded, GINT_TO_POINTER(2), NICSIM_WAIT_MS));
+    g_clear_pointer(&cfg, json_object_unref);
+    cfg = status_config(fx);
+    error = json_object_get_string_member_with_default(cfg, "reload_error", NULL);
+    g_assert_nonnull(error);
+    g_assert_nonnull(strstr(error, "[timeouts]"));
+    g_assert_nonnull(strstr(error, "pf-reclaim"));
+    g_assert_cmpint(config_timeout(cfg, "pf_reclaim_ms"), ==, 700);
+    g_assert_cmpstr(config_trust(cfg), ==, "trusted");
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(cfg, "hairpin_pfs")),
+                     ==, 0);
+
+    hook_ok(fx, "vm-r", "release", "end", xml);
+    assert_quarantined(fx, 1);
     daemon_stop(fx);
 }
 
