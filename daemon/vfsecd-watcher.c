@@ -65,6 +65,7 @@ typedef enum {
     VFSECD_JOB_ATTACH,
     VFSECD_JOB_DETACH,
     VFSECD_JOB_FORGET,
+    VFSECD_JOB_DEFINE,
     VFSECD_JOB_RECONCILE,
 } VfsecdJobKind;
 
@@ -81,6 +82,9 @@ typedef struct {
     gpointer user_data;
     GSourceFunc ready;          /* called after the reconcile; may be NULL */
     gpointer ready_data;
+    char *name;                 /* define: the domain's name and UUID */
+    char *uuid;
+    char *unparsable;           /* define: why its XML could not be read (domain NULL) */
 } VfsecdJob;
 
 static VfsecdJob *
@@ -100,6 +104,9 @@ vfsecd_job_free(VfsecdJob *job)
 {
     vfsec_domain_free(job->domain);
     g_clear_pointer(&job->domains, g_ptr_array_unref);
+    g_free(job->name);
+    g_free(job->uuid);
+    g_free(job->unparsable);
     g_free(job);
 }
 
@@ -161,6 +168,9 @@ vfsecd_job_run(gpointer data)
         return G_SOURCE_REMOVE;
     case VFSECD_JOB_FORGET:
         vfsec_engine_forget(daemon->engine, domain->name, domain->uuid);
+        break;
+    case VFSECD_JOB_DEFINE:
+        vfsec_engine_define(daemon->engine, job->name, job->uuid, domain, job->unparsable);
         break;
     case VFSECD_JOB_RECONCILE:
         vfsecd_reconcile(daemon, job->domains, vfsecd_job_reconciled, job);
@@ -285,6 +295,26 @@ vfsecd_send_reconcile(VfsecdWatcher *w, VfsecdJob *job)
 
 /* ---- Event callbacks (watcher thread) ---- */
 
+/* Parses @dom's XML and hands it to the engine's define check. */
+static void
+vfsecd_send_define(VfsecdWatcher *w, virDomainPtr dom)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    g_autoptr(GError) error = NULL;
+    VfsecdJob *job = vfsecd_job_new(w, VFSECD_JOB_DEFINE, NULL);
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    job->name = g_strdup(virDomainGetName(dom));
+    job->uuid = virDomainGetUUIDString(dom, uuid) == 0 ? g_strdup(uuid) : NULL;
+    if (!xml)
+        job->unparsable = g_strdup_printf("its XML cannot be read: %s", vfsecd_virt_error());
+    else if (!(job->domain = vfsec_domain_parse_string(xml, -1, &error)))
+        job->unparsable = g_strdup(error->message);
+    vfsecd_log_event("libvirt", "defined", job->name, job->domain ? "parsed" : "unparsable");
+    vfsecd_job_send(job);
+}
+
+
 static void
 vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
@@ -322,11 +352,9 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
         }
         break;
     case VIR_DOMAIN_EVENT_DEFINED:
-        /* A define cannot be refused: parse it so a bad one is in the log
-         * now rather than at start. */
-        domain = vfsecd_fetch_domain(dom, NULL);
-        vfsecd_log_event("libvirt", "defined", name, domain ? "parsed" : "unparsable");
-        vfsec_domain_free(domain);
+        /* A define cannot be refused: record what would make its start
+         * fail, for `vfsecctl domains`, now rather than at start. */
+        vfsecd_send_define(w, dom);
         break;
     case VIR_DOMAIN_EVENT_UNDEFINED:
         vfsecd_log_event("libvirt", "undefined", name, what);

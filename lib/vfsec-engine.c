@@ -98,6 +98,8 @@ typedef struct {
     char *name;
     char *uuid;
     char *refusal;
+    VfsecDomain *defined;       /* what its define said (what checks need), or NULL */
+    char *unparsable;           /* why its defined XML could not be parsed, or NULL */
 } DomainRecord;
 
 struct _VfsecEngine {
@@ -515,6 +517,20 @@ batch_return(Batch *b)
     batch_free(b);
 }
 
+/* The record of domain @name, created empty if there is none. */
+static DomainRecord *
+engine_record(VfsecEngine *engine, const char *name)
+{
+    DomainRecord *rec = g_hash_table_lookup(engine->domains, name);
+
+    if (!rec) {
+        rec = g_new0(DomainRecord, 1);
+        rec->name = g_strdup(name);
+        g_hash_table_insert(engine->domains, rec->name, rec);
+    }
+    return rec;
+}
+
 /* The default completion of a domain operation. */
 static void
 batch_done_domain(Batch *b)
@@ -527,13 +543,8 @@ batch_done_domain(Batch *b)
     if (b->error && b->claimed->len > 0)
         batch_rollback(b);
     if (b->domain) {
-        DomainRecord *rec = g_hash_table_lookup(engine->domains, b->domain);
+        DomainRecord *rec = engine_record(engine, b->domain);
 
-        if (!rec) {
-            rec = g_new0(DomainRecord, 1);
-            rec->name = g_strdup(b->domain);
-            g_hash_table_insert(engine->domains, rec->name, rec);
-        }
         g_free(rec->uuid);
         rec->uuid = g_strdup(b->domain_uuid);
         if (b->error) {
@@ -1623,6 +1634,8 @@ domain_record_free(DomainRecord *rec)
     g_free(rec->name);
     g_free(rec->uuid);
     g_free(rec->refusal);
+    vfsec_domain_free(rec->defined);
+    g_free(rec->unparsable);
     g_free(rec);
 }
 
@@ -2159,6 +2172,108 @@ vfsec_engine_reclaim_vf_finish(VfsecEngine *engine, GAsyncResult *result, guint6
     if (removed)
         *removed = *(guint64 *)g_task_get_task_data(G_TASK(result));
     return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Defined domains: what would make their start fail */
+
+/* The parts of @domain that the start checks read (name, UUID, and per
+ * attachment what resolves it and what makes its owner). */
+static VfsecDomain *
+defined_copy(const VfsecDomain *domain)
+{
+    VfsecDomain *copy = vfsec_domain_new(domain->name, domain->uuid);
+
+    for (guint i = 0; i < domain->attachments->len; i++) {
+        const VfsecAttachment *att = domain->attachments->pdata[i];
+        VfsecAttachment *c = vfsec_domain_add_attachment(copy, att->kind);
+
+        c->has_pci = att->has_pci;
+        c->pci = att->pci;
+        c->has_mac = att->has_mac;
+        c->mac = att->mac;
+        g_array_append_vals(c->vlans, att->vlans->data, att->vlans->len);
+        c->source_dev = g_strdup(att->source_dev);
+        c->network = g_strdup(att->network);
+        c->portgroup = g_strdup(att->portgroup);
+        c->written_policy = att->written_policy;
+    }
+    return copy;
+}
+
+/* Why attachment @att of @domain would make its start fail now, or NULL. */
+static char *
+defined_problem(VfsecEngine *engine, const VfsecDomain *domain, const VfsecAttachment *att)
+{
+    g_autoptr(GError) error = NULL;
+    EngineVf *vf;
+    Owner own = { 0 };
+    char buf[VFSEC_PCI_ADDR_STRLEN];
+    char *problem = NULL;
+
+    if (!att->has_pci && !att->source_dev)
+        return NULL;            /* a network pool's VF: known at start */
+    vf = engine_resolve(engine, att);
+    if (!vf) {
+        const char *what = att->has_pci ? vfsec_pci_addr_format(&att->pci, buf) : att->source_dev;
+
+        for (guint p = 0; p < engine->pfs->len; p++) {
+            EnginePf *pf = engine->pfs->pdata[p];
+
+            if (!pf->connected)
+                return g_strdup_printf("%s %s cannot be resolved: the driver of PF %s is not "
+                                       "connected", att->has_pci ? "PCI device" : "netdev",
+                                       what, pf->conf->label);
+        }
+        return g_strdup_printf("%s %s is not a VF of a managed PF: vfsecd will not protect it",
+                               att->has_pci ? "PCI device" : "netdev", what);
+    }
+    owner_from_attachment(&own, engine, vf, domain, att);
+    if (vf->owned && !owner_is(&vf->own, domain->name, domain->uuid))
+        problem = g_strdup_printf("%s is owned by running domain %s", vf->name, vf->own.name);
+    else if (!prepare_check_attachment(engine, vf, domain, &own, &error) ||
+             !prepare_check_key(vf, &own, &error))
+        problem = g_strdup(error->message);
+    owner_clear(&own);
+    return problem;
+}
+
+/* The problems of a defined domain, now (a new array of strings). */
+static GPtrArray *
+defined_problems(VfsecEngine *engine, const DomainRecord *rec)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+
+    if (rec->unparsable)
+        g_ptr_array_add(out, g_strdup(rec->unparsable));
+    for (guint i = 0; rec->defined && i < rec->defined->attachments->len; i++) {
+        char *problem = defined_problem(engine, rec->defined, rec->defined->attachments->pdata[i]);
+
+        if (problem)
+            g_ptr_array_add(out, problem);
+    }
+    return out;
+}
+
+void
+vfsec_engine_define(VfsecEngine *engine, const char *name, const char *uuid,
+                    const VfsecDomain *domain, const char *unparsable)
+{
+    DomainRecord *rec = engine_record(engine, name);
+    g_autoptr(GPtrArray) problems = NULL;
+
+    g_free(rec->uuid);
+    rec->uuid = g_strdup(uuid);
+    g_clear_pointer(&rec->defined, vfsec_domain_free);
+    g_clear_pointer(&rec->unparsable, g_free);
+    if (domain)
+        rec->defined = defined_copy(domain);
+    else
+        rec->unparsable = g_strdup(unparsable ? unparsable : "its XML cannot be parsed");
+    problems = defined_problems(engine, rec);
+    for (guint i = 0; i < problems->len; i++)
+        audit(G_LOG_LEVEL_WARNING, "defined", NULL, name, 0, "domain %s would not start: %s",
+              name, (const char *)problems->pdata[i]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2780,6 +2895,17 @@ vfsec_engine_domains_json(VfsecEngine *engine)
         json_builder_end_array(jb);
         json_add_string(jb, "uuid", uuid);
         json_add_string(jb, "refusal", rec ? rec->refusal : NULL);
+        json_builder_set_member_name(jb, "defined");
+        json_builder_add_boolean_value(jb, rec && (rec->defined || rec->unparsable));
+        json_builder_set_member_name(jb, "problems");
+        json_builder_begin_array(jb);
+        if (rec) {
+            g_autoptr(GPtrArray) problems = defined_problems(engine, rec);
+
+            for (guint i = 0; i < problems->len; i++)
+                json_builder_add_string_value(jb, problems->pdata[i]);
+        }
+        json_builder_end_array(jb);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);

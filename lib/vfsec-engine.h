@@ -109,8 +109,18 @@ void vfsec_engine_reclaim_vf_async(VfsecEngine *engine, const char *pf_label, gu
 gboolean vfsec_engine_reclaim_vf_finish(VfsecEngine *engine, GAsyncResult *result,
                                         guint64 *removed, GError **error);
 
-/* Undefine: forgets what the engine remembers about domain @name (its last
- * refusal). VFs it still owns are kept: a running domain can be undefined. */
+/* Define: remembers what domain @name's (inactive) XML @domain needs, so that
+ * `domains` can say what would make its start fail — checked again at each
+ * query against the VFs' current owners: an attachment that resolves to no
+ * managed VF (or cannot be resolved while a PF driver is away), a VF another
+ * running domain owns, a MAC + VLAN key that collides on the port, an
+ * untrusted VF with a <vlan>, a reserved VLAN. A define is never refused.
+ * @domain NULL: its XML could not be parsed, @unparsable says why. */
+void vfsec_engine_define(VfsecEngine *engine, const char *name, const char *uuid,
+                         const VfsecDomain *domain, const char *unparsable);
+
+/* Undefine: forgets what the engine remembers about domain @name (its define
+ * and its last refusal). VFs it still owns are kept: a running domain can be undefined. */
 void vfsec_engine_forget(VfsecEngine *engine, const char *name, const char *uuid);
 
 /* What a reconcile corrected, one count per kind (each also an audit entry). */
@@ -142,7 +152,8 @@ gboolean vfsec_engine_reconcile_finish(VfsecEngine *engine, GAsyncResult *result
  *   hairpin, quarantined, published, sa_count, last_reclaim, reclaim_pending (the
  *   last reclaim failed: reconcile retries), jobs (running + queued)};
  * macs: tables {pf, generation, entries [{mac, vlan?, vf, owner}]};
- * domains: {name, uuid, vfs [pci...], refusal}. */
+ * domains: {name, uuid, vfs [pci...], refusal, defined, problems [string...]}
+ *   (problems: see vfsec_engine_define, evaluated now). */
 JsonNode *vfsec_engine_status_json(VfsecEngine *engine);
 JsonNode *vfsec_engine_vfs_json(VfsecEngine *engine);
 JsonNode *vfsec_engine_macs_json(VfsecEngine *engine);

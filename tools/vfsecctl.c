@@ -297,7 +297,7 @@ vfsecctl_print_domains(JsonObject *r)
 {
     g_autoptr(JsonArray) rows = vfsecctl_rows(r, "domains");
 
-    g_print("%-20s %-30s %s\n", "NAME", "VFS", "REFUSAL");
+    g_print("%-20s %-30s %s\n", "NAME", "VFS", "REFUSAL / PROBLEMS");
     for (guint i = 0; i < json_array_get_length(rows); i++) {
         JsonObject *d = json_array_get_object_element(rows, i);
         JsonArray *vfs = json_object_get_array_member(d, "vfs");
@@ -306,8 +306,14 @@ vfsecctl_print_domains(JsonObject *r)
         for (guint k = 0; vfs && k < json_array_get_length(vfs); k++)
             g_string_append_printf(list, "%s%s", k ? "," : "",
                                    json_array_get_string_element(vfs, k));
+        JsonArray *problems = json_object_get_array_member(d, "problems");
+
         g_print("%-20s %-30s %s\n", vfsecctl_str(d, "name"), list->len ? list->str : "-",
                 vfsecctl_str(d, "refusal"));
+        /* What would make its start fail, one per line under it. */
+        for (guint k = 0; problems && k < json_array_get_length(problems); k++)
+            g_print("%-20s %-30s would not start: %s\n", "", "",
+                    json_array_get_string_element(problems, k));
     }
 }
 

@@ -16,6 +16,7 @@
 #define MAC_E "52:54:00:ee:00:01"
 #define MAC_K "52:54:00:ee:00:02"
 #define MAC_L "52:54:00:ee:00:03"
+#define MAC_D "52:54:00:ee:00:04"
 
 static char *sandbox_dir;
 static char *test_uri;
@@ -186,6 +187,100 @@ run_late_libvirt(void)
     vfsec_test_remove_dir(dir);
 }
 
+/* The domains row of @name with a problem containing @needle. */
+typedef struct {
+    const char *name;
+    const char *needle;
+} ProblemQuery;
+
+static gboolean
+has_problem(DaemonFixture *fx, gconstpointer data)
+{
+    const ProblemQuery *q = data;
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "domains");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "domains");
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+        JsonArray *problems = json_object_get_array_member(row, "problems");
+
+        if (g_strcmp0(json_object_get_string_member(row, "name"), q->name) != 0)
+            continue;
+        if (!q->needle)
+            return json_object_get_boolean_member(row, "defined") &&
+                   json_array_get_length(problems) == 0;
+        for (guint k = 0; k < json_array_get_length(problems); k++)
+            if (strstr(json_array_get_string_element(problems, k), q->needle))
+                return TRUE;
+    }
+    return FALSE;
+}
+
+/* DEFINED: what would make a start fail is recorded per defined domain and
+ * shown by vfsecctl domains; UNDEFINED forgets it. */
+static void
+run_defined(void)
+{
+    DaemonFixture *fx = daemon_start(test_uri);
+    g_autofree char *xml_a = write_domain(fx, "vfsecd-def-a",
+                                          "6d3bf2a0-1b1c-4c55-9d5e-0000000e0011", 1, MAC_D);
+    g_autofree char *xml_b = write_domain(fx, "vfsecd-def-b",
+                                          "6d3bf2a0-1b1c-4c55-9d5e-0000000e0012", 1,
+                                          "52:54:00:ee:00:05");
+    g_autofree char *xml_c = write_domain(fx, "vfsecd-def-c",
+                                          "6d3bf2a0-1b1c-4c55-9d5e-0000000e0013", 2, MAC_D);
+    g_autofree char *xml_d = write_domain(fx, "vfsecd-def-d",
+                                          "6d3bf2a0-1b1c-4c55-9d5e-0000000e0014", 3,
+                                          "52:54:00:ee:00:06");
+    g_autofree char *text_d = NULL;
+    g_autofree char *vf3 = nicsim_vf_name(fx->nic, 3);
+    g_autofree char *out = NULL;
+    const ProblemQuery a_clean = { "vfsecd-def-a", NULL };
+    const ProblemQuery b_owned = { "vfsecd-def-b", "is owned by running domain vfsecd-def-a" };
+    const ProblemQuery c_key = { "vfsecd-def-c", "collides with domain vfsecd-def-a" };
+    const ProblemQuery d_unmanaged = { "vfsecd-def-d", "netdev lo is not a VF of a managed PF" };
+
+    /* D's interface sits on a netdev no managed PF has. */
+    g_assert_true(g_file_get_contents(xml_d, &text_d, NULL, NULL));
+    {
+        g_autofree char *needle = g_strdup_printf("dev='%s'", vf3);
+        g_auto(GStrv) parts = g_strsplit(text_d, needle, 2);
+        g_autofree char *edited = g_strjoinv("dev='lo'", parts);
+
+        g_assert_nonnull(parts[1]);
+        g_assert_true(g_file_set_contents(xml_d, edited, -1, NULL));
+    }
+
+    virsh("define", xml_a, NULL);
+    g_assert_true(daemon_wait_for(fx, has_problem, &a_clean, NICSIM_WAIT_MS));
+    virsh("start", "vfsecd-def-a", NULL);
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_D, NICSIM_WAIT_MS));
+    virsh("define", xml_b, NULL);
+    virsh("define", xml_c, NULL);
+    virsh("define", xml_d, NULL);
+    g_assert_true(daemon_wait_for(fx, has_problem, &b_owned, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, has_problem, &c_key, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, has_problem, &d_unmanaged, NICSIM_WAIT_MS));
+    g_assert_true(has_problem(fx, &a_clean));   /* its own VF is no problem */
+    /* The human form says it too. */
+    g_assert_cmpint(daemon_ctl(fx, &out, NULL, "domains", NULL), ==, 0);
+    g_assert_nonnull(strstr(out, "would not start: VF"));
+
+    /* Once A is gone, B's and C's problems are too (checked at each query). */
+    virsh("destroy", "vfsecd-def-a", NULL);
+    g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_D, NICSIM_WAIT_MS));
+    g_assert_false(has_problem(fx, &b_owned));
+    g_assert_false(has_problem(fx, &c_key));
+
+    for (guint i = 0; i < 4; i++) {
+        g_autofree char *name = g_strdup_printf("vfsecd-def-%c", 'a' + i);
+
+        virsh("undefine", name, NULL);
+        g_assert_true(daemon_wait_for(fx, no_domain, name, NICSIM_WAIT_MS));
+    }
+    daemon_stop(fx);
+}
+
 /* Runs the case @data (a GTestFunc) in a subprocess: an assertion there
  * must not keep the parent from stopping the sandbox. */
 static void
@@ -273,6 +368,7 @@ main(int argc, char **argv)
     g_test_add_data_func("/vfsecd/event-path", run_event_path, test_in_subprocess);
     g_test_add_data_func("/vfsecd/killed-daemon", run_killed_daemon, test_in_subprocess);
     g_test_add_data_func("/vfsecd/late-libvirt", run_late_libvirt, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/defined", run_defined, test_in_subprocess);
     status = g_test_run();
     if (keep) {
         virConnectClose(keep);
