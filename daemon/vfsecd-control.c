@@ -353,6 +353,7 @@ vfsecd_handle_status(VfsecJsonlCall *call, gpointer user_data)
     g_autoptr(JsonNode) vfs = vfsec_engine_vfs_json(daemon->engine);
     g_autoptr(JsonNode) domains = vfsec_engine_domains_json(daemon->engine);
     JsonObject *rec = json_object_new();
+    JsonObject *libvirt = json_object_new();
 
     json_object_set_string_member(result, "version", VFSEC_VERSION);
     json_object_set_int_member(result, "protocol", VFSEC_CTL_VERSION);
@@ -364,6 +365,12 @@ vfsecd_handle_status(VfsecJsonlCall *call, gpointer user_data)
     json_object_set_int_member(result, "vfs_in_use", vfsecd_count_owned(vfs));
     json_object_set_boolean_member(result, "libvirt_connected",
                                    daemon->watcher && vfsecd_watcher_connected(daemon->watcher));
+    json_object_set_string_member(libvirt, "uri", daemon->conf->libvirt_uri);
+    json_object_set_boolean_member(libvirt, "connected",
+                                   daemon->watcher && vfsecd_watcher_connected(daemon->watcher));
+    json_object_set_int_member(libvirt, "reconnects",
+                               daemon->watcher ? vfsecd_watcher_reconnects(daemon->watcher) : 0);
+    json_object_set_object_member(result, "libvirt", libvirt);
     if (daemon->last_reconcile)
         json_object_set_string_member(rec, "last", daemon->last_reconcile);
     else

@@ -43,6 +43,7 @@ struct _VfsecdWatcher {
     GThread *thread;
     gint quit;                  /* atomic */
     gint connected;             /* atomic */
+    gint connections;           /* atomic: successful connections so far */
     GAsyncQueue *requests;      /* VfsecdJob* reconcile requests from the main thread */
     /* Thread side only. */
     virConnectPtr conn;
@@ -536,6 +537,7 @@ vfsecd_connect(VfsecdWatcher *w)
         }
     }
     g_atomic_int_set(&w->connected, TRUE);
+    g_atomic_int_inc(&w->connections);
     w->backoff_ms = w->reconnect_min_ms;
     g_message("libvirt %s: connected", w->uri);
     /* Events were missed while not connected: converge on what runs now. */
@@ -609,6 +611,14 @@ gboolean
 vfsecd_watcher_connected(VfsecdWatcher *watcher)
 {
     return g_atomic_int_get(&watcher->connected);
+}
+
+guint
+vfsecd_watcher_reconnects(VfsecdWatcher *watcher)
+{
+    int n = g_atomic_int_get(&watcher->connections);
+
+    return n > 1 ? (guint)n - 1 : 0;
 }
 
 void

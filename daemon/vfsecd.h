@@ -74,6 +74,9 @@ void vfsecd_watcher_reconcile(VfsecdWatcher *watcher, VfsecdReconcileFunc callba
                               gpointer user_data);
 /* TRUE while a libvirt connection is open (any thread). */
 gboolean vfsecd_watcher_connected(VfsecdWatcher *watcher);
+/* Connections made after the first one: each followed a lost connection
+ * (any thread). */
+guint vfsecd_watcher_reconnects(VfsecdWatcher *watcher);
 /* Stops the thread, closes the connection, frees. */
 void vfsecd_watcher_free(VfsecdWatcher *watcher);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecdWatcher, vfsecd_watcher_free)

@@ -17,6 +17,7 @@
 #define MAC_K "52:54:00:ee:00:02"
 #define MAC_L "52:54:00:ee:00:03"
 #define MAC_D "52:54:00:ee:00:04"
+#define MAC_R "52:54:00:ee:00:07"
 
 static char *sandbox_dir;
 static char *test_uri;
@@ -281,6 +282,80 @@ run_defined(void)
     daemon_stop(fx);
 }
 
+static gboolean
+libvirt_reconnected(DaemonFixture *fx, gconstpointer data)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "status");
+    JsonObject *libvirt = json_object_get_object_member(json_node_get_object(node), "libvirt");
+
+    (void)data;
+    return json_object_get_boolean_member(libvirt, "connected") &&
+           json_object_get_int_member(libvirt, "reconnects") >= 1;
+}
+
+static gboolean
+libvirt_lost(DaemonFixture *fx, gconstpointer data)
+{
+    return !libvirt_connected(fx, data);
+}
+
+/* Starts the sandbox's libvirtd again, in the sandbox's mount namespace
+ * (its virtlogd still runs there). */
+static void
+sandbox_restart_libvirtd(void)
+{
+    g_autofree char *pidfile = g_build_filename(sandbox_dir, "run", "libvirtd.pid", NULL);
+    const char *argv[] = { vfsec_test_env("VFSEC_SANDBOX"), "exec", sandbox_dir, "env", "-i",
+                           "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "libvirtd", "-d",
+                           "-p", pidfile, "-f", "/etc/libvirt/libvirtd.conf", NULL };
+    g_autofree char *err = NULL;
+
+    unlink(pidfile);
+    if (vfsec_test_run(argv, NULL, &err) != 0)
+        g_error("restarting libvirtd: %s", err);
+}
+
+/* libvirtd dies under a running vfsecd and comes back: the close callback
+ * and the back-off reconnect re-register every callback and reconcile, and
+ * the next define/start/destroy is handled. (Runs last: the parent's own
+ * connection to the test driver dies with libvirtd.) */
+static void
+run_libvirt_reconnect(void)
+{
+    DaemonFixture *fx = daemon_start(test_uri);
+    g_autofree char *pidfile = g_build_filename(sandbox_dir, "run", "libvirtd.pid", NULL);
+    g_autofree char *pidtext = NULL;
+    g_autofree char *xml = write_domain(fx, "vfsecd-rc", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0021",
+                                        1, MAC_R);
+    virConnectPtr keep;
+    pid_t pid;
+
+    g_assert_true(daemon_wait_for(fx, libvirt_connected, NULL, NICSIM_WAIT_MS));
+    g_assert_true(g_file_get_contents(pidfile, &pidtext, NULL, NULL));
+    pid = (pid_t)g_ascii_strtoll(pidtext, NULL, 10);
+    g_assert_cmpint(pid, >, 1);
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    g_assert_true(daemon_wait_for(fx, libvirt_lost, NULL, NICSIM_WAIT_MS));
+
+    sandbox_restart_libvirtd();
+    g_assert_true(daemon_wait_for(fx, libvirt_reconnected, NULL, NICSIM_WAIT_MS * 2));
+    /* The new test driver's state lives while a connection is open. */
+    keep = virConnectOpen(test_uri);
+    g_assert_nonnull(keep);
+
+    virsh("define", xml, NULL);
+    virsh("start", "vfsecd-rc", NULL);
+    g_assert_true(daemon_wait_for(fx, vf1_quarantined, NULL, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_R, NICSIM_WAIT_MS));
+    daemon_nic_untag_add_sas(fx, 1, 2, 13000);
+    virsh("destroy", "vfsecd-rc", NULL);
+    g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_R, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, vf_clean, GUINT_TO_POINTER(1), NICSIM_WAIT_MS));
+    virsh("undefine", "vfsecd-rc", NULL);
+    daemon_stop(fx);
+    virConnectClose(keep);
+}
+
 /* Runs the case @data (a GTestFunc) in a subprocess: an assertion there
  * must not keep the parent from stopping the sandbox. */
 static void
@@ -346,6 +421,9 @@ main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     daemon_require();
+    /* libvirt-reconnect kills libvirtd: closing our own connection to it
+     * then writes to a dead socket. */
+    signal(SIGPIPE, SIG_IGN);
     if (!g_test_subprocess()) {
         libvirtd = g_find_program_in_path("libvirtd");
         virsh_path = g_find_program_in_path("virsh");
@@ -362,13 +440,18 @@ main(int argc, char **argv)
             g_error("cannot connect to %s", test_uri);
         }
         g_setenv("VFSECD_TEST_URI", test_uri, TRUE);
+        g_setenv("VFSECD_TEST_SANDBOX", sandbox_dir, TRUE);
     } else {
         test_uri = g_strdup(g_getenv("VFSECD_TEST_URI"));
+        sandbox_dir = g_strdup(g_getenv("VFSECD_TEST_SANDBOX"));
     }
     g_test_add_data_func("/vfsecd/event-path", run_event_path, test_in_subprocess);
     g_test_add_data_func("/vfsecd/killed-daemon", run_killed_daemon, test_in_subprocess);
     g_test_add_data_func("/vfsecd/late-libvirt", run_late_libvirt, test_in_subprocess);
     g_test_add_data_func("/vfsecd/defined", run_defined, test_in_subprocess);
+    /* Last: it kills libvirtd, and with it the parent's connection. */
+    g_test_add_data_func("/vfsecd/libvirt-reconnect", run_libvirt_reconnect,
+                         test_in_subprocess);
     status = g_test_run();
     if (keep) {
         virConnectClose(keep);
