@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "vfsec-error.h"
+#include "vfsecd-events.h"
 #include "vfsecd.h"
 
 /* Keepalive: a probe every 5 s, the connection is dead after 3 unanswered. */
@@ -326,43 +327,32 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
     VfsecdWatcher *w = opaque;
     const char *name = virDomainGetName(dom);
     g_autofree char *what = g_strdup_printf("lifecycle event %d detail %d", event, detail);
+    /* Only a crash needs to know whether the domain runs on. */
+    gboolean active = event == VIR_DOMAIN_EVENT_CRASHED && virDomainIsActive(dom) == 1;
+    VfsecdAction action = vfsecd_lifecycle_action(event, detail, active);
     VfsecDomain *domain;
 
-    switch (event) {
-    case VIR_DOMAIN_EVENT_STARTED:
-        vfsecd_log_event("libvirt", "started", name, what);
-        /* Idempotent after the hook; alone enough where no hook runs. */
+    vfsecd_log_event("libvirt", vfsecd_action_to_string(action), name, what);
+    switch (action) {
+    case VFSECD_ACTION_START:
         if ((domain = vfsecd_fetch_live(w, dom)))
             vfsecd_send_ops(w, domain, start, G_N_ELEMENTS(start));
         break;
-    case VIR_DOMAIN_EVENT_STOPPED:
-        vfsecd_log_event("libvirt", "stopped", name, what);
+    case VFSECD_ACTION_RELEASE:
         g_hash_table_remove(w->live, name);
         vfsecd_send_ops(w, vfsecd_identity_domain(dom), release, G_N_ELEMENTS(release));
         break;
-    case VIR_DOMAIN_EVENT_CRASHED:
-        /* A panic with on_crash preserve/restart leaves the guest running
-         * (or rebooting): its SAs are gone with its memory, the VF stays. */
-        if (virDomainIsActive(dom) == 1) {
-            vfsecd_log_event("libvirt", "crashed-running", name, what);
-            vfsecd_send_ops(w, vfsecd_identity_domain(dom), reclaim, G_N_ELEMENTS(reclaim));
-        } else {
-            vfsecd_log_event("libvirt", "crashed", name, what);
-            g_hash_table_remove(w->live, name);
-            vfsecd_send_ops(w, vfsecd_identity_domain(dom), release, G_N_ELEMENTS(release));
-        }
+    case VFSECD_ACTION_RECLAIM:
+        vfsecd_send_ops(w, vfsecd_identity_domain(dom), reclaim, G_N_ELEMENTS(reclaim));
         break;
-    case VIR_DOMAIN_EVENT_DEFINED:
-        /* A define cannot be refused: record what would make its start
-         * fail, for `vfsecctl domains`, now rather than at start. */
+    case VFSECD_ACTION_DEFINE:
         vfsecd_send_define(w, dom);
         break;
-    case VIR_DOMAIN_EVENT_UNDEFINED:
-        vfsecd_log_event("libvirt", "undefined", name, what);
+    case VFSECD_ACTION_FORGET:
         vfsecd_job_send(vfsecd_job_new(w, VFSECD_JOB_FORGET, vfsecd_identity_domain(dom)));
         break;
-    default:
-        vfsecd_log_event("libvirt", "lifecycle", name, what);
+    case VFSECD_ACTION_NONE:
+    case VFSECD_ACTION_LAST:
         break;
     }
 }
@@ -372,6 +362,7 @@ vfsecd_on_reboot(virConnectPtr conn, virDomainPtr dom, void *opaque)
 {
     static const VfsecEngineOp reclaim[] = { VFSEC_ENGINE_OP_RECLAIM };
 
+    g_assert(vfsecd_reboot_action() == VFSECD_ACTION_RECLAIM);
     vfsecd_log_event("libvirt", "reboot", virDomainGetName(dom), NULL);
     vfsecd_send_ops(opaque, vfsecd_identity_domain(dom), reclaim, G_N_ELEMENTS(reclaim));
 }
