@@ -120,6 +120,22 @@ vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, VfsecdReconcileFunc c
                                  vfsecd_reconcile_done, rc);
 }
 
+/* A PF driver came back: reconcile against libvirt's running domains. The
+ * watcher lists them on its own thread, so this never waits for libvirt
+ * and never sits on a hook's path. */
+static void
+vfsecd_on_pf_reconnected(VfsecEngine *engine, const char *pf_label, gpointer data)
+{
+    VfsecdDaemon *daemon = data;
+
+    (void)engine;
+    g_message("PF %s: driver back, reconciling with libvirt's running domains", pf_label);
+    if (daemon->watcher)
+        vfsecd_watcher_reconcile(daemon->watcher, NULL, NULL);
+    else
+        vfsecd_reconcile(daemon, NULL, NULL, NULL);
+}
+
 /* ---- Start-up ---- */
 
 static gboolean
@@ -193,6 +209,7 @@ vfsecd_build(VfsecdDaemon *daemon, GError **error)
         g_ptr_array_set_size(daemon->plugins, 0);
         return FALSE;
     }
+    vfsec_engine_set_reconnect_func(daemon->engine, vfsecd_on_pf_reconnected, daemon);
     return TRUE;
 }
 

@@ -109,6 +109,8 @@ struct _VfsecEngine {
     VfsecJournal *journal;
     GCancellable *alive;
     GHashTable *domains;        /* name -> DomainRecord* */
+    VfsecEngineReconnectFunc reconnect_func;
+    gpointer reconnect_data;
 };
 
 typedef enum {
@@ -1744,6 +1746,14 @@ vfsec_engine_free(VfsecEngine *engine)
     g_free(engine);
 }
 
+void
+vfsec_engine_set_reconnect_func(VfsecEngine *engine, VfsecEngineReconnectFunc func,
+                                gpointer user_data)
+{
+    engine->reconnect_func = func;
+    engine->reconnect_data = user_data;
+}
+
 const VfsecConf *
 vfsec_engine_get_conf(VfsecEngine *engine)
 {
@@ -2605,10 +2615,16 @@ engine_plugin_event(VfsecPlugin *plugin, VfsecPluginEvent event, int vf_index,
               pf->conf->label, detail ? ": " : "", detail ? detail : "");
         return;
     case VFSEC_PLUGIN_EVENT_RECONNECTED:
-        /* Anything may have changed meanwhile: converge on the registry's
-         * owners (the daemon adds a reconcile with libvirt's view). */
+        /* Anything may have changed meanwhile: the owner (the daemon)
+         * reconciles with libvirt's running domains; without one, converge
+         * on the registry's owners. */
         pf->connected = TRUE;
-        vfsec_engine_reconcile_async(pf->engine, NULL, NULL, NULL, NULL);
+        audit(G_LOG_LEVEL_MESSAGE, "reconnected", NULL, NULL, 0, "PF %s: driver back",
+              pf->conf->label);
+        if (pf->engine->reconnect_func)
+            pf->engine->reconnect_func(pf->engine, pf->conf->label, pf->engine->reconnect_data);
+        else
+            vfsec_engine_reconcile_async(pf->engine, NULL, NULL, NULL, NULL);
         return;
     case VFSEC_PLUGIN_EVENT_PORT_CHANGE:
     case VFSEC_PLUGIN_EVENT_LAST:

@@ -27,6 +27,15 @@ VfsecEngine *vfsec_engine_new(VfsecConf *conf, GPtrArray *plugins, GError **erro
 void vfsec_engine_free(VfsecEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecEngine, vfsec_engine_free)
 
+/* Called (on the engine's context) when PF @pf_label's driver came back
+ * after it was lost: state may have changed behind vfsecd's back, so the
+ * owner runs a full reconcile with libvirt's running domains. Without a
+ * function set, the engine reconciles on its registry's owners. */
+typedef void (*VfsecEngineReconnectFunc)(VfsecEngine *engine, const char *pf_label,
+                                         gpointer user_data);
+void vfsec_engine_set_reconnect_func(VfsecEngine *engine, VfsecEngineReconnectFunc func,
+                                     gpointer user_data);
+
 /* The configuration the engine runs with (borrowed; a reload replaces it). */
 const VfsecConf *vfsec_engine_get_conf(VfsecEngine *engine);
 

@@ -18,9 +18,13 @@
 #define MAC_L "52:54:00:ee:00:03"
 #define MAC_D "52:54:00:ee:00:04"
 #define MAC_R "52:54:00:ee:00:07"
+#define MAC_P "52:54:00:ee:00:08"
 
 static char *sandbox_dir;
 static char *test_uri;
+static virConnectPtr keep;     /* parent: keeps the test driver's state */
+
+static void sandbox_teardown(void);
 
 static void
 virsh(const char *first, ...)
@@ -283,6 +287,76 @@ run_defined(void)
 }
 
 static gboolean
+pf_connected(DaemonFixture *fx, gconstpointer want)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "status");
+    JsonArray *pfs = json_object_get_array_member(json_node_get_object(node), "pfs");
+
+    return json_object_get_boolean_member(json_array_get_object_element(pfs, 0), "connected") ==
+           GPOINTER_TO_INT(want);
+}
+
+static gboolean
+has_refusal(DaemonFixture *fx, gconstpointer name)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "domains");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "domains");
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (g_strcmp0(json_object_get_string_member(row, "name"), name) == 0)
+            return json_object_get_string_member_with_default(row, "refusal", NULL) != NULL;
+    }
+    return FALSE;
+}
+
+static gboolean
+vf1_owned_by(DaemonFixture *fx, gconstpointer name)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "vfs");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "vfs");
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (json_object_get_int_member(row, "vf") == 1)
+            return g_strcmp0(json_object_get_string_member(row, "owner"), name) == 0;
+    }
+    return FALSE;
+}
+
+/* A domain starts while the PF driver is away (its STARTED cannot reach the
+ * driver: refused, nothing claimed). When the driver comes back, the plugin's
+ * RECONNECTED makes vfsecd reconcile with libvirt's running domains: the
+ * domain is adopted and its MAC published — a reconcile on the registry
+ * alone could not know it runs. */
+static void
+run_pf_reconnect(void)
+{
+    DaemonFixture *fx = daemon_start(test_uri);
+    g_autofree char *xml = write_domain(fx, "vfsecd-pf", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0031",
+                                        1, MAC_P);
+
+    virsh("define", xml, NULL);
+    g_assert_cmpint(nicsim_terminate(fx->nic, SIGTERM), ==, 0);
+    g_assert_true(daemon_wait_for(fx, pf_connected, GINT_TO_POINTER(FALSE), NICSIM_WAIT_MS));
+    virsh("start", "vfsecd-pf", NULL);
+    g_assert_true(daemon_wait_for(fx, has_refusal, "vfsecd-pf", NICSIM_WAIT_MS));
+    g_assert_false(vf1_owned_by(fx, "vfsecd-pf"));
+
+    nicsim_restart(fx->nic);
+    g_assert_true(daemon_wait_for(fx, vf1_owned_by, "vfsecd-pf", NICSIM_WAIT_MS * 2));
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_P, NICSIM_WAIT_MS));
+    g_assert_true(daemon_wait_for(fx, vf1_quarantined, NULL, NICSIM_WAIT_MS));
+
+    virsh("destroy", "vfsecd-pf", NULL);
+    g_assert_true(daemon_wait_for(fx, is_unpublished, MAC_P, NICSIM_WAIT_MS));
+    virsh("undefine", "vfsecd-pf", NULL);
+    daemon_stop(fx);
+}
+
+static gboolean
 libvirt_reconnected(DaemonFixture *fx, gconstpointer data)
 {
     g_autoptr(JsonNode) node = daemon_ctl_json(fx, "status");
@@ -327,7 +401,7 @@ run_libvirt_reconnect(void)
     g_autofree char *pidtext = NULL;
     g_autofree char *xml = write_domain(fx, "vfsecd-rc", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0021",
                                         1, MAC_R);
-    virConnectPtr keep;
+    virConnectPtr hold;
     pid_t pid;
 
     g_assert_true(daemon_wait_for(fx, libvirt_connected, NULL, NICSIM_WAIT_MS));
@@ -340,8 +414,8 @@ run_libvirt_reconnect(void)
     sandbox_restart_libvirtd();
     g_assert_true(daemon_wait_for(fx, libvirt_reconnected, NULL, NICSIM_WAIT_MS * 2));
     /* The new test driver's state lives while a connection is open. */
-    keep = virConnectOpen(test_uri);
-    g_assert_nonnull(keep);
+    hold = virConnectOpen(test_uri);
+    g_assert_nonnull(hold);
 
     virsh("define", xml, NULL);
     virsh("start", "vfsecd-rc", NULL);
@@ -353,7 +427,7 @@ run_libvirt_reconnect(void)
     g_assert_true(daemon_wait_for(fx, vf_clean, GUINT_TO_POINTER(1), NICSIM_WAIT_MS));
     virsh("undefine", "vfsecd-rc", NULL);
     daemon_stop(fx);
-    virConnectClose(keep);
+    virConnectClose(hold);
 }
 
 /* Runs the case @data (a GTestFunc) in a subprocess: an assertion there
@@ -367,8 +441,12 @@ test_in_subprocess(gconstpointer data)
     }
     g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT |
                                                            G_TEST_SUBPROCESS_INHERIT_STDERR);
-    if (!g_test_trap_has_passed())
+    if (!g_test_trap_has_passed()) {
+        /* A failed case aborts this process (no --keep-going): stop the
+         * sandbox first, nothing else would. */
+        sandbox_teardown();
         g_test_fail();
+    }
 }
 
 /* Starts the sandbox; returns FALSE (having said why) when it cannot. */
@@ -410,10 +488,20 @@ sandbox_stop(void)
         vfsec_test_run(rm, NULL, NULL);
 }
 
+/* Closes our connection and stops the sandbox, once. */
+static void
+sandbox_teardown(void)
+{
+    if (!keep)
+        return;
+    virConnectClose(keep);
+    keep = NULL;
+    sandbox_stop();
+}
+
 int
 main(int argc, char **argv)
 {
-    virConnectPtr keep = NULL;
     int status;
 
     g_autofree char *libvirtd = NULL;
@@ -449,13 +537,11 @@ main(int argc, char **argv)
     g_test_add_data_func("/vfsecd/killed-daemon", run_killed_daemon, test_in_subprocess);
     g_test_add_data_func("/vfsecd/late-libvirt", run_late_libvirt, test_in_subprocess);
     g_test_add_data_func("/vfsecd/defined", run_defined, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/pf-reconnect", run_pf_reconnect, test_in_subprocess);
     /* Last: it kills libvirtd, and with it the parent's connection. */
     g_test_add_data_func("/vfsecd/libvirt-reconnect", run_libvirt_reconnect,
                          test_in_subprocess);
     status = g_test_run();
-    if (keep) {
-        virConnectClose(keep);
-        sandbox_stop();
-    }
+    sandbox_teardown();
     return status;
 }
