@@ -1,11 +1,15 @@
 /* daemon-fixture.c: vfsecd on the NIC emulator for the daemon's integration
  * tests (see daemon-fixture.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -375,4 +379,239 @@ daemon_wait_for(DaemonFixture *fx, DaemonCheckFunc check, gconstpointer data, gu
             g_main_context_iteration(fx->nic->ctx, TRUE);
     }
     return TRUE;
+}
+
+/* ---- A PF driver that stops answering ---- */
+
+/*
+ * A relay between vfsecd's contract plugin and the emulator's contract
+ * socket, on a thread of its own: bytes pass through line by line, except
+ * that while "mute" names a VF, the requests about that VF are forwarded and
+ * their replies never come back — a PF driver that accepted and went silent.
+ */
+typedef struct {
+    int client;
+    int server;
+    GString *from_client;
+    GString *from_server;
+    GHashTable *muted;         /* request ids whose reply is dropped */
+} RelayPair;
+
+struct _DaemonMuteProxy {
+    char *path;
+    char *upstream;
+    int listen_fd;
+    int wake[2];
+    GThread *thread;
+    gint mute_vf;              /* atomic; -1: none */
+    gint dropped;              /* atomic */
+};
+
+static void
+relay_pair_free(RelayPair *p)
+{
+    close(p->client);
+    close(p->server);
+    g_string_free(p->from_client, TRUE);
+    g_string_free(p->from_server, TRUE);
+    g_hash_table_unref(p->muted);
+    g_free(p);
+}
+
+/* The member @name of the JSON object on @line, as an integer, or -1. */
+static gint64
+relay_member(const char *line, gsize len, const char *object, const char *name)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *obj;
+
+    if (!json_parser_load_from_data(parser, line, (gssize)len, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+        return -1;
+    obj = json_node_get_object(json_parser_get_root(parser));
+    if (object) {
+        if (!json_object_has_member(obj, object) ||
+            !JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, object)))
+            return -1;
+        obj = json_object_get_object_member(obj, object);
+    }
+    if (!json_object_has_member(obj, name) ||
+        json_node_get_value_type(json_object_get_member(obj, name)) != G_TYPE_INT64)
+        return -1;
+    return json_object_get_int_member(obj, name);
+}
+
+static gboolean
+relay_write(int fd, const char *data, gsize len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return FALSE;
+        data += n;
+        len -= (gsize)n;
+    }
+    return TRUE;
+}
+
+/* Moves the complete lines of @buf to @fd; FALSE when the peer is gone. */
+static gboolean
+relay_lines(DaemonMuteProxy *proxy, RelayPair *p, GString *buf, int fd, gboolean requests)
+{
+    char *nl;
+
+    while ((nl = memchr(buf->str, '\n', buf->len))) {
+        gsize len = (gsize)(nl - buf->str) + 1;
+        gint mute = g_atomic_int_get(&proxy->mute_vf);
+        gint64 id = relay_member(buf->str, len - 1, NULL, "id");
+        gboolean pass = TRUE;
+
+        if (requests && mute >= 0 && id >= 0 &&
+            relay_member(buf->str, len - 1, "args", "vf") == mute)
+            g_hash_table_add(p->muted, GINT_TO_POINTER((gint)id));
+        if (!requests && id >= 0 && g_hash_table_remove(p->muted, GINT_TO_POINTER((gint)id))) {
+            g_atomic_int_inc(&proxy->dropped);
+            pass = FALSE;
+        }
+        if (pass && !relay_write(fd, buf->str, len))
+            return FALSE;
+        g_string_erase(buf, 0, (gssize)len);
+    }
+    return TRUE;
+}
+
+static gboolean
+relay_read(DaemonMuteProxy *proxy, RelayPair *p, gboolean from_client)
+{
+    char chunk[65536];
+    ssize_t n = read(from_client ? p->client : p->server, chunk, sizeof(chunk));
+    GString *buf = from_client ? p->from_client : p->from_server;
+
+    if (n <= 0)
+        return FALSE;
+    g_string_append_len(buf, chunk, n);
+    return relay_lines(proxy, p, buf, from_client ? p->server : p->client, from_client);
+}
+
+static int
+relay_connect(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static gpointer
+relay_thread(gpointer data)
+{
+    DaemonMuteProxy *proxy = data;
+    g_autoptr(GPtrArray) pairs = g_ptr_array_new_with_free_func((GDestroyNotify)relay_pair_free);
+
+    for (;;) {
+        g_autofree struct pollfd *fds = g_new0(struct pollfd, 2 + 2 * pairs->len);
+        guint n = 0;
+
+        fds[n++] = (struct pollfd){ .fd = proxy->wake[0], .events = POLLIN };
+        fds[n++] = (struct pollfd){ .fd = proxy->listen_fd, .events = POLLIN };
+        for (guint i = 0; i < pairs->len; i++) {
+            RelayPair *p = pairs->pdata[i];
+
+            fds[n++] = (struct pollfd){ .fd = p->client, .events = POLLIN };
+            fds[n++] = (struct pollfd){ .fd = p->server, .events = POLLIN };
+        }
+        if (poll(fds, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            g_error("relay poll: %s", g_strerror(errno));
+        }
+        if (fds[0].revents)
+            return NULL;
+        for (guint i = pairs->len; i-- > 0;) {
+            RelayPair *p = pairs->pdata[i];
+            gboolean ok = TRUE;
+
+            if (fds[2 + 2 * i].revents)
+                ok = relay_read(proxy, p, TRUE);
+            if (ok && fds[3 + 2 * i].revents)
+                ok = relay_read(proxy, p, FALSE);
+            if (!ok)
+                g_ptr_array_remove_index(pairs, i);
+        }
+        if (fds[1].revents & POLLIN) {
+            int client = accept4(proxy->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            int server = client >= 0 ? relay_connect(proxy->upstream) : -1;
+            RelayPair *p;
+
+            if (server < 0) {
+                if (client >= 0)
+                    close(client);
+                continue;
+            }
+            p = g_new0(RelayPair, 1);
+            p->client = client;
+            p->server = server;
+            p->from_client = g_string_new(NULL);
+            p->from_server = g_string_new(NULL);
+            p->muted = g_hash_table_new(NULL, NULL);
+            g_ptr_array_add(pairs, p);
+        }
+    }
+}
+
+DaemonMuteProxy *
+daemon_mute_proxy_new(DaemonFixture *fx)
+{
+    DaemonMuteProxy *proxy = g_new0(DaemonMuteProxy, 1);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+    proxy->path = g_build_filename(fx->dir, "relay.sock", NULL);
+    proxy->upstream = g_strdup(fx->nic->contract);
+    proxy->mute_vf = -1;
+    proxy->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(proxy->listen_fd, >=, 0);
+    g_strlcpy(addr.sun_path, proxy->path, sizeof(addr.sun_path));
+    g_assert_cmpint(bind(proxy->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(listen(proxy->listen_fd, 8), ==, 0);
+    g_assert_cmpint(pipe2(proxy->wake, O_CLOEXEC), ==, 0);
+    proxy->thread = g_thread_new("mute-proxy", relay_thread, proxy);
+    g_free(fx->contract_socket);
+    fx->contract_socket = g_strdup(proxy->path);
+    daemon_write_config(fx, NULL, TRUE);
+    return proxy;
+}
+
+void
+daemon_mute_proxy_set(DaemonMuteProxy *proxy, int vf)
+{
+    g_atomic_int_set(&proxy->mute_vf, vf);
+}
+
+guint
+daemon_mute_proxy_dropped(DaemonMuteProxy *proxy)
+{
+    return (guint)g_atomic_int_get(&proxy->dropped);
+}
+
+void
+daemon_mute_proxy_free(DaemonMuteProxy *proxy)
+{
+    g_assert_cmpint(write(proxy->wake[1], "q", 1), ==, 1);
+    g_thread_join(proxy->thread);
+    close(proxy->wake[0]);
+    close(proxy->wake[1]);
+    close(proxy->listen_fd);
+    unlink(proxy->path);
+    g_free(proxy->path);
+    g_free(proxy->upstream);
+    g_free(proxy);
 }

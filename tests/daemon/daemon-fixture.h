@@ -81,4 +81,18 @@ typedef gboolean (*DaemonCheckFunc)(DaemonFixture *fx, gconstpointer data);
 gboolean daemon_wait_for(DaemonFixture *fx, DaemonCheckFunc check, gconstpointer data,
                          guint timeout_ms);
 
+/* A relay between vfsecd's contract plugin and the emulator (a thread of
+ * this process) that can go silent for one VF: what a PF driver that
+ * accepts requests and never answers looks like. Creating it points
+ * [pf nic0] socket at it (rewrites the configuration; call before
+ * daemon_launch()). */
+typedef struct _DaemonMuteProxy DaemonMuteProxy;
+DaemonMuteProxy *daemon_mute_proxy_new(DaemonFixture *fx);
+/* From now on, requests about VF @vf (-1: none) get no reply. */
+void daemon_mute_proxy_set(DaemonMuteProxy *proxy, int vf);
+/* Replies dropped so far. */
+guint daemon_mute_proxy_dropped(DaemonMuteProxy *proxy);
+/* Stops the relay (its connections close). */
+void daemon_mute_proxy_free(DaemonMuteProxy *proxy);
+
 G_END_DECLS

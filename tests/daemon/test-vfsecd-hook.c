@@ -392,6 +392,206 @@ test_reload(void)
     daemon_stop(fx);
 }
 
+/* ---- Operations that wait on the PF driver ---- */
+
+/* The real hook with libvirt's argv, not waited for: stdin from a file. */
+static GSubprocess *
+hook_spawn(DaemonFixture *fx, const char *name, const char *op, const char *subop,
+           const char *xml)
+{
+    g_autofree char *hook = g_strdup_printf("%s/qemu.d/vfsec", fx->hook_dir);
+    g_autofree char *env_socket = g_strdup_printf("VFSEC_CONTROL_SOCKET=%s", fx->control);
+    g_autofree char *input = g_strdup_printf("%s/%s-%s.xml", fx->dir, name, op);
+    const char *argv[] = { hook, name, op, subop, "-", NULL };
+    const char *envp[] = { "LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", env_socket, NULL };
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GError) error = NULL;
+    GSubprocess *proc;
+
+    g_assert_true(g_file_set_contents(input, xml, -1, NULL));
+    g_subprocess_launcher_set_environ(launcher, (char **)envp);
+    g_subprocess_launcher_set_stdin_file_path(launcher, input);
+    proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+    g_assert_no_error(error);
+    return proc;
+}
+
+/* Waits for @proc; returns its exit status, stdout and stderr (may be NULL). */
+static int
+proc_wait(GSubprocess *proc, char **out, char **err)
+{
+    g_autofree char *o = NULL;
+    g_autofree char *e = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, &o, &e, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_get_if_exited(proc));
+    if (out)
+        *out = g_steal_pointer(&o);
+    if (err)
+        *err = g_steal_pointer(&e);
+    return g_subprocess_get_exit_status(proc);
+}
+
+/* vfsecctl vfs row of VF @vf (a new reference). */
+static JsonObject *
+vf_row(DaemonFixture *fx, guint vf)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "vfs");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "vfs");
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (json_object_get_int_member(row, "vf") == vf)
+            return json_object_ref(row);
+    }
+    g_error("vfsecd has no VF %u", vf);
+}
+
+typedef struct {
+    guint vf;
+    gint64 jobs;
+} JobsQuery;
+
+static gboolean
+vf_has_jobs(DaemonFixture *fx, gconstpointer data)
+{
+    const JobsQuery *q = data;
+    g_autoptr(JsonObject) row = vf_row(fx, q->vf);
+
+    return json_object_get_int_member(row, "jobs") == q->jobs;
+}
+
+static char *
+vf_owner(DaemonFixture *fx, guint vf)
+{
+    g_autoptr(JsonObject) row = vf_row(fx, vf);
+
+    return g_strdup(json_object_get_string_member_with_default(row, "owner", NULL));
+}
+
+static char *
+nic_pf_pci(DaemonFixture *fx)
+{
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
+    g_autoptr(JsonObject) ports = nicsim_contract_call(fx->nic, client, "list-ports", NULL);
+
+    return g_strdup(json_object_get_string_member(
+        json_array_get_object_element(json_object_get_array_member(ports, "ports"), 0),
+        "pf_pci"));
+}
+
+/* A PF driver that accepts vfsecd's requests about VF 1 and never answers
+ * (a relay that drops those replies, in front of the emulator): the
+ * prepare fails within vfsecd's deadline naming PF, plugin and VF; VF 2 is
+ * served meanwhile; VF 1's queue moves on, the VF is marked for reclaim and
+ * reconcile retries it once the driver answers again. */
+static void
+test_stuck_pf_driver(void)
+{
+    DaemonFixture *fx = daemon_new(NULL);
+    DaemonMuteProxy *proxy = daemon_mute_proxy_new(fx);
+    g_autofree char *xml_a = daemon_domain_xml(fx, "vm-a", UUID_A, 1, MAC_A);
+    g_autofree char *xml_b = daemon_domain_xml(fx, "vm-b", UUID_B, 2, "52:54:00:aa:00:02");
+    g_autofree char *pci_a = vf_pci(fx, 1);
+    g_autofree char *err = NULL;
+    g_autofree char *owner = NULL;
+    g_autoptr(GSubprocess) hook_a = NULL;
+    g_autoptr(JsonObject) row = NULL;
+    const JobsQuery one_job = { 1, 1 };
+
+    /* Engine deadline: 200 + (1000 - 200) / 2 = 600 ms; the plugin's own
+     * client would wait 1200 ms for a reclaim. */
+    daemon_write_config(fx, "pf-reclaim = 200\ndaemon-request = 1000\nhook = 3000\n", TRUE);
+    daemon_launch(fx);
+    daemon_mute_proxy_set(proxy, 1);
+
+    hook_a = hook_spawn(fx, "vm-a", "prepare", "begin", xml_a);
+    g_assert_true(daemon_wait_for(fx, vf_has_jobs, &one_job, NICSIM_WAIT_MS));
+    hook_ok(fx, "vm-b", "prepare", "begin", xml_b);     /* VF 2 is not stalled */
+    g_assert_true(vf_has_jobs(fx, &one_job));            /* while VF 1 still waits */
+
+    g_assert_cmpint(proc_wait(hook_a, NULL, &err), ==, 1);
+    g_assert_true(g_str_has_prefix(err, "vfsecd: PF nic0: the contract plugin gave no answer"));
+    g_assert_nonnull(strstr(err, pci_a));
+    g_assert_cmpuint(daemon_mute_proxy_dropped(proxy), >=, 1);
+    owner = vf_owner(fx, 1);
+    g_assert_null(owner);                                /* fail-closed: given back */
+    row = vf_row(fx, 1);
+    g_assert_true(json_object_get_boolean_member(row, "reclaim_pending"));
+    g_assert_cmpint(json_object_get_int_member(row, "jobs"), ==, 0);
+
+    /* The driver answers again: reconcile retries the reclaim, and the
+     * VF serves its next start. */
+    daemon_mute_proxy_set(proxy, -1);
+    g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "reconcile", NULL), ==, 0);
+    g_clear_pointer(&row, json_object_unref);
+    row = vf_row(fx, 1);
+    g_assert_false(json_object_get_boolean_member(row, "reclaim_pending"));
+    hook_ok(fx, "vm-a", "prepare", "begin", xml_a);
+    owner = (g_free(owner), vf_owner(fx, 1));
+    g_assert_cmpstr(owner, ==, "vm-a");
+
+    daemon_stop(fx);
+    daemon_mute_proxy_free(proxy);
+}
+
+/* vfsecctl reclaim is one more job on the VF's queue: with the agent's
+ * replies for VF 1 held (emulator gate), a reclaim is in flight; a prepare
+ * that arrives then waits behind it (not yet owning the VF), and both
+ * complete in order when the gate opens. */
+static void
+test_reclaim_serialized(void)
+{
+    DaemonFixture *fx = daemon_new(NULL);
+    g_autofree char *xml_a = daemon_domain_xml(fx, "vm-a", UUID_A, 1, MAC_A);
+    g_autofree char *pf_pci = NULL;
+    g_autofree char *owner = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(GSubprocess) reclaim = NULL;
+    g_autoptr(GSubprocess) hook_a = NULL;
+    g_autoptr(JsonNode) result = NULL;
+    g_autoptr(GError) error = NULL;
+    const JobsQuery one_job = { 1, 1 };
+    const JobsQuery two_jobs = { 1, 2 };
+
+    /* Generous bounds: nothing here may time out while the gate holds. */
+    daemon_write_config(fx, "pf-reclaim = 8000\ndaemon-request = 16000\nhook = 30000\n", TRUE);
+    daemon_launch(fx);
+    pf_pci = nic_pf_pci(fx);
+    daemon_nic_untag_add_sas(fx, 1, 3, 7000);
+    nicsim_ctl_do(fx->nic, "gate-hold", "{\"port\": 0, \"vf\": 1}");
+
+    reclaim = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                               &error, vfsec_test_env("VFSECCTL"), "reclaim", pf_pci, "1",
+                               "--json", "--socket", fx->control, NULL);
+    g_assert_no_error(error);
+    g_assert_true(daemon_wait_for(fx, vf_has_jobs, &one_job, NICSIM_WAIT_MS));
+    hook_a = hook_spawn(fx, "vm-a", "prepare", "begin", xml_a);
+    g_assert_true(daemon_wait_for(fx, vf_has_jobs, &two_jobs, NICSIM_WAIT_MS));
+    owner = vf_owner(fx, 1);
+    g_assert_null(owner);                   /* the prepare has not run yet */
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 3);
+
+    nicsim_ctl_do(fx->nic, "gate-release", "{\"port\": 0, \"vf\": 1}");
+    g_assert_cmpint(proc_wait(reclaim, &out, &err), ==, 0);
+    result = json_from_string(out, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(result), "removed"), ==, 3);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(proc_wait(hook_a, NULL, &err), ==, 0);
+    g_assert_cmpstr(err, ==, "");
+    owner = (g_free(owner), vf_owner(fx, 1));
+    g_assert_cmpstr(owner, ==, "vm-a");
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
+    daemon_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -402,5 +602,7 @@ main(int argc, char **argv)
     g_test_add_func("/vfsecd/vfsecctl", test_vfsecctl);
     g_test_add_func("/vfsecd/reload", test_reload);
     g_test_add_func("/vfsecd/network-port", test_network_port);
+    g_test_add_func("/vfsecd/stuck-pf-driver", test_stuck_pf_driver);
+    g_test_add_func("/vfsecd/reclaim-serialized", test_reclaim_serialized);
     return g_test_run();
 }
