@@ -531,9 +531,9 @@ run_ok(Fixture *fx, VfsecEngineOp op_kind, const VfsecDomain *domain)
     g_assert_no_error(error);
 }
 
-/* The owner the engine reports for VF @vf of @pf, or NULL (new string). */
-static char *
-owner_of(Fixture *fx, const char *pf, guint vf)
+/* The row vfs_json() gives for VF @vf of @pf (a new reference). */
+static JsonObject *
+vf_row(Fixture *fx, const char *pf, guint vf)
 {
     g_autoptr(JsonNode) node = vfsec_engine_vfs_json(fx->engine);
     JsonArray *rows = json_node_get_array(node);
@@ -543,9 +543,18 @@ owner_of(Fixture *fx, const char *pf, guint vf)
 
         if (strcmp(json_object_get_string_member(row, "pf"), pf) == 0 &&
             (guint)json_object_get_int_member(row, "vf") == vf)
-            return g_strdup(json_object_get_string_member(row, "owner"));
+            return json_object_ref(row);
     }
     g_assert_not_reached();
+}
+
+/* The owner the engine reports for VF @vf of @pf, or NULL (new string). */
+static char *
+owner_of(Fixture *fx, const char *pf, guint vf)
+{
+    g_autoptr(JsonObject) row = vf_row(fx, pf, vf);
+
+    return g_strdup(json_object_get_string_member(row, "owner"));
 }
 
 static void
@@ -1117,23 +1126,6 @@ test_reclaim_only(Fixture *fx, gconstpointer data)
     assert_owner(fx, "p0", 1, "A");
     run_ok(fx, VFSEC_ENGINE_OP_RECLAIM, b);         /* owns nothing: nothing to do */
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
-}
-
-/* The row vfs_json() gives for VF @vf of @pf (a new reference). */
-static JsonObject *
-vf_row(Fixture *fx, const char *pf, guint vf)
-{
-    g_autoptr(JsonNode) node = vfsec_engine_vfs_json(fx->engine);
-    JsonArray *rows = json_node_get_array(node);
-
-    for (guint i = 0; i < json_array_get_length(rows); i++) {
-        JsonObject *row = json_array_get_object_element(rows, i);
-
-        if (strcmp(json_object_get_string_member(row, "pf"), pf) == 0 &&
-            (guint)json_object_get_int_member(row, "vf") == vf)
-            return json_object_ref(row);
-    }
-    g_assert_not_reached();
 }
 
 /* Short timeouts: a plugin call's deadline is 100 + (400 - 100) / 2 = 250 ms. */

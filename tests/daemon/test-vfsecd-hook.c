@@ -24,6 +24,18 @@ vf_pci(DaemonFixture *fx, guint vf)
     return g_strdup(json_object_get_string_member(row, "pci"));
 }
 
+/* The emulator's PF PCI address (port 0). */
+static char *
+nic_pf_pci(DaemonFixture *fx)
+{
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
+    g_autoptr(JsonObject) ports = nicsim_contract_call(fx->nic, client, "list-ports", NULL);
+
+    return g_strdup(json_object_get_string_member(
+        json_array_get_object_element(json_object_get_array_member(ports, "ports"), 0),
+        "pf_pci"));
+}
+
 static void
 assert_quarantined(DaemonFixture *fx, guint vf)
 {
@@ -220,14 +232,7 @@ test_vfsecctl(void)
     g_clear_pointer(&err, g_free);
 
     /* reclaim: refused on vm-a's VF, done on a free one. */
-    {
-        g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
-        g_autoptr(JsonObject) ports = nicsim_contract_call(fx->nic, client, "list-ports", NULL);
-
-        pf_pci = g_strdup(json_object_get_string_member(
-            json_array_get_object_element(json_object_get_array_member(ports, "ports"), 0),
-            "pf_pci"));
-    }
+    pf_pci = nic_pf_pci(fx);
     g_assert_cmpint(daemon_ctl(fx, &out, &err, "reclaim", pf_pci, "1", NULL), ==, 1);
     g_assert_nonnull(strstr(err, "vm-a"));
     g_clear_pointer(&out, g_free);
@@ -472,17 +477,6 @@ vf_owner(DaemonFixture *fx, guint vf)
     g_autoptr(JsonObject) row = vf_row(fx, vf);
 
     return g_strdup(json_object_get_string_member_with_default(row, "owner", NULL));
-}
-
-static char *
-nic_pf_pci(DaemonFixture *fx)
-{
-    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx->nic, NULL, NULL);
-    g_autoptr(JsonObject) ports = nicsim_contract_call(fx->nic, client, "list-ports", NULL);
-
-    return g_strdup(json_object_get_string_member(
-        json_array_get_object_element(json_object_get_array_member(ports, "ports"), 0),
-        "pf_pci"));
 }
 
 /* A PF driver that accepts vfsecd's requests about VF 1 and never answers
