@@ -527,7 +527,8 @@ test_stuck_pf_driver(void)
     row = vf_row(fx, 1);
     g_assert_false(json_object_get_boolean_member(row, "reclaim_pending"));
     hook_ok(fx, "vm-a", "prepare", "begin", xml_a);
-    owner = (g_free(owner), vf_owner(fx, 1));
+    g_free(owner);
+    owner = vf_owner(fx, 1);
     g_assert_cmpstr(owner, ==, "vm-a");
 
     daemon_stop(fx);
@@ -580,7 +581,8 @@ test_reclaim_serialized(void)
     g_clear_pointer(&err, g_free);
     g_assert_cmpint(proc_wait(hook_a, NULL, &err), ==, 0);
     g_assert_cmpstr(err, ==, "");
-    owner = (g_free(owner), vf_owner(fx, 1));
+    g_free(owner);
+    owner = vf_owner(fx, 1);
     g_assert_cmpstr(owner, ==, "vm-a");
     g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
     daemon_stop(fx);
