@@ -15,6 +15,8 @@
 #define N_VFS 4
 #define UUID_A "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
 #define UUID_B "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
+#define UUID_C "9b1e7c52-3f0a-4d8e-a6b1-2c4f5e6d7a8c"
+#define UUID_D "0f3c9a7e-5b2d-4e1f-8a6c-7d9e0b1c2a3f"
 #define PF_MAC "02:00:00:00:00:01"
 #define MAC_A "52:54:00:00:00:0a"
 #define MAC_B "52:54:00:00:00:0b"
@@ -1244,6 +1246,135 @@ test_reclaim_vf_queued(Fixture *fx, gconstpointer data)
     g_clear_error(&r3.error);
 }
 
+/* The problems vfsec_engine_domains_json() lists for @name, joined by '|'
+ * ("" when none), or "(none)" when it lists no such domain. */
+static char *
+problems_of(Fixture *fx, const char *name)
+{
+    g_autoptr(JsonNode) node = vfsec_engine_domains_json(fx->engine);
+    JsonArray *rows = json_node_get_array(node);
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+        JsonArray *problems = json_object_get_array_member(row, "problems");
+        GString *out = g_string_new(NULL);
+
+        if (strcmp(json_object_get_string_member(row, "name"), name) != 0) {
+            g_string_free(out, TRUE);
+            continue;
+        }
+        for (guint k = 0; k < json_array_get_length(problems); k++)
+            g_string_append_printf(out, "%s%s", k ? "|" : "",
+                                   json_array_get_string_element(problems, k));
+        return g_string_free(out, FALSE);
+    }
+    return g_strdup("(none)");
+}
+
+/* @want NULL: the domain is listed without problems. */
+static void
+assert_problems(Fixture *fx, const char *name, const char *want)
+{
+    g_autofree char *have = problems_of(fx, name);
+
+    g_assert_cmpstr(have, ==, want ? want : "");
+}
+
+/* A reload: new timeouts and policy apply, hairpin off unpublishes at once,
+ * hairpin on sets VEPA; another [pf] set is refused and changes nothing. */
+static void
+test_set_conf(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *other = NULL;
+    g_autoptr(JsonObject) row = NULL;
+    VfsecConf *conf;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+
+    /* p0's hairpin off, p1's on, trusted by default, other timeouts. */
+    text = g_strdup_printf(
+        "[daemon]\nstate-dir = %s/state\nrun-dir = %s/run\n"
+        "[timeouts]\npf-reclaim = 300\ndaemon-request = 900\nhook = 2000\n"
+        "[policy]\ntrust = trusted\n"
+        "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\n"
+        "[pf p1]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 1\nhairpin = true\n"
+        "fail-closed = false\n", fx->dir, fx->dir);
+    conf = vfsec_conf_load_data(text, strlen(text), &error);
+    g_assert_no_error(error);
+    g_assert_true(vfsec_engine_set_conf(fx->engine, conf, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfsec_engine_get_conf(fx->engine)->pf_reclaim_ms, ==, 300);
+    g_assert_cmpuint(fx->p1->n_switch, ==, 1);           /* p1 put in VEPA mode */
+    drain();
+    assert_fake_table(fx->p0, NULL, 0);                  /* p0 unpublished */
+    row = vf_row(fx, "p0", 1);
+    g_assert_false(json_object_get_boolean_member(row, "published"));
+    assert_owner(fx, "p0", 1, "A");                      /* owners stay */
+    /* A new owner gets the new default. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_clear_pointer(&row, json_object_unref);
+    row = vf_row(fx, "p0", 2);
+    g_assert_cmpstr(json_object_get_string_member(row, "trust"), ==, "trusted");
+
+    /* Another port behind p1: refused, the configuration stays. */
+    other = g_strdup_printf(
+        "[daemon]\nstate-dir = %s/state\nrun-dir = %s/run\n"
+        "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\n"
+        "[pf p1]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 7\n", fx->dir,
+        fx->dir);
+    conf = vfsec_conf_load_data(other, strlen(other), &error);
+    g_assert_no_error(error);
+    g_assert_false(vfsec_engine_set_conf(fx->engine, conf, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "[pf p1]"));
+    g_assert_cmpuint(vfsec_engine_get_conf(fx->engine)->pf_reclaim_ms, ==, 300);
+}
+
+/* Define: what would make a start fail is listed, evaluated at each query. */
+static void
+test_define_problems(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 1, MAC_B, -1 };              /* A's VF */
+    const Att att_c = { 0, 2, MAC_A, -1 };              /* A's key */
+    const Att att_d[] = { { -1, 1, MAC_B, -1 }, { 0, 3, "52:54:00:00:00:0d", 7 } };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(VfsecDomain) c = make_domain("C", UUID_C, NULL, &att_c, 1);
+    g_autoptr(VfsecDomain) d = make_domain("D", UUID_D, NULL, att_d, 2);
+
+    (void)data;
+    vfsec_engine_define(fx->engine, "A", UUID_A, a, NULL);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    vfsec_engine_define(fx->engine, "B", UUID_B, b, NULL);
+    vfsec_engine_define(fx->engine, "C", UUID_C, c, NULL);
+    vfsec_engine_define(fx->engine, "D", UUID_D, d, NULL);
+    vfsec_engine_define(fx->engine, "E", NULL, NULL, "no <name>");
+    assert_problems(fx, "A", NULL);
+    assert_problems(fx, "B", "VF 0000:03:10.1 is owned by running domain A");
+    assert_problems(fx, "C", "VF 0000:03:10.2: MAC 52:54:00:00:00:0a (untagged) of domain C "
+                             "collides with domain A on VF 0000:03:10.1");
+    assert_problems(fx, "D", "PCI device 0000:40:10.1 is not a VF of a managed PF: vfsecd will "
+                             "not protect it|VF 0000:03:10.3: untrusted domain D asks for a "
+                             "<vlan>, but the VF's one port tag is the quarantine tag");
+    assert_problems(fx, "E", "no <name>");
+
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);             /* A stops: B and C could start */
+    assert_problems(fx, "B", NULL);
+    assert_problems(fx, "C", NULL);
+    vfsec_engine_forget(fx->engine, "B", UUID_B);
+    assert_problems(fx, "B", "(none)");
+}
+
 static void
 test_op_names(void)
 {
@@ -1281,6 +1412,8 @@ main(int argc, char **argv)
     ADD("fail-closed", test_fail_closed);
     ADD("agent-reset-and-reconnect", test_agent_reset_and_reconnect);
     ADD("reclaim-vf-queued", test_reclaim_vf_queued);
+    ADD("set-conf", test_set_conf);
+    ADD("define-problems", test_define_problems);
 #undef ADD
     g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
                fixture_teardown);
