@@ -93,6 +93,7 @@ struct _VfsecAgent {
     GHashTable *by_key;     /* &AgentSa.key -> AgentSa* */
     GArray *macs;           /* VfsecWireMacEntry, canonical */
     guint32 generation;
+    VfsecAgentTimes times;
     VfsecAgentTapFunc tap;
     gpointer tap_data;
     GDestroyNotify tap_destroy;
@@ -392,6 +393,7 @@ mac_replace(VfsecAgent *agent, guint32 generation, const GArray *entries, guint3
     g_array_unref(agent->macs);
     agent->macs = g_steal_pointer(&table);
     agent->generation = generation;
+    agent->times.macs_changed_us = g_get_monotonic_time();
     *value = generation;
     return VFSEC_WIRE_STATUS_OK;
 }
@@ -467,6 +469,7 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     guint8 buf[VFSEC_WIRE_FRAME_MAX];
     gssize n;
     gboolean log;
+    guint sas_before;
 
     agent->counters.cfg_frames++;
     req = vfsec_wire_config_decode(&agent->cfg.tags, frame, len, VFSEC_WIRE_DECODE_PER_OP, &error);
@@ -485,9 +488,13 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     /* Asked once per frame: the answer reads the environment, and a frame
      * holds up to 124 ops. */
     log = !g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
+    sas_before = g_hash_table_size(agent->by_key);
     for (guint i = 0; i < req->ops->len; i++)
         op_execute(agent, &g_array_index(req->ops, VfsecWireOp, i),
                    &g_array_index(reply->ops, VfsecWireOp, i), log);
+    /* Once per frame, not per op: 124 clock reads would show in a reclaim. */
+    if (g_hash_table_size(agent->by_key) < sas_before)
+        agent->times.sa_removed_us = g_get_monotonic_time();
     n = vfsec_wire_config_encode(&agent->cfg.tags, reply, buf, sizeof(buf), &error);
     if (n < 0) {
         /* The decoder refuses requests whose reply would not fit one frame. */
@@ -991,6 +998,8 @@ vfsec_agent_reset(VfsecAgent *agent)
     g_array_set_size(agent->macs, 0);
     agent->generation = 0;
     agent->counters.resets++;
+    if (n > 0)
+        agent->times.sa_removed_us = g_get_monotonic_time();
     g_debug("agent: reset, %u SAs forgotten", n);
 }
 
@@ -1024,6 +1033,12 @@ guint
 vfsec_agent_sa_count(const VfsecAgent *agent)
 {
     return g_hash_table_size(agent->by_key);
+}
+
+const VfsecAgentTimes *
+vfsec_agent_times(const VfsecAgent *agent)
+{
+    return &agent->times;
 }
 
 const GArray *
