@@ -9,7 +9,7 @@
  *
  *   vfsec-bench events  URI CTL PORT VF NETDEV CYCLES
  *   vfsec-bench reclaim URI CTL PORT VF NETDEV SAS REPS
- *   vfsec-bench scale   URI COUNT PORTS VFS       (holds the domains until stdin closes)
+ *   vfsec-bench scale   URI COUNT PORTS VFS FIRST (domains FIRST..COUNT-1, held until stdin closes)
  *   vfsec-bench hook    N XMLFILE HOOK [ARG...]   (runs HOOK N times, XML on stdin)
  *   vfsec-bench floor   URI                       (memory of a bare libvirt client)
  *   vfsec-bench parse   XMLFILE N                 (vfsec's domain-XML parse, for callgrind)
@@ -244,10 +244,11 @@ bench_poll(BenchRpc *rpc, guint port, guint vf, BenchCheck check, const BenchTim
     }
 }
 
+/* Trusted: the tag is lifted, then the MAC published (the last step). */
 static gboolean
-macs_changed(const BenchTimes *t, const BenchTimes *before)
+vf_changed_and_published(const BenchTimes *t, const BenchTimes *before)
 {
-    return t->macs_changed > before->macs_changed;
+    return t->vf_changed > before->vf_changed && t->macs_changed > before->macs_changed;
 }
 
 static gboolean
@@ -256,10 +257,12 @@ vf_changed_and_unpublished(const BenchTimes *t, const BenchTimes *before)
     return t->vf_changed > before->vf_changed && t->macs_changed > before->macs_changed;
 }
 
+/* The release is over (the quarantine comes last), not only the reclaim:
+ * the next start must not see this release's changes as its own. */
 static gboolean
-sad_empty(const BenchTimes *t, const BenchTimes *before)
+sad_empty_and_released(const BenchTimes *t, const BenchTimes *before)
 {
-    return t->sas == 0;
+    return t->sas == 0 && vf_changed_and_unpublished(t, before);
 }
 
 static virDomainPtr
@@ -280,7 +283,7 @@ bench_start(virConnectPtr conn, BenchEvents *ev, BenchRpc *rpc, guint port, guin
     if (!dom)
         bench_die("start %s: %s", name, virGetLastErrorMessage());
     *event_at = bench_wait_event(ev, &ev->started, started, &ev->started_at, "STARTED");
-    bench_poll(rpc, port, vf, macs_changed, &before, after, "MAC publication");
+    bench_poll(rpc, port, vf, vf_changed_and_published, &before, after, "MAC publication");
     return dom;
 }
 
@@ -363,7 +366,7 @@ cmd_reclaim(char **argv)
 
         if (json_object_get_int_member(added, "added") != sas)
             bench_die("vf-add-sa added fewer than %u SAs", sas);
-        bench_stop(dom, &ev, rpc, port, vf, sad_empty, &returned_at, &stopped_at, &off);
+        bench_stop(dom, &ev, rpc, port, vf, sad_empty_and_released, &returned_at, &stopped_at, &off);
         printf("%u,%u,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "\n", sas, i,
                off.sa_removed - stopped_at, off.sa_removed - returned_at);
         fflush(stdout);
@@ -379,13 +382,13 @@ cmd_scale(char **argv)
 {
     g_autoptr(virConnect) conn = bench_connect(argv[0], NULL);
     guint count = bench_uint(argv[1], "count"), ports = bench_uint(argv[2], "ports");
-    guint vfs = bench_uint(argv[3], "vfs");
+    guint vfs = bench_uint(argv[3], "vfs"), first = bench_uint(argv[4], "first");
     gint64 t0 = g_get_monotonic_time();
     char c;
 
     if (count > ports * vfs)
         bench_die("%u domains need more than %u x %u VFs", count, ports, vfs);
-    for (guint i = 0; i < count; i++) {
+    for (guint i = first; i < count; i++) {
         guint p = i % ports, v = i / ports;
         g_autofree char *xml = g_strdup_printf(
             "<domain type='test'><name>vfsec-scale-%u</name>"
@@ -510,7 +513,7 @@ main(int argc, char **argv)
         const char *name;
         int n_args;
     } cmds[] = {
-        { "events", 6 }, { "reclaim", 7 }, { "scale", 4 }, { "hook", 3 }, { "floor", 1 },
+        { "events", 6 }, { "reclaim", 7 }, { "scale", 5 }, { "hook", 3 }, { "floor", 1 },
         { "parse", 2 },
     };
 
