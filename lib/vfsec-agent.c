@@ -89,7 +89,10 @@ typedef struct {
 struct _VfsecAgent {
     VfsecAgentConfig cfg;
     GPtrArray *slots;       /* AgentSa* or NULL; the index is the SA index */
-    GQueue free_slots;      /* freed indexes (GUINT_TO_POINTER), oldest first */
+    /* Freed indexes (guint), oldest first from free_head on: an array, not a
+     * GQueue, because a 10k-SA reclaim would allocate 10k list nodes. */
+    GArray *free_slots;
+    guint free_head;
     GHashTable *by_key;     /* &AgentSa.key -> AgentSa* */
     GArray *macs;           /* VfsecWireMacEntry, canonical */
     guint32 generation;
@@ -153,7 +156,7 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
     if (!agent->cfg.mac_capacity)
         agent->cfg.mac_capacity = VFSEC_AGENT_MAC_CAPACITY_DEFAULT;
     agent->slots = g_ptr_array_new();
-    g_queue_init(&agent->free_slots);
+    agent->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
     agent->by_key = g_hash_table_new(vfsec_wire_sa_key_hash, vfsec_wire_sa_key_equal);
     agent->macs = g_array_new(FALSE, TRUE, sizeof(VfsecWireMacEntry));
     return agent;
@@ -161,12 +164,30 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
 
 /* ---- SAD ---- */
 
+/* The oldest freed index; only called at capacity, when one exists (the
+ * SAD holds fewer SAs than slots). */
+static guint
+free_slot_pop(VfsecAgent *agent)
+{
+    guint index = g_array_index(agent->free_slots, guint, agent->free_head++);
+
+    /* Drop the consumed prefix once it is half the array: amortised O(1). */
+    if (agent->free_head == agent->free_slots->len) {
+        g_array_set_size(agent->free_slots, 0);
+        agent->free_head = 0;
+    } else if (agent->free_head * 2 >= agent->free_slots->len) {
+        g_array_remove_range(agent->free_slots, 0, agent->free_head);
+        agent->free_head = 0;
+    }
+    return index;
+}
+
 static void
 sad_remove(VfsecAgent *agent, AgentSa *sa)
 {
     g_hash_table_remove(agent->by_key, &sa->key);
     g_ptr_array_index(agent->slots, sa->index) = NULL;
-    g_queue_push_tail(&agent->free_slots, GUINT_TO_POINTER(sa->index));
+    g_array_append_val(agent->free_slots, sa->index);
     agent_sa_free(sa);
 }
 
@@ -193,7 +214,7 @@ vfsec_agent_free(VfsecAgent *agent)
         return;
     sad_remove_all(agent);
     g_ptr_array_unref(agent->slots);
-    g_queue_clear(&agent->free_slots);
+    g_array_unref(agent->free_slots);
     g_hash_table_unref(agent->by_key);
     g_array_unref(agent->macs);
     if (agent->tap_destroy)
@@ -240,7 +261,7 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
         sa->index = agent->slots->len;
         g_ptr_array_add(agent->slots, sa);
     } else {
-        sa->index = GPOINTER_TO_UINT(g_queue_pop_head(&agent->free_slots));
+        sa->index = free_slot_pop(agent);
         g_ptr_array_index(agent->slots, sa->index) = sa;
     }
     g_hash_table_insert(agent->by_key, &sa->key, sa);
