@@ -196,6 +196,17 @@ bench_connect(const char *uri, BenchEvents *ev)
     return conn;
 }
 
+static guint
+bench_count(BenchEvents *ev, const guint *counter)
+{
+    guint n;
+
+    g_mutex_lock(&ev->lock);
+    n = *counter;
+    g_mutex_unlock(&ev->lock);
+    return n;
+}
+
 /* Waits until *@counter exceeds @before; returns the event's time. */
 static gint64
 bench_wait_event(BenchEvents *ev, const guint *counter, guint before, const gint64 *at,
@@ -277,9 +288,7 @@ bench_start(virConnectPtr conn, BenchEvents *ev, BenchRpc *rpc, guint port, guin
     virDomainPtr dom;
 
     bench_times(rpc, port, vf, &before);
-    g_mutex_lock(&ev->lock);
-    started = ev->started;
-    g_mutex_unlock(&ev->lock);
+    started = bench_count(ev, &ev->started);
     dom = virDomainCreateXML(conn, xml, 0);
     if (!dom)
         bench_die("start %s: %s", name, virGetLastErrorMessage());
@@ -296,9 +305,7 @@ bench_stop(virDomainPtr dom, BenchEvents *ev, BenchRpc *rpc, guint port, guint v
     guint stopped;
 
     bench_times(rpc, port, vf, &before);
-    g_mutex_lock(&ev->lock);
-    stopped = ev->stopped;
-    g_mutex_unlock(&ev->lock);
+    stopped = bench_count(ev, &ev->stopped);
     if (virDomainDestroy(dom) < 0)
         bench_die("destroy: %s", virGetLastErrorMessage());
     *returned_at = g_get_monotonic_time();
