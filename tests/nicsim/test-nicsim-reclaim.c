@@ -295,7 +295,7 @@ test_times(void)
 
     macs = nicsim_contract_call(fx, client, "set-macs",
                                 "{\"port\": 0, \"generation\": 0, \"entries\": "
-                                "[{\"mac\": \"52:54:00:12:34:56\"}]}");
+                                "[{\"mac\": \"52:54:00:12:34:56\", \"tags\": []}]}");
     g_assert_cmpint(times_member(fx, "macs_changed_us", -1), >=, t2);
     g_assert_cmpint(times_member(fx, "macs_changed_us", -1), <=, g_get_monotonic_time());
     vfsec_contract_client_close(client);
