@@ -256,15 +256,11 @@ bench_poll(BenchRpc *rpc, guint port, guint vf, BenchCheck check, const BenchTim
     }
 }
 
-/* Trusted: the tag is lifted, then the MAC published (the last step). */
+/* Start (the VF is trusted): the tag is lifted, then the MAC published, the
+ * last step. Release: the MAC unpublished, then the quarantine tag set, the
+ * last step. Either way both changed since @before. */
 static gboolean
-vf_changed_and_published(const BenchTimes *t, const BenchTimes *before)
-{
-    return t->vf_changed > before->vf_changed && t->macs_changed > before->macs_changed;
-}
-
-static gboolean
-vf_changed_and_unpublished(const BenchTimes *t, const BenchTimes *before)
+vf_and_macs_changed(const BenchTimes *t, const BenchTimes *before)
 {
     return t->vf_changed > before->vf_changed && t->macs_changed > before->macs_changed;
 }
@@ -274,43 +270,7 @@ vf_changed_and_unpublished(const BenchTimes *t, const BenchTimes *before)
 static gboolean
 sad_empty_and_released(const BenchTimes *t, const BenchTimes *before)
 {
-    return t->sas == 0 && vf_changed_and_unpublished(t, before);
-}
-
-static virDomainPtr
-bench_start(virConnectPtr conn, BenchEvents *ev, BenchRpc *rpc, guint port, guint vf,
-            const char *netdev, guint n, gint64 *event_at, BenchTimes *after)
-{
-    g_autofree char *name = g_strdup_printf("vfsec-bench-%u", n);
-    g_autofree char *xml = bench_domain_xml(name, netdev, n);
-    BenchTimes before;
-    guint started;
-    virDomainPtr dom;
-
-    bench_times(rpc, port, vf, &before);
-    started = bench_count(ev, &ev->started);
-    dom = virDomainCreateXML(conn, xml, 0);
-    if (!dom)
-        bench_die("start %s: %s", name, virGetLastErrorMessage());
-    *event_at = bench_wait_event(ev, &ev->started, started, &ev->started_at, "STARTED");
-    bench_poll(rpc, port, vf, vf_changed_and_published, &before, after, "MAC publication");
-    return dom;
-}
-
-static void
-bench_stop(virDomainPtr dom, BenchEvents *ev, BenchRpc *rpc, guint port, guint vf,
-           BenchCheck check, gint64 *returned_at, gint64 *event_at, BenchTimes *after)
-{
-    BenchTimes before;
-    guint stopped;
-
-    bench_times(rpc, port, vf, &before);
-    stopped = bench_count(ev, &ev->stopped);
-    if (virDomainDestroy(dom) < 0)
-        bench_die("destroy: %s", virGetLastErrorMessage());
-    *returned_at = g_get_monotonic_time();
-    *event_at = bench_wait_event(ev, &ev->stopped, stopped, &ev->stopped_at, "STOPPED");
-    bench_poll(rpc, port, vf, check, &before, after, "release");
+    return t->sas == 0 && vf_and_macs_changed(t, before);
 }
 
 static guint
@@ -323,30 +283,94 @@ bench_uint(const char *s, const char *what)
     return (guint)v;
 }
 
+/* What events and reclaim share: the libvirt connection with its events,
+ * the emulator's control socket, and the VF the domains own. */
+typedef struct {
+    BenchEvents ev;
+    virConnectPtr conn;
+    BenchRpc *rpc;
+    guint port;
+    guint vf;
+    const char *netdev;
+} BenchVf;
+
+/* From argv URI CTL PORT VF NETDEV. */
+static void
+bench_vf_open(BenchVf *b, char **argv)
+{
+    b->conn = bench_connect(argv[0], &b->ev);
+    b->rpc = bench_rpc_open(argv[1]);
+    b->port = bench_uint(argv[2], "port");
+    b->vf = bench_uint(argv[3], "vf");
+    b->netdev = argv[4];
+}
+
+static void
+bench_vf_close(BenchVf *b)
+{
+    virConnectClose(b->conn);
+    close(b->rpc->fd);
+    g_string_free(b->rpc->buf, TRUE);
+    g_free(b->rpc);
+}
+
+static virDomainPtr
+bench_start(BenchVf *b, guint n, gint64 *event_at, BenchTimes *after)
+{
+    g_autofree char *name = g_strdup_printf("vfsec-bench-%u", n);
+    g_autofree char *xml = bench_domain_xml(name, b->netdev, n);
+    BenchTimes before;
+    guint started;
+    virDomainPtr dom;
+
+    bench_times(b->rpc, b->port, b->vf, &before);
+    started = bench_count(&b->ev, &b->ev.started);
+    dom = virDomainCreateXML(b->conn, xml, 0);
+    if (!dom)
+        bench_die("start %s: %s", name, virGetLastErrorMessage());
+    *event_at = bench_wait_event(&b->ev, &b->ev.started, started, &b->ev.started_at, "STARTED");
+    bench_poll(b->rpc, b->port, b->vf, vf_and_macs_changed, &before, after, "MAC publication");
+    return dom;
+}
+
+static void
+bench_stop(BenchVf *b, virDomainPtr dom, BenchCheck check, gint64 *returned_at,
+           gint64 *event_at, BenchTimes *after)
+{
+    BenchTimes before;
+    guint stopped;
+
+    bench_times(b->rpc, b->port, b->vf, &before);
+    stopped = bench_count(&b->ev, &b->ev.stopped);
+    if (virDomainDestroy(dom) < 0)
+        bench_die("destroy: %s", virGetLastErrorMessage());
+    *returned_at = g_get_monotonic_time();
+    *event_at = bench_wait_event(&b->ev, &b->ev.stopped, stopped, &b->ev.stopped_at, "STOPPED");
+    bench_poll(b->rpc, b->port, b->vf, check, &before, after, "release");
+}
+
 /* Item 3: STARTED -> MAC published, STOPPED -> VF quarantined again
  * (the VF's domain is trusted, so its tag really changes at both ends). */
 static int
 cmd_events(char **argv)
 {
-    BenchEvents ev = { 0 };
-    g_autoptr(virConnect) conn = bench_connect(argv[0], &ev);
-    BenchRpc *rpc = bench_rpc_open(argv[1]);
-    guint port = bench_uint(argv[2], "port"), vf = bench_uint(argv[3], "vf");
+    BenchVf b = { 0 };
     guint cycles = bench_uint(argv[5], "cycles");
+
+    bench_vf_open(&b, argv);
 
     printf("cycle,start_to_published_us,stop_to_quarantined_us,destroy_to_quarantined_us\n");
     for (guint i = 0; i < cycles; i++) {
         BenchTimes on, off;
         gint64 started_at, stopped_at, returned_at;
-        g_autoptr(virDomain) dom = bench_start(conn, &ev, rpc, port, vf, argv[4], i, &started_at,
-                                               &on);
+        g_autoptr(virDomain) dom = bench_start(&b, i, &started_at, &on);
 
-        bench_stop(dom, &ev, rpc, port, vf, vf_changed_and_unpublished, &returned_at, &stopped_at,
-                   &off);
+        bench_stop(&b, dom, vf_and_macs_changed, &returned_at, &stopped_at, &off);
         printf("%u,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "\n", i,
                on.macs_changed - started_at, off.vf_changed - stopped_at,
                off.vf_changed - returned_at);
     }
+    bench_vf_close(&b);
     return 0;
 }
 
@@ -355,30 +379,29 @@ cmd_events(char **argv)
 static int
 cmd_reclaim(char **argv)
 {
-    BenchEvents ev = { 0 };
-    g_autoptr(virConnect) conn = bench_connect(argv[0], &ev);
-    BenchRpc *rpc = bench_rpc_open(argv[1]);
-    guint port = bench_uint(argv[2], "port"), vf = bench_uint(argv[3], "vf");
+    BenchVf b = { 0 };
     guint sas = bench_uint(argv[5], "sas"), reps = bench_uint(argv[6], "reps");
+
+    bench_vf_open(&b, argv);
 
     printf("sas,rep,event_to_last_sa_us,destroy_to_last_sa_us\n");
     for (guint i = 0; i < reps; i++) {
         BenchTimes on, off;
         gint64 started_at, stopped_at, returned_at;
-        g_autoptr(virDomain) dom = bench_start(conn, &ev, rpc, port, vf, argv[4], i, &started_at,
-                                               &on);
+        g_autoptr(virDomain) dom = bench_start(&b, i, &started_at, &on);
         g_autofree char *add = g_strdup_printf(
             "{\"port\":%u,\"vf\":%u,\"count\":%u,\"sa\":{\"dir\":\"in\",\"dst\":\"192.0.2.1\","
-            "\"spi\":4096,\"key\":\"000102030405060708090a0b0c0d0e0f\"}}", port, vf, sas);
-        g_autoptr(JsonObject) added = bench_rpc_call(rpc, "vf-add-sa", add);
+            "\"spi\":4096,\"key\":\"000102030405060708090a0b0c0d0e0f\"}}", b.port, b.vf, sas);
+        g_autoptr(JsonObject) added = bench_rpc_call(b.rpc, "vf-add-sa", add);
 
         if (json_object_get_int_member(added, "added") != sas)
             bench_die("vf-add-sa added fewer than %u SAs", sas);
-        bench_stop(dom, &ev, rpc, port, vf, sad_empty_and_released, &returned_at, &stopped_at, &off);
+        bench_stop(&b, dom, sad_empty_and_released, &returned_at, &stopped_at, &off);
         printf("%u,%u,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "\n", sas, i,
                off.sa_removed - stopped_at, off.sa_removed - returned_at);
         fflush(stdout);
     }
+    bench_vf_close(&b);
     return 0;
 }
 
@@ -421,7 +444,7 @@ cmd_scale(char **argv)
 /* Item 2: HOOK run N times as libvirt runs it (argv, XML on stdin, stdout
  * and stderr to /dev/null), exec to exit. */
 static int
-cmd_hook(char **argv, int argc)
+cmd_hook(char **argv)
 {
     guint n = bench_uint(argv[0], "n");
     g_autofree char *xml = NULL;
@@ -539,7 +562,7 @@ main(int argc, char **argv)
         case 0: return cmd_events(argv + 2);
         case 1: return cmd_reclaim(argv + 2);
         case 2: return cmd_scale(argv + 2);
-        case 3: return cmd_hook(argv + 2, argc - 2);
+        case 3: return cmd_hook(argv + 2);
         case 4: return cmd_floor(argv + 2);
         default: return cmd_parse(argv + 2);
         }
