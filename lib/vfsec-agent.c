@@ -89,10 +89,14 @@ typedef struct {
 struct _VfsecAgent {
     VfsecAgentConfig cfg;
     GPtrArray *slots;       /* AgentSa* or NULL; the index is the SA index */
-    GQueue free_slots;      /* freed indexes (GUINT_TO_POINTER), oldest first */
+    /* Freed indexes (guint), oldest first from free_head on: an array, not a
+     * GQueue, because a 10k-SA reclaim would allocate 10k list nodes. */
+    GArray *free_slots;
+    guint free_head;
     GHashTable *by_key;     /* &AgentSa.key -> AgentSa* */
     GArray *macs;           /* VfsecWireMacEntry, canonical */
     guint32 generation;
+    VfsecAgentTimes times;
     VfsecAgentTapFunc tap;
     gpointer tap_data;
     GDestroyNotify tap_destroy;
@@ -152,7 +156,7 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
     if (!agent->cfg.mac_capacity)
         agent->cfg.mac_capacity = VFSEC_AGENT_MAC_CAPACITY_DEFAULT;
     agent->slots = g_ptr_array_new();
-    g_queue_init(&agent->free_slots);
+    agent->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
     agent->by_key = g_hash_table_new(vfsec_wire_sa_key_hash, vfsec_wire_sa_key_equal);
     agent->macs = g_array_new(FALSE, TRUE, sizeof(VfsecWireMacEntry));
     return agent;
@@ -160,12 +164,30 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
 
 /* ---- SAD ---- */
 
+/* The oldest freed index; only called at capacity, when one exists (the
+ * SAD holds fewer SAs than slots). */
+static guint
+free_slot_pop(VfsecAgent *agent)
+{
+    guint index = g_array_index(agent->free_slots, guint, agent->free_head++);
+
+    /* Drop the consumed prefix once it is half the array: amortised O(1). */
+    if (agent->free_head == agent->free_slots->len) {
+        g_array_set_size(agent->free_slots, 0);
+        agent->free_head = 0;
+    } else if (agent->free_head * 2 >= agent->free_slots->len) {
+        g_array_remove_range(agent->free_slots, 0, agent->free_head);
+        agent->free_head = 0;
+    }
+    return index;
+}
+
 static void
 sad_remove(VfsecAgent *agent, AgentSa *sa)
 {
     g_hash_table_remove(agent->by_key, &sa->key);
     g_ptr_array_index(agent->slots, sa->index) = NULL;
-    g_queue_push_tail(&agent->free_slots, GUINT_TO_POINTER(sa->index));
+    g_array_append_val(agent->free_slots, sa->index);
     agent_sa_free(sa);
 }
 
@@ -192,7 +214,7 @@ vfsec_agent_free(VfsecAgent *agent)
         return;
     sad_remove_all(agent);
     g_ptr_array_unref(agent->slots);
-    g_queue_clear(&agent->free_slots);
+    g_array_unref(agent->free_slots);
     g_hash_table_unref(agent->by_key);
     g_array_unref(agent->macs);
     if (agent->tap_destroy)
@@ -239,7 +261,7 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
         sa->index = agent->slots->len;
         g_ptr_array_add(agent->slots, sa);
     } else {
-        sa->index = GPOINTER_TO_UINT(g_queue_pop_head(&agent->free_slots));
+        sa->index = free_slot_pop(agent);
         g_ptr_array_index(agent->slots, sa->index) = sa;
     }
     g_hash_table_insert(agent->by_key, &sa->key, sa);
@@ -392,6 +414,7 @@ mac_replace(VfsecAgent *agent, guint32 generation, const GArray *entries, guint3
     g_array_unref(agent->macs);
     agent->macs = g_steal_pointer(&table);
     agent->generation = generation;
+    agent->times.macs_changed_us = g_get_monotonic_time();
     *value = generation;
     return VFSEC_WIRE_STATUS_OK;
 }
@@ -467,6 +490,7 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     guint8 buf[VFSEC_WIRE_FRAME_MAX];
     gssize n;
     gboolean log;
+    guint sas_before;
 
     agent->counters.cfg_frames++;
     req = vfsec_wire_config_decode(&agent->cfg.tags, frame, len, VFSEC_WIRE_DECODE_PER_OP, &error);
@@ -485,9 +509,13 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     /* Asked once per frame: the answer reads the environment, and a frame
      * holds up to 124 ops. */
     log = !g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
+    sas_before = g_hash_table_size(agent->by_key);
     for (guint i = 0; i < req->ops->len; i++)
         op_execute(agent, &g_array_index(req->ops, VfsecWireOp, i),
                    &g_array_index(reply->ops, VfsecWireOp, i), log);
+    /* Once per frame, not per op: 124 clock reads would show in a reclaim. */
+    if (g_hash_table_size(agent->by_key) < sas_before)
+        agent->times.sa_removed_us = g_get_monotonic_time();
     n = vfsec_wire_config_encode(&agent->cfg.tags, reply, buf, sizeof(buf), &error);
     if (n < 0) {
         /* The decoder refuses requests whose reply would not fit one frame. */
@@ -991,6 +1019,8 @@ vfsec_agent_reset(VfsecAgent *agent)
     g_array_set_size(agent->macs, 0);
     agent->generation = 0;
     agent->counters.resets++;
+    if (n > 0)
+        agent->times.sa_removed_us = g_get_monotonic_time();
     g_debug("agent: reset, %u SAs forgotten", n);
 }
 
@@ -1024,6 +1054,12 @@ guint
 vfsec_agent_sa_count(const VfsecAgent *agent)
 {
     return g_hash_table_size(agent->by_key);
+}
+
+const VfsecAgentTimes *
+vfsec_agent_times(const VfsecAgent *agent)
+{
+    return &agent->times;
 }
 
 const GArray *

@@ -124,6 +124,13 @@ void vfsec_agent_query(const VfsecAgent *agent, VfsecWireQueryInfo *info);
 /* The SAD, ordered by index: a new GArray of VfsecAgentSaInfo. */
 GArray *vfsec_agent_sad_dump(const VfsecAgent *agent);
 guint vfsec_agent_sa_count(const VfsecAgent *agent);
+/* When the agent last changed its state, as g_get_monotonic_time() (0:
+ * never): benchmarks date the end of a reclaim or a publication with it. */
+typedef struct {
+    gint64 sa_removed_us;     /* the last SA removal (REMOVE_SA, reset) */
+    gint64 macs_changed_us;   /* the last accepted SET_MACS */
+} VfsecAgentTimes;
+const VfsecAgentTimes *vfsec_agent_times(const VfsecAgent *agent);
 /* The local-MAC table (owned by the agent; VfsecWireMacEntry) and its generation. */
 const GArray *vfsec_agent_mac_table(const VfsecAgent *agent, guint32 *generation);
 /* TRUE when (@mac, VLAN tags) is in the local-MAC table. */

@@ -176,6 +176,7 @@ vfsec_switch_mode_from_string(const char *str)
 typedef struct {
     VfsecSwitchFn state;
     VfsecSwitchFnCounters counters;
+    gint64 changed_us;   /* monotonic time the settings last changed (benchmarks) */
 } SwitchFn;
 
 struct _VfsecSwitch {
@@ -288,6 +289,18 @@ fn_slot_or_error(const VfsecSwitch *sw, int fn, GError **error)
     return slot;
 }
 
+/* Field by field: the structs may hold padding. */
+static gboolean
+switch_fn_equal(const VfsecSwitchFn *a, const VfsecSwitchFn *b)
+{
+    return a->has_mac == b->has_mac && (!a->has_mac || vfsec_mac_equal(&a->mac, &b->mac)) &&
+           a->has_port_tag == b->has_port_tag &&
+           (!a->has_port_tag ||
+            (a->port_tag.tpid == b->port_tag.tpid && a->port_tag.vid == b->port_tag.vid &&
+             a->port_tag.pcp == b->port_tag.pcp)) &&
+           a->trust == b->trust && a->spoofchk == b->spoofchk;
+}
+
 gboolean
 vfsec_switch_set_fn(VfsecSwitch *sw, int fn, const VfsecSwitchFn *state, GError **error)
 {
@@ -314,6 +327,8 @@ vfsec_switch_set_fn(VfsecSwitch *sw, int fn, const VfsecSwitchFn *state, GError 
                     "function %d MAC is a multicast address", fn);
         return FALSE;
     }
+    if (!switch_fn_equal(&sw->fns[slot].state, state))
+        sw->fns[slot].changed_us = g_get_monotonic_time();
     sw->fns[slot].state = *state;
     if (fn == VFSEC_FN_PF)
         sw->fns[slot].state.trust = TRUE;
@@ -340,6 +355,14 @@ vfsec_switch_get_fn(const VfsecSwitch *sw, int fn)
     int slot = fn_slot(sw, fn);
 
     return slot < 0 ? NULL : &sw->fns[slot].state;
+}
+
+gint64
+vfsec_switch_fn_changed_us(const VfsecSwitch *sw, int fn)
+{
+    int slot = fn_slot(sw, fn);
+
+    return slot < 0 ? 0 : sw->fns[slot].changed_us;
 }
 
 int

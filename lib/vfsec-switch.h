@@ -159,6 +159,10 @@ gboolean vfsec_switch_set_fn(VfsecSwitch *sw, int fn, const VfsecSwitchFn *state
 gboolean vfsec_switch_set_mac(VfsecSwitch *sw, int fn, const VfsecMac *mac, GError **error);
 /* The state of @fn (owned by the switch), or NULL for an unknown function. */
 const VfsecSwitchFn *vfsec_switch_get_fn(const VfsecSwitch *sw, int fn);
+/* g_get_monotonic_time() when function @fn's settings last changed (0: never
+ * since creation; an unchanged set does not count): how benchmarks date an
+ * action such as a quarantine against the event that caused it. */
+gint64 vfsec_switch_fn_changed_us(const VfsecSwitch *sw, int fn);
 /* The function owning unicast @mac, or VFSEC_FN_NONE. */
 int vfsec_switch_fn_by_mac(const VfsecSwitch *sw, const VfsecMac *mac);
 

@@ -239,6 +239,69 @@ test_batch(gconstpointer data)
     nicsim_stop(fx);
 }
 
+/* The "times" control op dates what the port did on the clock of
+ * g_get_monotonic_time(): the last SA removal, the last MAC table, each
+ * function's last settings change (an unchanged set does not count). */
+static gint64
+times_member(NicsimFixture *fx, const char *member, int vf)
+{
+    g_autoptr(JsonObject) res = nicsim_ctl(fx, "times", "{\"port\": 0}");
+
+    if (vf < 0)
+        return json_object_get_int_member(res, member);
+    /* functions[0] is the PF. */
+    return json_object_get_int_member(
+        json_array_get_object_element(json_object_get_array_member(res, "functions"), vf + 1),
+        member);
+}
+
+static void
+test_times(void)
+{
+    NicsimFixture *fx = nicsim_start(NULL);
+    g_autoptr(VfsecContractClient) client = nicsim_contract_connect(fx, NULL, NULL);
+    g_autoptr(JsonObject) vf = NULL;
+    g_autoptr(JsonObject) macs = NULL;
+    ReclaimWait rw = { 0 };
+    gint64 t0, t1, t2, vf1_before;
+
+    g_assert_cmpint(times_member(fx, "sa_removed_us", -1), ==, 0);
+    g_assert_cmpint(times_member(fx, "macs_changed_us", -1), ==, 0);
+    add_sas(fx, "vf", 2, 0x7000, 3, "in");
+    g_assert_cmpint(times_member(fx, "sas", -1), ==, 3);
+    t0 = g_get_monotonic_time();
+    vfsec_contract_client_reclaim_vf_async(client, 0, 2, 5000, 8000, NULL, reclaim_done, &rw);
+    g_assert_true(nicsim_run_until(fx, &rw.done, NICSIM_WAIT_MS));
+    g_assert_no_error(rw.error);
+    t1 = g_get_monotonic_time();
+    g_assert_cmpint(times_member(fx, "sas", -1), ==, 0);
+    g_assert_cmpint(times_member(fx, "sa_removed_us", -1), >=, t0);
+    g_assert_cmpint(times_member(fx, "sa_removed_us", -1), <=, t1);
+
+    vf1_before = times_member(fx, "changed_us", 1);
+    vf = nicsim_contract_call(fx, client, "set-vf",
+                              "{\"port\": 0, \"vf\": 2, \"port_tag\": {\"tpid\": 33024, "
+                              "\"vid\": 4092, \"pcp\": 0}}");
+    t2 = g_get_monotonic_time();
+    g_assert_cmpint(times_member(fx, "changed_us", 2), >=, t1);
+    g_assert_cmpint(times_member(fx, "changed_us", 2), <=, t2);
+    g_assert_cmpint(times_member(fx, "changed_us", 1), ==, vf1_before);
+    /* The same settings again: nothing changed, nothing dated. */
+    g_clear_pointer(&vf, json_object_unref);
+    vf = nicsim_contract_call(fx, client, "set-vf",
+                              "{\"port\": 0, \"vf\": 2, \"port_tag\": {\"tpid\": 33024, "
+                              "\"vid\": 4092, \"pcp\": 0}}");
+    g_assert_cmpint(times_member(fx, "changed_us", 2), <=, t2);
+
+    macs = nicsim_contract_call(fx, client, "set-macs",
+                                "{\"port\": 0, \"generation\": 0, \"entries\": "
+                                "[{\"mac\": \"52:54:00:12:34:56\", \"tags\": []}]}");
+    g_assert_cmpint(times_member(fx, "macs_changed_us", -1), >=, t2);
+    g_assert_cmpint(times_member(fx, "macs_changed_us", -1), <=, g_get_monotonic_time());
+    vfsec_contract_client_close(client);
+    nicsim_stop(fx);
+}
+
 /* An agent reset loses the SAD; before it says so, the PF driver forgets the
  * lost SAs and programs its local-MAC table again, same generation. */
 static void
@@ -348,6 +411,7 @@ main(int argc, char **argv)
     g_test_add_func("/nicsim/reclaim/abandoned", test_abandoned);
     g_test_add_func("/nicsim/reclaim/gate", test_gate_shows_agent_first);
     g_test_add_func("/nicsim/reclaim/agent-reset", test_agent_reset);
+    g_test_add_func("/nicsim/reclaim/times", test_times);
     for (guint i = 0; i < G_N_ELEMENTS(fault_cases); i++) {
         g_autofree char *path = g_strdup_printf("/nicsim/reclaim/fault/%s", fault_cases[i].name);
 
