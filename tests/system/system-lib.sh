@@ -162,7 +162,7 @@ sys_domain() {
     local name=$1 vf=$2 mac=$3
     shift 3
     "$SYS_KIT_TOOL" domain-xml --name "$name" --mac "$mac" --vf "$(sys_vf_dev "$vf")" \
-        --kit "$SYS_KIT" --memory 64 --serial-log "$SBX_TMP/$name.serial.log" "$@" "$SBX_TMP/$name.xml" ||
+        --kit "$SYS_KIT" --serial-log "$SBX_TMP/$name.serial.log" "$@" "$SBX_TMP/$name.xml" ||
         sbx_fail "guest-kit domain-xml $name failed"
     sys_virsh define "$SBX_TMP/$name.xml" >/dev/null
 }
@@ -317,4 +317,81 @@ sys_vf_add_sas() {
 
 sys_pass() {
     echo "PASS: $* ($SYS_CHECKS checks, $(($(sbx_now_ms) - SYS_T0)) ms)"
+}
+
+# Adds one outbound SA (SPI $3) through VF $1's mailbox with MAC $2 for
+# destination $4: the VF-driver model then offloads the VF's packets to $4
+# (ESP header and TX metadata), as a guest's xfrm-offload driver would.
+sys_vf_add_out_sa() {
+    local out
+    out=$(sys_nic vf-add-sa "{\"port\": 0, \"vf\": $1, \"sa\": {\"dir\": \"out\",
+        \"dst\": \"$4\", \"spi\": $3, \"key\": \"$SYS_KEY\", \"mac\": \"$2\"}}" 2>&1) ||
+        sbx_fail "VF $1's mailbox refused an outbound SA: $out"
+}
+
+# Packets the agent processed with the SA of SPI $1 (0 when no such SA).
+sys_sa_packets() {
+    sys_nic sad-dump '{"port": 0}' | jq "[.sas[] | select(.key.spi == $1) | .packets] | add // 0"
+}
+
+# Waits (at most $2 s) for a frame from MAC $1 leaving port 0's uplink, read
+# with a packet socket on the wire's end of the cable; prints "esp SPI" for an
+# IPv4 ESP frame, "plain PROTO" for another IPv4 frame. $3 = esp: only an ESP
+# frame counts.
+sys_uplink_frame() {
+    ip netns exec "$SYS_PREFIX-wire" python3 - "${SYS_PREFIX}0up" "$1" "$2" "${3-}" <<'EOF2'
+import socket, struct, sys, time
+dev, mac, limit, want = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), float(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((dev, 0))
+deadline = time.monotonic() + limit
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        sys.exit(1)
+    s.settimeout(left)
+    try:
+        frame = s.recv(65535)
+    except socket.timeout:
+        sys.exit(1)
+    if frame[6:12] != mac:
+        continue
+    off, etype = 12, struct.unpack("!H", frame[12:14])[0]
+    while etype in (0x8100, 0x88a8):
+        off += 4
+        etype = struct.unpack("!H", frame[off:off + 2])[0]
+    if etype != 0x0800:
+        continue
+    ip = frame[off + 2:]
+    proto, ihl = ip[9], (ip[0] & 0xF) * 4
+    if proto == 50:
+        print("esp %d" % struct.unpack("!I", ip[ihl:ihl + 4])[0])
+        break
+    if want != "esp":
+        print("plain %d" % proto)
+        break
+EOF2
+}
+
+# SAs in the agent's SAD whose SAD-domain key carries MAC $1.
+sys_sad_count_mac() {
+    sys_nic sad-dump '{"port": 0}' | jq --arg m "${1,,}" '[.sas[] | select((.key.mac | ascii_downcase) == $m)] | length'
+}
+
+# True while a vfsec-hook call for domain $1, operation $2, runs: the hook is
+# blocked in vfsecd (process table, not logs).
+sys_hook_running() {
+    local p
+    for p in /proc/[0-9]*; do
+        { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$SYS_HOOK_BIN --kind=qemu $1 $2 " && return 0
+    done
+    return 1
+}
+
+# A VF's row in vfsecd and the hardware after its owner left: no owner, no
+# SA in the PF DB, quarantine tag back on.
+sys_expect_vf_free() {
+    sys_expect "VF $1 has no owner" null sys_d "$1" .owner
+    sys_expect "VF $1 holds no SA in the PF DB" 0 sys_db_count_vf "$1"
+    sys_expect "VF $1 carries the quarantine tag again" 4092 sys_hw "$1" .port_tag.vid
 }
