@@ -322,16 +322,19 @@ sys_pass() {
 # Adds one outbound SA (SPI $3) through VF $1's mailbox with MAC $2 for
 # destination $4: the VF-driver model then offloads the VF's packets to $4
 # (ESP header and TX metadata), as a guest's xfrm-offload driver would.
+# $5 = in adds the inbound SA (the receiver's side) instead.
 sys_vf_add_out_sa() {
     local out
-    out=$(sys_nic vf-add-sa "{\"port\": 0, \"vf\": $1, \"sa\": {\"dir\": \"out\",
+    out=$(sys_nic vf-add-sa "{\"port\": 0, \"vf\": $1, \"sa\": {\"dir\": \"${5:-out}\",
         \"dst\": \"$4\", \"spi\": $3, \"key\": \"$SYS_KEY\", \"mac\": \"$2\"}}" 2>&1) ||
-        sbx_fail "VF $1's mailbox refused an outbound SA: $out"
+        sbx_fail "VF $1's mailbox refused an SA (${5:-out}, SPI $3): $out"
 }
 
-# Packets the agent processed with the SA of SPI $1 (0 when no such SA).
+# Packets the agent processed with the SA(s) of SPI $1, direction $2 (in|out;
+# both when absent); 0 when there is no such SA.
 sys_sa_packets() {
-    sys_nic sad-dump '{"port": 0}' | jq "[.sas[] | select(.key.spi == $1) | .packets] | add // 0"
+    sys_nic sad-dump '{"port": 0}' |
+        jq --arg d "${2-}" "[.sas[] | select(.key.spi == $1 and (\$d == \"\" or .dir == \$d)) | .packets] | add // 0"
 }
 
 # Waits (at most $2 s) for a frame from MAC $1 leaving port 0's uplink, read

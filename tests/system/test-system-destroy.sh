@@ -27,9 +27,17 @@ sys_guest_line gone1 >/dev/null
 t_call=$(sbx_now_ms)
 sys_virsh destroy gone1 >/dev/null
 t_ret=$(sbx_now_ms)
+# One read of the agent's SAD right away (a dump of $N_SAS SAs takes a few
+# hundred ms: the resolution of this measurement), then polled until empty.
+left=$(sys_sad_count_mac "$MAC1")
+t_first=$(sbx_now_ms)
 sbx_wait_for 30 sys_is 0 sys_sad_count_mac "$MAC1" || sbx_fail "gone1's SAs still in the agent's SAD 30 s after virsh destroy"
 t_gone=$(sbx_now_ms)
-echo "# MEASURED: $N_SAS SAs: virsh destroy took $((t_ret - t_call)) ms; last SA gone from the agent's SAD $((t_gone - t_ret)) ms after it returned ($((t_gone - t_call)) ms after the call)"
+if [ "$left" -eq 0 ]; then
+    echo "# MEASURED: $N_SAS SAs: virsh destroy took $((t_ret - t_call)) ms; every SA was already gone from the agent's SAD when it returned (first read, $((t_first - t_ret)) ms later, found 0)"
+else
+    echo "# MEASURED: $N_SAS SAs: virsh destroy took $((t_ret - t_call)) ms; $left SAs left when it returned, the last gone $((t_gone - t_ret)) ms after it returned ($((t_gone - t_call)) ms after the call)"
+fi
 sys_expect "no SA of gone1 in the PF DB" 0 sys_db_count_vf 1
 sys_check "gone1's MAC unpublished (agent, vfsecd, file)" sys_mac_unpublished "$MAC1"
 sys_expect_vf_free 1

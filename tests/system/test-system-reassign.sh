@@ -11,10 +11,10 @@
 MAC_A=52:54:00:5c:00:0a
 MAC_B=52:54:00:5c:00:0b
 MAC_C=52:54:00:5c:00:0c
-# The reclaim waits up to 5 s: room to see the start wait.
-SYS_TIMEOUTS="pf-reclaim = 5000
-daemon-request = 8000
-hook = 12000"
+# The reclaim waits up to 10 s: room to see the start wait on a loaded host.
+SYS_TIMEOUTS="pf-reclaim = 10000
+daemon-request = 15000
+hook = 20000"
 
 sys_setup
 VF1_PCI=$(sys_vf_pci 1)
@@ -29,6 +29,8 @@ sys_nic gate-hold '{"port": 0, "vf": 1}' >/dev/null
 virsh -q -c "$SYS_URI" destroy first >"$SBX_TMP/destroy.out" 2>&1 &
 destroy_pid=$!
 SBX_KILL="$SBX_KILL $destroy_pid"
+# The destroy reached vfsecd: first's release waits on the held reclaim.
+sys_eventually "first's stopped hook is blocked in vfsecd (its reclaim is held)" sys_hook_running first stopped
 virsh -q -c "$SYS_URI" start second >"$SBX_TMP/start.out" 2>&1 &
 start_pid=$!
 SBX_KILL="$SBX_KILL $start_pid"
