@@ -8,7 +8,8 @@
 #
 # A test sets SYS_VFS (VFs of port 0, default 4), SYS_MODE (veb|vepa, default
 # vepa), SYS_HAIRPIN (true|false, default true) and SYS_TIMEOUTS (extra
-# "[timeouts]" lines) before calling sys_setup. Exit codes: 0 pass, 1 fail,
+# "[timeouts]" lines) and SYS_HOOK_TIMEOUT_MS (the hook's wait for vfsecd,
+# default 10000; vfsecd answers within 0.8 of it) before calling sys_setup. Exit codes: 0 pass, 1 fail,
 # 77 skip (not root, a tool missing, no guest kit).
 
 # shellcheck shell=bash
@@ -116,7 +117,8 @@ sys_write_hook() {
     cat >"$SYS_HOOK" <<EOF
 #!/bin/sh
 VFSEC_CONTROL_SOCKET='$SYS_D_SOCK'
-export VFSEC_CONTROL_SOCKET
+VFSEC_HOOK_TIMEOUT_MS='${SYS_HOOK_TIMEOUT_MS:-10000}'
+export VFSEC_CONTROL_SOCKET VFSEC_HOOK_TIMEOUT_MS
 kind=\$(basename "\$(dirname "\$0")" .d)
 exec '$SYS_HOOK_BIN' --kind="\$kind" "\$@"
 EOF
@@ -384,11 +386,7 @@ sys_sad_count_mac() {
 # True while a vfsec-hook call for domain $1, operation $2, runs: the hook is
 # blocked in vfsecd (process table, not logs).
 sys_hook_running() {
-    local p
-    for p in /proc/[0-9]*; do
-        { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$SYS_HOOK_BIN --kind=qemu $1 $2 " && return 0
-    done
-    return 1
+    pgrep -f -- "^$SYS_HOOK_BIN --kind=qemu $1 $2 " >/dev/null
 }
 
 # A VF's row in vfsecd and the hardware after its owner left: no owner, no

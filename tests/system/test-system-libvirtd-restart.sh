@@ -1,8 +1,9 @@
 #!/bin/bash
 # test-system-libvirtd-restart (issue #5, item 6): libvirtd is restarted under
 # a running vfsecd and a running VM (tools/libvirt-sandbox restart-libvirtd);
-# vfsecd reconnects (its libvirt connection is back), keeps the running
-# domain's VF, and the next start and destroy are handled as before.
+# vfsecd reconnects (its libvirt connection is back and delivers events: an
+# undefine, which runs no hook, reaches it), keeps the running domain's VF, and
+# the next start and destroy are handled as before.
 . "${VFSEC_SOURCE_DIR:?VFSEC_SOURCE_DIR is not set}/tests/system/system-lib.sh"
 
 MAC1=52:54:00:5f:00:01
@@ -15,7 +16,13 @@ sys_libvirt_connected() {
 sys_setup
 sys_domain before1 1 "$MAC1" --ip 10.77.0.1/24
 sys_domain after2 2 "$MAC2" --ip 10.77.0.2/24
+# refused3 (before1's MAC) is refused: vfsecd keeps the refusal until libvirt's
+# UNDEFINED event, which only a live event connection delivers (no hook runs
+# for undefine) — the proof that vfsecd's reconnected connection works.
+sys_domain refused3 3 "$MAC1" --ip 10.77.0.3/24
 sys_virsh start before1 >/dev/null
+virsh -q -c "$SYS_URI" start refused3 >/dev/null 2>&1 && sbx_fail "refused3 started with before1's MAC"
+sys_expect "vfsecd records refused3's refusal" 1 eval "sys_ctl domains --json | jq '[.domains[] | select(.name == \"refused3\")] | length'"
 sys_vf_add_sas 1 "$MAC1" 8 4096
 sys_eventually "vfsecd is connected to libvirt" sys_libvirt_connected
 
@@ -29,6 +36,9 @@ sys_eventually "vfsecd reconnected to libvirt" sys_libvirt_connected
 sys_expect "VF 1 still owned by before1" '"before1"' sys_d 1 .owner
 sys_expect "before1's SAs untouched" 8 sys_db_count_vf 1
 sys_check "before1's MAC still published" sys_mac_published "$MAC1"
+
+sys_virsh undefine refused3 >/dev/null
+sys_eventually "libvirt's UNDEFINED event reached vfsecd over the new connection" sys_is 0 eval "sys_ctl domains --json | jq '[.domains[] | select(.name == \"refused3\")] | length'"
 
 sbx_note "-- the next start and destroy"
 sys_virsh start after2 >/dev/null

@@ -10,6 +10,7 @@
 SYS_VFS=8
 HELD=3
 # The held reclaim must outlast the seven others by far.
+SYS_HOOK_TIMEOUT_MS=140000
 SYS_TIMEOUTS="pf-reclaim = 120000
 daemon-request = 130000
 hook = 140000"

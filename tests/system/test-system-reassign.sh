@@ -12,6 +12,7 @@ MAC_A=52:54:00:5c:00:0a
 MAC_B=52:54:00:5c:00:0b
 MAC_C=52:54:00:5c:00:0c
 # The reclaim waits up to 10 s: room to see the start wait on a loaded host.
+SYS_HOOK_TIMEOUT_MS=20000
 SYS_TIMEOUTS="pf-reclaim = 10000
 daemon-request = 15000
 hook = 20000"
