@@ -1,8 +1,9 @@
 #!/bin/bash
 # test-system-undefine (issue #5, item 8): `virsh undefine` of a domain that
 # ran and was destroyed leaves no trace in vfsecd's state: no VF, no MAC, no
-# entry in `vfsecctl domains` (also not a refusal on record), nothing in its
-# journal (state-dir) nor in its local-MAC file.
+# entry in `vfsecctl domains` (also not a refusal on record), no assignment
+# nor pending operation in its journal (state-dir), nothing in its local-MAC
+# file.
 . "${VFSEC_SOURCE_DIR:?VFSEC_SOURCE_DIR is not set}/tests/system/system-lib.sh"
 
 MAC1=52:54:00:60:00:01
@@ -13,7 +14,14 @@ sys_traces_of() {
     sys_ctl domains --json | jq -e --arg n "$1" '[.domains[] | select(.name == $n)] | length > 0' >/dev/null && return 0
     sys_ctl vfs --json | jq -e --arg n "$1" '[.vfs[] | select(.owner == $n)] | length > 0' >/dev/null && return 0
     sys_ctl macs --json | jq -e --arg n "$1" '[.ports[].entries[] | select(.owner == $n)] | length > 0' >/dev/null && return 0
-    grep -rqF -- "\"$1\"" "$SBX_TMP/vfsecd/state" && return 0
+    # The journal: no assignment and no pending operation names it. (Each VF's
+    # file keeps its latest done operation, with that operation's owner, to
+    # carry the sequence number: history until the VF's next operation.)
+    local f
+    for f in "$SBX_TMP"/vfsecd/state/vf-*.json; do
+        jq -e --arg n "$1" '[(.assignment // {}), (.operations[] | select(.state != "done"))] | [.. | strings] | index($n) != null' \
+            "$f" >/dev/null && return 0
+    done
     grep -rqF -- "name=\"$1\"" "$SYS_RUN_DIR/local-macs" && return 0
     return 1
 }
