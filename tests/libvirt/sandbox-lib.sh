@@ -183,3 +183,34 @@ sbx_now_ms() {
     t=$(date +%s%N)
     echo $((t / 1000000))
 }
+
+# Writes to file $1 an <interface type='direct'> with MAC $2 in passthrough
+# mode on netdev $3 (virtio), for attach-device/detach-device.
+sbx_direct_nic_xml() {
+    cat >"$1" <<EOF2
+<interface type='direct'>
+  <mac address='$2'/>
+  <source dev='$3' mode='passthrough'/>
+  <model type='virtio'/>
+</interface>
+EOF2
+}
+
+# Live-detaches NIC file $3 (MAC $4) from domain $2 through URI $1 and waits
+# until libvirt no longer lists it: libvirt waits 5 s for QEMU's
+# DEVICE_DELETED, which comes only once the guest kernel ejected the device;
+# past that, libvirt's device-removed event is awaited (60 s). Prints how
+# long detach-device took.
+sbx_detach_live() {
+    local t0
+    t0=$(sbx_now_ms)
+    sbx_virsh "$1" detach-device "$2" "$3" --live >/dev/null
+    echo "$(($(sbx_now_ms) - t0))"
+    if sbx_virsh "$1" domiflist "$2" | grep -qi "$4"; then
+        # The removal may also have come between the two commands: domiflist decides.
+        virsh -q -c "$1" event --domain "$2" --event device-removed --timeout 60 >/dev/null 2>&1 || true
+    fi
+    if sbx_virsh "$1" domiflist "$2" | grep -qi "$4"; then
+        sbx_fail "$2's interface $4 is still in domiflist after the live detach"
+    fi
+}

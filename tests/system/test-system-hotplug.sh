@@ -17,13 +17,7 @@ sys_virsh start plug1 >/dev/null
 sys_vf_add_sas 1 "$MAC1" 4 4096
 # The guest must be up to acknowledge the unplug later (ACPI hot-plug).
 sys_guest_line plug1 >/dev/null
-cat >"$SBX_TMP/nic2.xml" <<EOF2
-<interface type='direct'>
-  <mac address='$MAC2'/>
-  <source dev='$(sys_vf_dev 2)' mode='passthrough'/>
-  <model type='virtio'/>
-</interface>
-EOF2
+sbx_direct_nic_xml "$SBX_TMP/nic2.xml" "$MAC2" "$(sys_vf_dev 2)"
 
 sys_expect "VF 2 free before the attach" null sys_d 2 .owner
 t0=$(sbx_now_ms)
@@ -39,11 +33,8 @@ sys_vf_add_sas 2 "$MAC2" 6 8192
 sys_expect "VF 2's SAs in the agent's SAD" 6 sys_sad_count_mac "$MAC2"
 
 t0=$(sbx_now_ms)
-sys_virsh detach-device plug1 "$SBX_TMP/nic2.xml" --live >/dev/null
-if sys_virsh domiflist plug1 | grep -qi "$MAC2"; then
-    # Only the request went out within libvirt's 5 s: wait for the removal.
-    virsh -q -c "$SYS_URI" event --domain plug1 --event device-removed --timeout 60 >/dev/null 2>&1 || true
-fi
+took=$(sbx_detach_live "$SYS_URI" plug1 "$SBX_TMP/nic2.xml" "$MAC2")
+sbx_note "detach-device returned after $took ms"
 sys_check "the guest released the NIC (gone from domiflist)" sh -c "! virsh -q -c '$SYS_URI' domiflist plug1 | grep -qi '$MAC2'"
 sys_eventually "VF 2's SAs reclaimed from the agent's SAD" sys_is 0 sys_sad_count_mac "$MAC2"
 echo "# MEASURED: VF 2's SAs gone $(($(sbx_now_ms) - t0)) ms after detach-device was called"

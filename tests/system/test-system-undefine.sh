@@ -7,7 +7,6 @@
 . "${VFSEC_SOURCE_DIR:?VFSEC_SOURCE_DIR is not set}/tests/system/system-lib.sh"
 
 MAC1=52:54:00:60:00:01
-MAC2=52:54:00:60:00:02
 
 # True if vfsecd's view or files still name domain $1.
 sys_traces_of() {
