@@ -6,6 +6,9 @@
 # A domain marked trusted (<vfsec:policy trust='trusted'>) gets no port tag and
 # its Tx leaves the uplink as ESP. Then `virsh reset` of the trusted domain (a
 # reboot: libvirt's REBOOT event) reclaims its SAs and keeps it the owner.
+# (`virsh reset`, not `virsh reboot`: reboot asks the guest through ACPI or an
+# agent, and the kit's busybox init handles neither; a reset raises the same
+# REBOOT event, which is all vfsecd sees of a reboot.)
 #
 # How a guest's Tx is offloaded here: the guest (tools/guest-kit, stream mode)
 # pings a peer behind the uplink once a second; an outbound SA for that peer
