@@ -40,7 +40,7 @@ sys_expect "the agent already removed first's SAs" 0 sys_sad_count_mac "$MAC_A"
 sys_expect "the PF DB still holds them (their removal replies are held)" 8 sys_db_count_vf 1
 # (Not virsh domstate: libvirt holds second's domain lock while its hook runs.)
 sys_check "virsh start second is still waiting" kill -0 "$start_pid"
-sys_expect "VF 1 not given to second yet" null sys_d 1 .owner
+sys_expect "VF 1 still owned by first (its release waits on the held reclaim)" '"first"' sys_d 1 .owner
 sys_check "second's prepare hook still blocked" sys_hook_running second prepare
 t_rel=$(sbx_now_ms)
 sys_nic gate-release '{"port": 0, "vf": 1}' >/dev/null
