@@ -53,7 +53,22 @@ sys_expect "no SA of first left in the PF DB" 0 sys_db_count_vf 1
 sys_check "first's MAC unpublished" sys_mac_unpublished "$MAC_A"
 sys_check "second's MAC published" sys_mac_published "$MAC_B"
 
+# libvirt keeps a passthrough VF's saved MAC in one file per lower device:
+# second's start (unblocked by the reclaim) saves the MAC first still has,
+# and first's teardown, which libvirt finishes after its stopped hook,
+# restores from that file. VF 1 can so end with first's MAC under second
+# (vfsecd hands the VF over when the reclaim is done, before libvirt is done
+# with first's network teardown). Reported, not asserted: it depends on
+# libvirt's timing, not on vfsec's state.
+hw_mac=$(sys_hw 1 .mac)
+[ "$hw_mac" = "\"$MAC_B\"" ] ||
+    echo "# KNOWN ISSUE: after the reassignment VF 1's MAC is $hw_mac, not second's $MAC_B (libvirt restored first's saved MAC over second's)"
+
 sbx_note "-- the gate never released: the start fails closed at the timeout"
+# A clean restart of second sets its MAC on VF 1 whatever the race left.
+sys_virsh destroy second >/dev/null
+sys_virsh start second >/dev/null
+sys_expect "VF 1 carries second's MAC" "\"$MAC_B\"" sys_hw 1 .mac
 sys_vf_add_sas 1 "$MAC_B" 6 8192
 sys_nic gate-hold '{"port": 0, "vf": 1}' >/dev/null
 sys_virsh destroy second >/dev/null
