@@ -13,7 +13,7 @@ sys_virsh start owner1 >/dev/null
 if out=$(virsh -q -c "$SYS_URI" start clash2 2>&1); then
     sbx_fail "virsh start clash2 succeeded with owner1's MAC $MAC on the same port"
 fi
-sbx_note "virsh: $out"
+sbx_note "virsh: ${out//$'\n'/ }"
 case "$out" in
 *"vfsecd: "*"$MAC"*"collides"*) sys_check "virsh printed vfsecd's collision message naming $MAC" true ;;
 *) sbx_fail "virsh's message is not vfsecd's MAC collision: $out" ;;

@@ -76,7 +76,7 @@ t0=$(sbx_now_ms)
 if out=$(virsh -q -c "$SYS_URI" start third 2>&1); then
     sbx_fail "virsh start third succeeded while VF 1 still held second's SAs"
 fi
-echo "# MEASURED: virsh start third failed after $(($(sbx_now_ms) - t0)) ms: $out"
+echo "# MEASURED: virsh start third failed after $(($(sbx_now_ms) - t0)) ms: ${out//$'\n'/ }"
 case "$out" in
 *"vfsecd: "*"$VF1_PCI"*) sys_check "virsh printed vfsecd's message naming VF $VF1_PCI" true ;;
 *) sbx_fail "virsh's message is not vfsecd's naming VF $VF1_PCI: $out" ;;
