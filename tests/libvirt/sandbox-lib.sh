@@ -37,6 +37,9 @@ SBX_STARTED=""
 SBX_VETHS=""
 # Processes a test started in the background, killed at exit.
 SBX_KILL=""
+# Commands (eval'd) run at exit after the sandboxes stopped, last added first:
+# what a test started before its sandbox (an emulator, a daemon) stops after it.
+SBX_AFTER_STOP=""
 
 sbx_cleanup() {
     local rc=$? dir veth pid
@@ -49,6 +52,11 @@ sbx_cleanup() {
     done
     for pid in $SBX_KILL; do
         kill "$pid" 2>/dev/null || true
+    done
+    while [ -n "$SBX_AFTER_STOP" ]; do
+        local cmd=${SBX_AFTER_STOP%%$'\n'*}
+        if [ "$cmd" = "$SBX_AFTER_STOP" ]; then SBX_AFTER_STOP=""; else SBX_AFTER_STOP=${SBX_AFTER_STOP#*$'\n'}; fi
+        eval "$cmd" || rc=1
     done
     for veth in $SBX_VETHS; do
         ip link del "$veth" 2>/dev/null || true
@@ -120,4 +128,89 @@ sbx_qemu_pid() {
 # Prints the macvtap interfaces whose lower device is $1.
 sbx_macvtaps_on() {
     ip -o link show type macvtap | sed -n "s/^[0-9]*: \([^@]*\)@$1: .*/\1/p"
+}
+
+# Registers command $1 (eval'd) to run at exit after the sandboxes stopped;
+# the last registered runs first.
+sbx_after_stop() {
+    if [ -z "$SBX_AFTER_STOP" ]; then
+        SBX_AFTER_STOP=$1
+    else
+        SBX_AFTER_STOP=$1$'\n'$SBX_AFTER_STOP
+    fi
+}
+
+# Waits until file $1 holds a line containing $2, at most $3 seconds; the
+# matching line (without the serial console's CR) goes to stdout. tail -F
+# follows the file through inotify, so this reacts at once and never sleeps.
+sbx_wait_line() {
+    local file=$1 want=$2 deadline=$((SECONDS + $3)) left line rc=1
+    # --pid: tail also ends with this test if it dies before the kill below.
+    coproc SBX_TAIL { exec tail -n +1 -F --pid=$$ -- "$file" 2>/dev/null; }
+    local tail_pid=$SBX_TAIL_PID
+    while left=$((deadline - SECONDS)); [ "$left" -gt 0 ]; do
+        IFS= read -r -t "$left" line <&"${SBX_TAIL[0]}" || break
+        line=${line//$'\r'/}
+        case "$line" in
+        *"$want"*) printf '%s\n' "$line"; rc=0; break ;;
+        esac
+    done
+    kill "$tail_pid" 2>/dev/null || true
+    wait "$tail_pid" 2>/dev/null || true
+    return "$rc"
+}
+
+# Polls state query CMD... (a command that succeeds once the state is there)
+# every 20 ms until it succeeds, at most $1 seconds. For state that has no
+# event to wait on (a daemon's or an emulator's tables read over a socket);
+# the only polling loop the libvirt and system tests use.
+sbx_wait_for() {
+    local deadline_ms now
+    now=$(date +%s%N)
+    deadline_ms=$((now / 1000000 + $1 * 1000))
+    shift
+    while :; do
+        "$@" && return 0
+        now=$(date +%s%N)
+        [ $((now / 1000000)) -lt "$deadline_ms" ] || return 1
+        sleep 0.02
+    done
+}
+
+# Prints a timestamp in milliseconds.
+sbx_now_ms() {
+    local t
+    t=$(date +%s%N)
+    echo $((t / 1000000))
+}
+
+# Writes to file $1 an <interface type='direct'> with MAC $2 in passthrough
+# mode on netdev $3 (virtio), for attach-device/detach-device.
+sbx_direct_nic_xml() {
+    cat >"$1" <<EOF2
+<interface type='direct'>
+  <mac address='$2'/>
+  <source dev='$3' mode='passthrough'/>
+  <model type='virtio'/>
+</interface>
+EOF2
+}
+
+# Live-detaches NIC file $3 (MAC $4) from domain $2 through URI $1 and waits
+# until libvirt no longer lists it: libvirt waits 5 s for QEMU's
+# DEVICE_DELETED, which comes only once the guest kernel ejected the device;
+# past that, libvirt's device-removed event is awaited (60 s). Prints how
+# long detach-device took.
+sbx_detach_live() {
+    local t0
+    t0=$(sbx_now_ms)
+    sbx_virsh "$1" detach-device "$2" "$3" --live >/dev/null
+    echo "$(($(sbx_now_ms) - t0))"
+    if sbx_virsh "$1" domiflist "$2" | grep -qi "$4"; then
+        # The removal may also have come between the two commands: domiflist decides.
+        virsh -q -c "$1" event --domain "$2" --event device-removed --timeout 60 >/dev/null 2>&1 || true
+    fi
+    if sbx_virsh "$1" domiflist "$2" | grep -qi "$4"; then
+        sbx_fail "$2's interface $4 is still in domiflist after the live detach"
+    fi
 }
