@@ -687,6 +687,7 @@ struct _VfsecJournal {
     char *dir;
     GHashTable *vfs;        /* file base name (owned by the value) → VfsecJournalVf* */
     guint64 next_seq;
+    guint64 writes;         /* files replaced since open, see vfsec_journal_get_writes() */
 };
 
 void
@@ -878,6 +879,7 @@ vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, GError **error
     text = vfsec_journal_vf_serialize(entry, &len);
     if (!vfsec_file_replace(journal->dir, entry->file, text, len, 0600, error))
         return FALSE;
+    journal->writes++;
     g_debug("journal: wrote %s (sequence %" G_GUINT64_FORMAT ")", entry->file, entry->sequence);
     next = g_steal_pointer(&entry);
     g_hash_table_replace(journal->vfs, next->file, next);
@@ -957,6 +959,23 @@ vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
 }
 
 gboolean
+vfsec_journal_assignment_equal(const VfsecJournalAssignment *a,
+                               const VfsecJournalAssignment *b)
+{
+    if (!a || !b)
+        return a == b;
+    return g_strcmp0(a->pf, b->pf) == 0 && a->vf == b->vf && a->has_pci == b->has_pci &&
+           (!a->has_pci || vfsec_pci_addr_equal(&a->pci, &b->pci)) &&
+           g_strcmp0(a->owner_name, b->owner_name) == 0 &&
+           g_strcmp0(a->owner_uuid, b->owner_uuid) == 0 && a->has_mac == b->has_mac &&
+           (!a->has_mac || vfsec_mac_equal(&a->mac, &b->mac)) &&
+           a->vlans->len == b->vlans->len &&
+           memcmp(a->vlans->data, b->vlans->data, a->vlans->len * sizeof(guint16)) == 0 &&
+           a->trust == b->trust && !a->quarantined == !b->quarantined &&
+           !a->published == !b->published;
+}
+
+gboolean
 vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment *assignment,
                              GError **error)
 {
@@ -966,6 +985,11 @@ vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment
 
     if (!vfsec_journal_assignment_check(assignment, error))
         return FALSE;
+    /* Reconcile saves every owned VF; the disk already holds this one, and
+     * rewriting it would cost two fsyncs and a rename per VF for nothing. */
+    if (vfsec_journal_assignment_equal(
+            vfsec_journal_get_assignment(journal, assignment->pf, assignment->vf), assignment))
+        return TRUE;
     next = vfsec_journal_edit(journal, assignment->pf, assignment->vf);
     vfsec_journal_assignment_free(next->assignment);
     next->assignment = vfsec_journal_assignment_copy(assignment);
@@ -989,6 +1013,14 @@ vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
     g_clear_pointer(&next->assignment, vfsec_journal_assignment_free);
     next->sequence = journal->next_seq++;
     return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+}
+
+guint64
+vfsec_journal_get_writes(VfsecJournal *journal)
+{
+    g_return_val_if_fail(journal != NULL, 0);
+
+    return journal->writes;
 }
 
 const VfsecJournalAssignment *
