@@ -1,7 +1,9 @@
 /* test-engine.c: vfsecd's engine on a fake PF plugin — ownership and key
  * checks, per-VF ordering and parallelism, quarantine, local-MAC tables,
  * release, the journal across a crash, reconcile, idempotency. */
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -1384,6 +1386,88 @@ test_op_names(void)
     g_assert_null(vfsec_engine_op_to_string(VFSEC_ENGINE_OP_LAST));
 }
 
+/* Every file under @path (recursively) as "name ino mtime size" lines, sorted:
+ * a rename or rewrite of any of them shows as a different line. */
+static void
+snapshot_tree(const char *path, GPtrArray *lines)
+{
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+
+    if (!dir)
+        return;
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *child = g_build_filename(path, name, NULL);
+        struct stat st;
+
+        g_assert_cmpint(lstat(child, &st), ==, 0);
+        if (S_ISDIR(st.st_mode)) {
+            snapshot_tree(child, lines);
+            continue;
+        }
+        g_ptr_array_add(lines, g_strdup_printf("%s %ju %jd.%09ld %jd", child, (uintmax_t)st.st_ino,
+                                               (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                                               (intmax_t)st.st_size));
+    }
+}
+
+static gint
+snapshot_line_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *
+snapshot_state(Fixture *fx)
+{
+    g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+
+    snapshot_tree(fx->dir, lines);
+    g_ptr_array_sort(lines, snapshot_line_cmp);
+    g_ptr_array_add(lines, NULL);
+    return g_strjoinv("\n", (char **)lines->pdata);
+}
+
+/* A reconcile that finds nothing to change writes nothing: no journal
+ * record, no rewritten assignment, no MAC-table file (each costs a rename
+ * and two fsyncs, per VF), and reports no failure. */
+static void
+test_reconcile_steady_no_writes(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 1, 2, MAC_B, 42 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, "trusted", &att_b, 1);
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    VfsecEngineSummary s;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, b);
+    g_ptr_array_add(running, a);
+    g_ptr_array_add(running, b);
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(s.failed, ==, 0);
+
+    before = snapshot_state(fx);
+    for (guint i = 0; i < 2; i++) {
+        run_reconcile(fx, running, &s);
+        g_assert_cmpuint(s.failed, ==, 0);
+        g_assert_cmpuint(s.intents_finished + s.reclaimed + s.quarantined + s.released +
+                         s.adopted + s.republished, ==, 0);
+        after = snapshot_state(fx);
+        g_assert_cmpstr(after, ==, before);
+        g_clear_pointer(&after, g_free);
+    }
+    assert_owner(fx, "p0", 1, "A");
+    assert_owner(fx, "p1", 2, "B");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1414,6 +1498,7 @@ main(int argc, char **argv)
     ADD("reclaim-vf-queued", test_reclaim_vf_queued);
     ADD("set-conf", test_set_conf);
     ADD("define-problems", test_define_problems);
+    ADD("reconcile-steady-no-writes", test_reconcile_steady_no_writes);
 #undef ADD
     g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
                fixture_teardown);
