@@ -1468,6 +1468,78 @@ test_reconcile_steady_no_writes(Fixture *fx, gconstpointer data)
     assert_owner(fx, "p1", 2, "B");
 }
 
+/* The fake's ops, but the first start fails as a PF driver that is not
+ * there yet (or refuses the connection: a full listen backlog) does. */
+static guint late_start_failures;
+
+static void
+late_start_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, gpointer data)
+{
+    g_autoptr(GTask) task = NULL;
+
+    if (late_start_failures == 0) {
+        fake_start_async(plugin, c, cb, data);
+        return;
+    }
+    late_start_failures--;
+    task = g_task_new(NULL, c, cb, data);
+    g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO,
+                            "cannot connect to PF driver: Resource temporarily unavailable");
+}
+
+/* A PF whose driver could not be reached at start and came back later is
+ * whole after the reconnect's reconcile: its VFs are listed and the
+ * journal's owners restored, so reconcile reports no failure for it and
+ * releases nothing. (Before, its owners were never restored: the running
+ * domain's VF was re-adopted as new and a stale owner was not released.) */
+static void
+test_late_pf_restored(Fixture *fx, gconstpointer data)
+{
+    const Att att_b = { 1, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    GPtrArray *plugins;
+    static VfsecPluginOps late_ops;
+    VfsecEngineSummary s;
+    Op op = { 0 };
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, b);
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+
+    /* vfsecd restarts; p1's driver refuses the first connection. */
+    plugins = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
+    fx->p0 = fake_new("p0", 0);
+    fx->p1 = fake_new("p1", 1);
+    late_ops = fake_ops;
+    late_ops.start_async = late_start_async;
+    fx->p1->parent.ops = &late_ops;
+    late_start_failures = 1;
+    g_ptr_array_add(plugins, fx->p0);
+    g_ptr_array_add(plugins, fx->p1);
+    fx->engine = vfsec_engine_new(make_conf(fx->dir, NULL), plugins, &error);
+    g_assert_no_error(error);
+    vfsec_engine_start_async(fx->engine, NULL, start_cb, &op);
+    wait_for(&op.done);
+    g_assert_nonnull(op.error);
+    g_clear_error(&op.error);
+    assert_owner(fx, "p0", 1, NULL);
+
+    /* The plugin reconnects (no owner callback here: the engine reconciles
+     * on the registry's owners), then the daemon's reconcile with libvirt
+     * runs behind it. */
+    g_ptr_array_add(running, b);
+    vfsec_plugin_emit(&fx->p1->parent, VFSEC_PLUGIN_EVENT_RECONNECTED, -1, NULL);
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(s.failed, ==, 0);
+    g_assert_cmpuint(s.adopted, ==, 0);
+    g_assert_cmpuint(s.released, ==, 0);
+    assert_owner(fx, "p1", 2, "B");
+    g_assert_cmpuint(late_start_failures, ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1499,6 +1571,7 @@ main(int argc, char **argv)
     ADD("set-conf", test_set_conf);
     ADD("define-problems", test_define_problems);
     ADD("reconcile-steady-no-writes", test_reconcile_steady_no_writes);
+    ADD("late-pf-restored", test_late_pf_restored);
 #undef ADD
     g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
                fixture_teardown);
