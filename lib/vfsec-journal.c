@@ -23,7 +23,13 @@
  * old or the new file, plus at worst a staged file, which the next open
  * removes. When an error is returned the change may still have reached the
  * disk (only the directory fsync failed); the caller does not act, and a
- * replayed intent is harmless.
+ * replayed intent is harmless. Marking an operation done is the one lazy
+ * write: its file is fsynced but not the directory, so a crash may bring
+ * back the intent (replayed, harmless); the next intent or assignment
+ * write fsyncs the directory and with it every earlier rename.
+ *
+ * Cost: an unchanged assignment is not rewritten, so a reconcile that finds
+ * every VF as recorded touches no file.
  *
  * Damage (a bad disk, an operator's editor, a file system without ordered
  * data writes) is caught by a SHA-256 over the file: each file starts with
@@ -688,13 +694,18 @@ struct _VfsecJournal {
     GHashTable *vfs;        /* file base name (owned by the value) → VfsecJournalVf* */
     guint64 next_seq;
     guint64 writes;         /* files replaced since open, see vfsec_journal_get_writes() */
+    gboolean unsynced;      /* a rename in dir is not durable yet (a lazy done) */
 };
 
 void
 vfsec_journal_free(VfsecJournal *journal)
 {
+    g_autoptr(GError) error = NULL;
+
     if (!journal)
         return;
+    if (journal->unsynced && !vfsec_dir_sync(journal->dir, &error))
+        g_warning("journal %s: %s", journal->dir, error->message);
     g_free(journal->dir);
     g_clear_pointer(&journal->vfs, g_hash_table_unref);
     g_free(journal);
@@ -868,17 +879,31 @@ vfsec_journal_edit(VfsecJournal *journal, const char *pf, guint vf)
 }
 
 /* Writes @next (taken) under a new sequence number and, once durable, makes
- * it the VF's entry. On failure nothing in memory changes. */
+ * it the VF's entry. On failure nothing in memory changes. @lazy: the file is
+ * whole on disk but its rename need not be durable yet (see mark_done). */
 static gboolean
-vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, GError **error)
+vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, gboolean lazy,
+                     GError **error)
 {
     g_autoptr(VfsecJournalVf) entry = next;
     g_autofree char *text = NULL;
+    g_autofree char *staged = NULL;
     gsize len;
 
     text = vfsec_journal_vf_serialize(entry, &len);
-    if (!vfsec_file_replace(journal->dir, entry->file, text, len, 0600, error))
+    staged = vfsec_file_stage(journal->dir, entry->file, text, len, 0600, error);
+    if (!staged)
         return FALSE;
+    if (lazy) {
+        if (!vfsec_file_commit_unsynced(journal->dir, staged, entry->file, error))
+            return FALSE;
+        journal->unsynced = TRUE;
+    } else {
+        /* The directory fsync also makes every earlier lazy rename durable. */
+        if (!vfsec_file_commit(journal->dir, staged, entry->file, error))
+            return FALSE;
+        journal->unsynced = FALSE;
+    }
     journal->writes++;
     g_debug("journal: wrote %s (sequence %" G_GUINT64_FORMAT ")", entry->file, entry->sequence);
     next = g_steal_pointer(&entry);
@@ -921,7 +946,7 @@ vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, cons
         }
     }
     *id = op->id;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), FALSE, error);
 }
 
 gboolean
@@ -955,7 +980,10 @@ vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
     done->state = VFSEC_JOURNAL_STATE_DONE;
     g_ptr_array_add(next->ops, done);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    /* Lazy: losing this rename in a crash brings back the intent, which is
+     * replayed (operations are idempotent); the next durable write, or
+     * closing the journal, fsyncs the directory. Saves one fsync per done. */
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), TRUE, error);
 }
 
 gboolean
@@ -994,7 +1022,7 @@ vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment
     vfsec_journal_assignment_free(next->assignment);
     next->assignment = vfsec_journal_assignment_copy(assignment);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), FALSE, error);
 }
 
 gboolean
@@ -1012,7 +1040,7 @@ vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
     next = vfsec_journal_edit(journal, pf, vf);
     g_clear_pointer(&next->assignment, vfsec_journal_assignment_free);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), FALSE, error);
 }
 
 guint64

@@ -98,8 +98,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecJournal, vfsec_journal_free)
 gboolean vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind,
                                      const char *pf, guint vf, const char *owner_name,
                                      const char *owner_uuid, guint64 *id, GError **error);
-/* Durably marks operation @id done (VFSEC_ERROR_NOT_FOUND if it is not pending).
- * The VF's file keeps only its latest done operation, for operators. */
+/* Marks operation @id done (VFSEC_ERROR_NOT_FOUND if it is not pending).
+ * The VF's file keeps only its latest done operation, for operators. Not
+ * durable at once: after a crash the operation may be pending again (and
+ * is replayed) until the next record_intent/set/clear_assignment or
+ * vfsec_journal_free(), which fsync the directory. */
 gboolean vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error);
 
 /* Both NULL, or the same VF, owner and settings. */
