@@ -26,7 +26,10 @@
  * replayed intent is harmless. Marking an operation done is the one lazy
  * write: its file is fsynced but not the directory, so a crash may bring
  * back the intent (replayed, harmless); the next intent or assignment
- * write fsyncs the directory and with it every earlier rename.
+ * write fsyncs the directory and with it every earlier rename. Only a
+ * kernel crash or power loss can lose a completed rename (a vfsecd crash
+ * cannot), and that also stops every domain: a replayed reclaim then never
+ * hits the SAs of a running one.
  *
  * Cost: an unchanged assignment is not rewritten, so a reconcile that finds
  * every VF as recorded touches no file.
