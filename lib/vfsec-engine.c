@@ -2499,6 +2499,7 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     EnginePf *pf;
     g_autoptr(GPtrArray) vfs = NULL;
     g_autoptr(GError) error = NULL;
+    gboolean first;
 
     (void)source;
     if (!pf_call_open(data, &b, &pf))
@@ -2511,8 +2512,13 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, 
         reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
         return;
     }
+    /* No VFs yet: its start failed and the plugin reconnected since; the
+     * journal's owners of this PF were never restored. */
+    first = pf->vfs->len == 0;
     pf->connected = TRUE;
     pf_update_vfs(pf, vfs);
+    if (first)
+        pf_restore(pf);
     batch_release(b, NULL);
 }
 

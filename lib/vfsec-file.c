@@ -162,7 +162,7 @@ vfsec_file_write_all(int fd, const char *path, const void *data, gsize len, GErr
 
 
 /* fsync() on the directory makes a rename in it durable. */
-static gboolean
+gboolean
 vfsec_dir_sync(const char *dir, GError **error)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -217,7 +217,8 @@ vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len,
 }
 
 gboolean
-vfsec_file_commit(const char *dir, const char *staged, const char *name, GError **error)
+vfsec_file_commit_unsynced(const char *dir, const char *staged, const char *name,
+                           GError **error)
 {
     g_autofree char *from = NULL;
     g_autofree char *to = NULL;
@@ -232,7 +233,13 @@ vfsec_file_commit(const char *dir, const char *staged, const char *name, GError 
         unlink(from);
         return vfsec_file_set_error(error, saved, "rename a staged file over", to);
     }
-    return vfsec_dir_sync(dir, error);
+    return TRUE;
+}
+
+gboolean
+vfsec_file_commit(const char *dir, const char *staged, const char *name, GError **error)
+{
+    return vfsec_file_commit_unsynced(dir, staged, name, error) && vfsec_dir_sync(dir, error);
 }
 
 gboolean

@@ -43,6 +43,13 @@ char *vfsec_file_stage(const char *dir, const char *name, const void *data, gsiz
  * mix, and may already be the new one when only the directory fsync failed. */
 gboolean vfsec_file_commit(const char *dir, const char *staged, const char *name,
                            GError **error);
+/* The rename of vfsec_file_commit() without the directory fsync: after a
+ * crash @name may be the old file again (each is whole: both were fsynced),
+ * until a vfsec_dir_sync() of @dir, or any later commit in it. */
+gboolean vfsec_file_commit_unsynced(const char *dir, const char *staged, const char *name,
+                                    GError **error);
+/* fsync()s the directory @dir: the renames done in it are durable. */
+gboolean vfsec_dir_sync(const char *dir, GError **error);
 /* Stage + commit: a reader of @dir/@name sees the old file or the new one. */
 gboolean vfsec_file_replace(const char *dir, const char *name, const void *data, gsize len,
                             int mode, GError **error);

@@ -23,7 +23,16 @@
  * old or the new file, plus at worst a staged file, which the next open
  * removes. When an error is returned the change may still have reached the
  * disk (only the directory fsync failed); the caller does not act, and a
- * replayed intent is harmless.
+ * replayed intent is harmless. Marking an operation done is the one lazy
+ * write: its file is fsynced but not the directory, so a crash may bring
+ * back the intent (replayed, harmless); the next intent or assignment
+ * write fsyncs the directory and with it every earlier rename. Only a
+ * kernel crash or power loss can lose a completed rename (a vfsecd crash
+ * cannot), and that also stops every domain: a replayed reclaim then never
+ * hits the SAs of a running one.
+ *
+ * Cost: an unchanged assignment is not rewritten, so a reconcile that finds
+ * every VF as recorded touches no file.
  *
  * Damage (a bad disk, an operator's editor, a file system without ordered
  * data writes) is caught by a SHA-256 over the file: each file starts with
@@ -687,13 +696,19 @@ struct _VfsecJournal {
     char *dir;
     GHashTable *vfs;        /* file base name (owned by the value) → VfsecJournalVf* */
     guint64 next_seq;
+    guint64 writes;         /* files replaced since open, see vfsec_journal_get_writes() */
+    gboolean unsynced;      /* a rename in dir is not durable yet (a lazy done) */
 };
 
 void
 vfsec_journal_free(VfsecJournal *journal)
 {
+    g_autoptr(GError) error = NULL;
+
     if (!journal)
         return;
+    if (journal->unsynced && !vfsec_dir_sync(journal->dir, &error))
+        g_warning("journal %s: %s", journal->dir, error->message);
     g_free(journal->dir);
     g_clear_pointer(&journal->vfs, g_hash_table_unref);
     g_free(journal);
@@ -867,17 +882,32 @@ vfsec_journal_edit(VfsecJournal *journal, const char *pf, guint vf)
 }
 
 /* Writes @next (taken) under a new sequence number and, once durable, makes
- * it the VF's entry. On failure nothing in memory changes. */
+ * it the VF's entry. On failure nothing in memory changes. @lazy: the file is
+ * whole on disk but its rename need not be durable yet (see mark_done). */
 static gboolean
-vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, GError **error)
+vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, gboolean lazy,
+                     GError **error)
 {
     g_autoptr(VfsecJournalVf) entry = next;
     g_autofree char *text = NULL;
+    g_autofree char *staged = NULL;
     gsize len;
 
     text = vfsec_journal_vf_serialize(entry, &len);
-    if (!vfsec_file_replace(journal->dir, entry->file, text, len, 0600, error))
+    staged = vfsec_file_stage(journal->dir, entry->file, text, len, 0600, error);
+    if (!staged)
         return FALSE;
+    if (lazy) {
+        if (!vfsec_file_commit_unsynced(journal->dir, staged, entry->file, error))
+            return FALSE;
+        journal->unsynced = TRUE;
+    } else {
+        /* The directory fsync also makes every earlier lazy rename durable. */
+        if (!vfsec_file_commit(journal->dir, staged, entry->file, error))
+            return FALSE;
+        journal->unsynced = FALSE;
+    }
+    journal->writes++;
     g_debug("journal: wrote %s (sequence %" G_GUINT64_FORMAT ")", entry->file, entry->sequence);
     next = g_steal_pointer(&entry);
     g_hash_table_replace(journal->vfs, next->file, next);
@@ -919,7 +949,7 @@ vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, cons
         }
     }
     *id = op->id;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), FALSE, error);
 }
 
 gboolean
@@ -953,7 +983,27 @@ vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
     done->state = VFSEC_JOURNAL_STATE_DONE;
     g_ptr_array_add(next->ops, done);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    /* Lazy: losing this rename in a crash brings back the intent, which is
+     * replayed (operations are idempotent); the next durable write, or
+     * closing the journal, fsyncs the directory. Saves one fsync per done. */
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), TRUE, error);
+}
+
+gboolean
+vfsec_journal_assignment_equal(const VfsecJournalAssignment *a,
+                               const VfsecJournalAssignment *b)
+{
+    if (!a || !b)
+        return a == b;
+    return g_strcmp0(a->pf, b->pf) == 0 && a->vf == b->vf && a->has_pci == b->has_pci &&
+           (!a->has_pci || vfsec_pci_addr_equal(&a->pci, &b->pci)) &&
+           g_strcmp0(a->owner_name, b->owner_name) == 0 &&
+           g_strcmp0(a->owner_uuid, b->owner_uuid) == 0 && a->has_mac == b->has_mac &&
+           (!a->has_mac || vfsec_mac_equal(&a->mac, &b->mac)) &&
+           a->vlans->len == b->vlans->len &&
+           memcmp(a->vlans->data, b->vlans->data, a->vlans->len * sizeof(guint16)) == 0 &&
+           a->trust == b->trust && !a->quarantined == !b->quarantined &&
+           !a->published == !b->published;
 }
 
 gboolean
@@ -966,11 +1016,16 @@ vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment
 
     if (!vfsec_journal_assignment_check(assignment, error))
         return FALSE;
+    /* Reconcile saves every owned VF; the disk already holds this one, and
+     * rewriting it would cost two fsyncs and a rename per VF for nothing. */
+    if (vfsec_journal_assignment_equal(
+            vfsec_journal_get_assignment(journal, assignment->pf, assignment->vf), assignment))
+        return TRUE;
     next = vfsec_journal_edit(journal, assignment->pf, assignment->vf);
     vfsec_journal_assignment_free(next->assignment);
     next->assignment = vfsec_journal_assignment_copy(assignment);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), FALSE, error);
 }
 
 gboolean
@@ -988,7 +1043,15 @@ vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
     next = vfsec_journal_edit(journal, pf, vf);
     g_clear_pointer(&next->assignment, vfsec_journal_assignment_free);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), FALSE, error);
+}
+
+guint64
+vfsec_journal_get_writes(VfsecJournal *journal)
+{
+    g_return_val_if_fail(journal != NULL, 0);
+
+    return journal->writes;
 }
 
 const VfsecJournalAssignment *

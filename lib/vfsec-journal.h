@@ -98,11 +98,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecJournal, vfsec_journal_free)
 gboolean vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind,
                                      const char *pf, guint vf, const char *owner_name,
                                      const char *owner_uuid, guint64 *id, GError **error);
-/* Durably marks operation @id done (VFSEC_ERROR_NOT_FOUND if it is not pending).
- * The VF's file keeps only its latest done operation, for operators. */
+/* Marks operation @id done (VFSEC_ERROR_NOT_FOUND if it is not pending).
+ * The VF's file keeps only its latest done operation, for operators. Not
+ * durable at once: after a crash the operation may be pending again (and
+ * is replayed) until the next record_intent/set/clear_assignment or
+ * vfsec_journal_free(), which fsync the directory. */
 gboolean vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error);
 
-/* Durably records @assignment (copied), replacing the VF's previous one. */
+/* Both NULL, or the same VF, owner and settings. */
+gboolean vfsec_journal_assignment_equal(const VfsecJournalAssignment *a,
+                                        const VfsecJournalAssignment *b);
+
+/* Durably records @assignment (copied), replacing the VF's previous one.
+ * An assignment equal to the recorded one writes nothing. */
 gboolean vfsec_journal_set_assignment(VfsecJournal *journal,
                                       const VfsecJournalAssignment *assignment,
                                       GError **error);
@@ -113,6 +121,9 @@ gboolean vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, g
 /* The VF's assignment, borrowed until the next change, or NULL. */
 const VfsecJournalAssignment *vfsec_journal_get_assignment(VfsecJournal *journal,
                                                            const char *pf, guint vf);
+/* VF files written since the journal was opened: what a caller that must
+ * not touch the disk (a steady-state reconcile) is tested against. */
+guint64 vfsec_journal_get_writes(VfsecJournal *journal);
 /* Operations still in state intent, oldest first: a new array of copies. */
 GPtrArray *vfsec_journal_list_pending(VfsecJournal *journal);
 /* Every assignment, by PF label then VF index: a new array of copies. */

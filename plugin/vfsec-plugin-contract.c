@@ -35,7 +35,7 @@ typedef struct {
     guint port_no;
     VfsecContractClient *client;    /* the current session's, or NULL */
     gboolean connected;             /* a session is fully set up and open */
-    gboolean started;               /* start succeeded once: reconnect on loss */
+    gboolean started;               /* start was called: reconnect on loss or failure */
     GMainContext *context;
     GCancellable *life;             /* cancelled by free */
     GSource *retry;
@@ -302,10 +302,18 @@ contract_start_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
 {
     VfsecPluginContract *self = (VfsecPluginContract *)plugin;
 
-    if (!g_task_propagate_boolean(G_TASK(result), error))
-        return FALSE;
+    g_autoptr(GError) local = NULL;
+
+    /* A driver not there yet at start (or, with many PFs on one socket, a
+     * full listen backlog: EAGAIN) is retried like a lost one; without
+     * this the PF stayed disconnected until vfsecd restarted. */
     self->started = TRUE;
-    return TRUE;
+    if (g_task_propagate_boolean(G_TASK(result), &local))
+        return TRUE;
+    if (!g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED) && !self->retry)
+        schedule_reconnect(self);
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
 }
 
 static void

@@ -1,7 +1,9 @@
 /* test-engine.c: vfsecd's engine on a fake PF plugin — ownership and key
  * checks, per-VF ordering and parallelism, quarantine, local-MAC tables,
  * release, the journal across a crash, reconcile, idempotency. */
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -1384,6 +1386,160 @@ test_op_names(void)
     g_assert_null(vfsec_engine_op_to_string(VFSEC_ENGINE_OP_LAST));
 }
 
+/* Every file under @path (recursively) as "name ino mtime size" lines, sorted:
+ * a rename or rewrite of any of them shows as a different line. */
+static void
+snapshot_tree(const char *path, GPtrArray *lines)
+{
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+
+    if (!dir)
+        return;
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *child = g_build_filename(path, name, NULL);
+        struct stat st;
+
+        g_assert_cmpint(lstat(child, &st), ==, 0);
+        if (S_ISDIR(st.st_mode)) {
+            snapshot_tree(child, lines);
+            continue;
+        }
+        g_ptr_array_add(lines, g_strdup_printf("%s %ju %jd.%09ld %jd", child, (uintmax_t)st.st_ino,
+                                               (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                                               (intmax_t)st.st_size));
+    }
+}
+
+static gint
+snapshot_line_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *
+snapshot_state(Fixture *fx)
+{
+    g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+
+    snapshot_tree(fx->dir, lines);
+    g_ptr_array_sort(lines, snapshot_line_cmp);
+    g_ptr_array_add(lines, NULL);
+    return g_strjoinv("\n", (char **)lines->pdata);
+}
+
+/* A reconcile that finds nothing to change writes nothing: no journal
+ * record, no rewritten assignment, no MAC-table file (each costs a rename
+ * and two fsyncs, per VF), and reports no failure. */
+static void
+test_reconcile_steady_no_writes(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 1, 2, MAC_B, 42 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, "trusted", &att_b, 1);
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    VfsecEngineSummary s;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, b);
+    g_ptr_array_add(running, a);
+    g_ptr_array_add(running, b);
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(s.failed, ==, 0);
+
+    before = snapshot_state(fx);
+    for (guint i = 0; i < 2; i++) {
+        run_reconcile(fx, running, &s);
+        g_assert_cmpuint(s.failed, ==, 0);
+        g_assert_cmpuint(s.intents_finished + s.reclaimed + s.quarantined + s.released +
+                         s.adopted + s.republished, ==, 0);
+        after = snapshot_state(fx);
+        g_assert_cmpstr(after, ==, before);
+        g_clear_pointer(&after, g_free);
+    }
+    assert_owner(fx, "p0", 1, "A");
+    assert_owner(fx, "p1", 2, "B");
+}
+
+/* The fake's ops, but the first start fails as a PF driver that is not
+ * there yet (or refuses the connection: a full listen backlog) does. */
+static guint late_start_failures;
+
+static void
+late_start_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, gpointer data)
+{
+    g_autoptr(GTask) task = NULL;
+
+    if (late_start_failures == 0) {
+        fake_start_async(plugin, c, cb, data);
+        return;
+    }
+    late_start_failures--;
+    task = g_task_new(NULL, c, cb, data);
+    g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO,
+                            "cannot connect to PF driver: Resource temporarily unavailable");
+}
+
+/* A PF whose driver could not be reached at start and came back later is
+ * whole after the reconnect's reconcile: its VFs are listed and the
+ * journal's owners restored, so reconcile reports no failure for it and
+ * releases nothing. (Before, its owners were never restored: the running
+ * domain's VF was re-adopted as new and a stale owner was not released.) */
+static void
+test_late_pf_restored(Fixture *fx, gconstpointer data)
+{
+    const Att att_b = { 1, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    GPtrArray *plugins;
+    static VfsecPluginOps late_ops;
+    VfsecEngineSummary s;
+    Op op = { 0 };
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, b);
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+
+    /* vfsecd restarts; p1's driver refuses the first connection. */
+    plugins = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
+    fx->p0 = fake_new("p0", 0);
+    fx->p1 = fake_new("p1", 1);
+    late_ops = fake_ops;
+    late_ops.start_async = late_start_async;
+    fx->p1->parent.ops = &late_ops;
+    late_start_failures = 1;
+    g_ptr_array_add(plugins, fx->p0);
+    g_ptr_array_add(plugins, fx->p1);
+    fx->engine = vfsec_engine_new(make_conf(fx->dir, NULL), plugins, &error);
+    g_assert_no_error(error);
+    vfsec_engine_start_async(fx->engine, NULL, start_cb, &op);
+    wait_for(&op.done);
+    g_assert_nonnull(op.error);
+    g_clear_error(&op.error);
+    assert_owner(fx, "p0", 1, NULL);
+
+    /* The plugin reconnects (no owner callback here: the engine reconciles
+     * on the registry's owners), then the daemon's reconcile with libvirt
+     * runs behind it. */
+    g_ptr_array_add(running, b);
+    vfsec_plugin_emit(&fx->p1->parent, VFSEC_PLUGIN_EVENT_RECONNECTED, -1, NULL);
+    run_reconcile(fx, running, &s);
+    g_assert_cmpuint(s.failed, ==, 0);
+    g_assert_cmpuint(s.adopted, ==, 0);
+    g_assert_cmpuint(s.released, ==, 0);
+    assert_owner(fx, "p1", 2, "B");
+    g_assert_cmpuint(late_start_failures, ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1414,6 +1570,8 @@ main(int argc, char **argv)
     ADD("reclaim-vf-queued", test_reclaim_vf_queued);
     ADD("set-conf", test_set_conf);
     ADD("define-problems", test_define_problems);
+    ADD("reconcile-steady-no-writes", test_reconcile_steady_no_writes);
+    ADD("late-pf-restored", test_late_pf_restored);
 #undef ADD
     g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
                fixture_teardown);

@@ -272,6 +272,64 @@ test_assignments(void)
     vfsec_test_remove_dir(dir);
 }
 
+/* The same assignment again writes nothing (a steady-state reconcile saves
+ * every owned VF): the write counter and the file's inode stay; any field
+ * that changes is written, and a reopened journal sees it. */
+static void
+test_assignment_unchanged_not_written(void)
+{
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
+    g_autofree char *path = g_build_filename(dir, "vf-p0-3.json", NULL);
+    g_autoptr(VfsecJournal) journal = open_clean(dir);
+    g_autoptr(VfsecJournalAssignment) a = make_assignment("p0", 3, "web1", UUID_A);
+    g_autoptr(VfsecJournalAssignment) same = NULL;
+    g_autoptr(GError) error = NULL;
+    GStatBuf before, after;
+    guint64 writes;
+
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 0);
+    g_assert_true(vfsec_journal_set_assignment(journal, a, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 1);
+    g_assert_cmpint(g_stat(path, &before), ==, 0);
+
+    /* An equal copy, not the same pointer. */
+    same = vfsec_journal_assignment_copy(a);
+    g_assert_true(vfsec_journal_assignment_equal(same, a));
+    for (guint i = 0; i < 3; i++)
+        g_assert_true(vfsec_journal_set_assignment(journal, same, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 1);
+    g_assert_cmpint(g_stat(path, &after), ==, 0);
+    g_assert_cmpuint(after.st_ino, ==, before.st_ino);
+
+    /* Each field counts. */
+    writes = vfsec_journal_get_writes(journal);
+    same->published = !same->published;
+    g_assert_false(vfsec_journal_assignment_equal(same, a));
+    g_assert_true(vfsec_journal_set_assignment(journal, same, &error));
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, ++writes);
+    g_array_index(same->vlans, guint16, 1) = 7;
+    g_assert_true(vfsec_journal_set_assignment(journal, same, &error));
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, ++writes);
+    same->mac.b[5] ^= 1;
+    g_assert_true(vfsec_journal_set_assignment(journal, same, &error));
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, ++writes);
+    g_free(same->owner_uuid);
+    same->owner_uuid = g_strdup(UUID_B);
+    g_assert_true(vfsec_journal_set_assignment(journal, same, &error));
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, ++writes);
+    g_assert_no_error(error);
+    g_assert_false(vfsec_journal_assignment_equal(NULL, a));
+    g_assert_true(vfsec_journal_assignment_equal(NULL, NULL));
+
+    g_clear_pointer(&journal, vfsec_journal_free);
+    journal = open_clean(dir);
+    assert_assignment_equal(vfsec_journal_get_assignment(journal, "p0", 3), same);
+    g_clear_pointer(&journal, vfsec_journal_free);
+    vfsec_test_remove_dir(dir);
+}
+
 static void
 test_invalid_requests(void)
 {
@@ -582,6 +640,8 @@ main(int argc, char **argv)
     g_test_add_func("/journal/sequence-monotonic", test_sequence_monotonic);
     g_test_add_func("/journal/file-format", test_file_format);
     g_test_add_func("/journal/assignments", test_assignments);
+    g_test_add_func("/journal/assignment-unchanged-not-written",
+                    test_assignment_unchanged_not_written);
     g_test_add_func("/journal/invalid-requests", test_invalid_requests);
     g_test_add_data_func("/journal/damage/torn-write", GINT_TO_POINTER(DAMAGE_TRUNCATE),
                          test_damage);

@@ -302,6 +302,35 @@ test_free_while_disconnected(void)
     nicsim_stop(fx);
 }
 
+/* The PF driver is not there when vfsecd starts (or refuses the connection:
+ * EAGAIN, a full listen backlog with many PFs on one socket): start fails,
+ * and the plugin keeps trying, as after a loss, instead of leaving the PF
+ * disconnected until vfsecd restarts. */
+static void
+test_start_before_driver(void)
+{
+    NicsimFixture *fx = nicsim_start(NULL);
+    Events ev = { 0 };
+    VfsecPlugin *plugin = plugin_new(fx, 0, &ev);
+    g_autoptr(GPtrArray) vfs = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(nicsim_terminate(fx, SIGTERM), ==, 0);
+    g_assert_false(start(fx, plugin, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    g_clear_error(&error);
+
+    nicsim_restart(fx);
+    g_assert_true(nicsim_run_until_count(fx, &ev.count[VFSEC_PLUGIN_EVENT_RECONNECTED], 1,
+                                         NICSIM_WAIT_MS));
+    vfs = list_vfs(fx, plugin, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfs->len, ==, 4);
+
+    vfsec_plugin_free(plugin);
+    nicsim_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -312,5 +341,6 @@ main(int argc, char **argv)
     g_test_add_func("/plugin-contract/missing-port", test_missing_port);
     g_test_add_func("/plugin-contract/reconnect", test_reconnect);
     g_test_add_func("/plugin-contract/free-while-disconnected", test_free_while_disconnected);
+    g_test_add_func("/plugin-contract/start-before-driver", test_start_before_driver);
     return g_test_run();
 }
