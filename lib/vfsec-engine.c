@@ -1317,6 +1317,11 @@ prepare_start(VfJob *job)
         owner_copy(&vf->own, &job->own);
         vf->owned = TRUE;
         vf->ready = FALSE;
+        /* libvirt sets the VF's MAC and VLAN after prepare (and resets the
+         * VLAN to 0 when the domain has no <vlan>): what was read before
+         * says nothing about the port the quarantine will find, so the
+         * next quarantine sets and reads back. */
+        vf->stale = TRUE;
         g_ptr_array_add(job->batch->claimed, vf);
     }
     if (!vf_save(vf, &job->error)) {

@@ -759,6 +759,7 @@ test_quarantine(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
     g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, "trusted", &att_b, 1);
     VfsecContractVf *vf;
+    guint n_set;
 
     (void)data;
     fake_vf(fx->p0, 1)->trust = TRUE;
@@ -775,6 +776,21 @@ test_quarantine(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
     run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);   /* already so: no call */
     g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
+
+    /* Next start of A: libvirt resets the VF's VLAN between prepare and
+     * start (no <vlan>), so the quarantine must set and read back although
+     * the port was quarantined when the prepare ran. */
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    g_assert_true(vf->has_port_tag);
+    n_set = fx->p0->n_set_vf;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    vf->has_port_tag = FALSE;
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    g_assert_true(vf->has_port_tag);
+    g_assert_cmpuint(vf->port_tag.vid, ==, VFSEC_CONF_DEFAULT_METADATA_VID);
+    g_assert_cmpuint(fx->p0->n_set_vf, ==, n_set + 1);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);   /* hook and event: once */
+    g_assert_cmpuint(fx->p0->n_set_vf, ==, n_set + 1);
 
     /* Trusted: no port tag, so its metadata reaches the agent. */
     fake_vf(fx->p1, 2)->has_port_tag = TRUE;
