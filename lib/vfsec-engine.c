@@ -198,6 +198,15 @@ vlans_equal(const GArray *a, const GArray *b)
            (a->len == 0 || memcmp(a->data, b->data, a->len * sizeof(guint16)) == 0);
 }
 
+/* Same key (MAC, VLANs) and same effective policy. */
+static gboolean
+owner_same_terms(const Owner *a, const Owner *b)
+{
+    return a->has_mac == b->has_mac && (!a->has_mac || vfsec_mac_equal(&a->mac, &b->mac)) &&
+           vlans_equal(a->vlans, b->vlans) && a->policy.trust == b->policy.trust &&
+           a->policy.hairpin == b->policy.hairpin;
+}
+
 static char *
 vlans_format(const GArray *vlans)
 {
@@ -1304,6 +1313,25 @@ prepare_start(VfJob *job)
                     "%s is owned by running domain %s", vf->name, vf->own.name);
         job_finish(job);
         return;
+    }
+    if (vf->owned && !owner_same_terms(&vf->own, &job->own)) {
+        /* The owner's terms changed: a network port-created claims with the
+         * network's defaults, the start that follows brings the domain's
+         * full XML (its metadata, MAC, VLANs). The newest word wins, after
+         * the same checks a claim gets; the port is set again. */
+        if (!prepare_check_key(vf, &job->own, &job->error)) {
+            job_finish(job);
+            return;
+        }
+        owner_copy(&vf->own, &job->own);
+        vf->stale = TRUE;
+        audit(G_LOG_LEVEL_MESSAGE, "prepare", vf, vf->own.name, 1,
+              "%s: terms of domain %s updated (trust %s)", vf->name, vf->own.name,
+              vfsec_trust_to_string(vf->own.policy.trust));
+        if (vf->ready && !vf_save(vf, &job->error)) {
+            job_finish(job);
+            return;
+        }
     }
     if (vf->owned && vf->ready) {
         job_finish(job);

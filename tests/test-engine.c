@@ -802,6 +802,40 @@ test_quarantine(Fixture *fx, gconstpointer data)
     g_assert_true(fake_vf(fx->p1, 2)->spoofchk);
 }
 
+/* A network port-created claims with the host defaults (its XML has no
+ * metadata); the start's full XML then says otherwise and must win. */
+static void
+test_terms_updated(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    const Att att_vlan = { 0, 2, MAC_B, 42 };
+    g_autoptr(VfsecDomain) port = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(VfsecDomain) full = make_domain("A", UUID_A, "trusted", &att, 1);
+    g_autoptr(VfsecDomain) port_b = make_domain("B", UUID_B, "trusted", &att_vlan, 1);
+    g_autoptr(VfsecDomain) full_b = make_domain("B", UUID_B, NULL, &att_vlan, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, port);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+    /* Trusted by its metadata: no port tag, its offload works. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, full);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, full);
+    g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);             /* claimed once */
+    /* And back: untrusted must be tagged again (no fail-open). */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, port);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+
+    /* Claimed as trusted with a <vlan>; the full XML says untrusted: an
+     * untrusted domain's <vlan> is refused, as for any claim. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port_b);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, full_b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
+}
+
 static void
 test_quarantine_readback(Fixture *fx, gconstpointer data)
 {
@@ -1416,6 +1450,7 @@ main(int argc, char **argv)
     ADD("key-collision", test_key_collision);
     ADD("untrusted-vlan-refused", test_untrusted_vlan_refused);
     ADD("quarantine", test_quarantine);
+    ADD("terms-updated", test_terms_updated);
     ADD("quarantine-readback", test_quarantine_readback);
     ADD("publish-release", test_publish);
     ADD("release-trusted-requarantined", test_release_trusted_requarantined);
