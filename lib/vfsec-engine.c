@@ -152,6 +152,7 @@ struct _Batch {
     guint pending;
     GError *error;
     GPtrArray *claimed;         /* EngineVf* this batch claimed anew */
+    gboolean rolled_back;       /* its claims were given back (refused prepare) */
     char *domain;               /* for refusals; NULL if none */
     char *domain_uuid;
     VfsecEngineOp op;           /* domain operations */
@@ -498,22 +499,31 @@ batch_fail(Batch *b, GError *error)
         g_error_free(error);
 }
 
-/* Undoes the claims of a failed prepare. */
+static void queue_owner_job_for(Batch *b, EngineVf *vf, JobKind kind, const char *name,
+                                const char *uuid);
+static void batch_hold(Batch *b);
+static void batch_release(Batch *b, GError *error);
+
+/* Undoes the claims of a failed prepare: each VF the batch claimed is
+ * released as at a stop (reclaimed, unpublished, quarantined again), after
+ * whatever its queue already holds for the domain — a quarantine or publish
+ * queued with the prepare may have run on a VF whose own prepare succeeded.
+ * The jobs hold @b, so the refusal is answered once every VF is back. */
 static void
 batch_rollback(Batch *b)
 {
+    b->rolled_back = TRUE;
+    batch_hold(b);
     for (guint i = 0; i < b->claimed->len; i++) {
         EngineVf *vf = b->claimed->pdata[i];
 
         if (!vf->owned || !owner_is(&vf->own, b->domain, b->domain_uuid))
             continue;
-        owner_clear(&vf->own);
-        vf->owned = FALSE;
-        vf->ready = FALSE;
-        vf_save_or_log(vf, "rollback");
         audit(G_LOG_LEVEL_MESSAGE, "rollback", vf, b->domain, 0,
               "%s given back: domain %s was refused", vf->name, b->domain);
+        queue_owner_job_for(b, vf, JOB_RELEASE, b->domain, b->domain_uuid);
     }
+    batch_release(b, NULL);
 }
 
 static void
@@ -548,11 +558,13 @@ batch_done_domain(Batch *b)
 {
     VfsecEngine *engine = b->engine;
 
-    if (b->error)
+    if (b->error && !b->rolled_back)
         audit(G_LOG_LEVEL_MESSAGE, "refuse", NULL, b->domain, 0, "%s of domain %s refused: %s",
               vfsec_engine_op_to_string(b->op), b->domain, b->error->message);
-    if (b->error && b->claimed->len > 0)
-        batch_rollback(b);
+    if (b->error && b->claimed->len > 0 && !b->rolled_back) {
+        batch_rollback(b);      /* completes @b again once the VFs are back */
+        return;
+    }
     if (b->domain) {
         DomainRecord *rec = engine_record(engine, b->domain);
 
@@ -2007,14 +2019,20 @@ queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
 }
 
 static void
-queue_owner_job(Batch *b, EngineVf *vf, JobKind kind, const VfsecDomain *domain)
+queue_owner_job_for(Batch *b, EngineVf *vf, JobKind kind, const char *name, const char *uuid)
 {
     VfJob *job = job_new(b, kind, vf);
 
-    job->own.name = g_strdup(domain->name);
-    job->own.uuid = g_strdup(domain->uuid);
+    job->own.name = g_strdup(name);
+    job->own.uuid = g_strdup(uuid);
     job->own.vlans = g_array_new(FALSE, FALSE, sizeof(guint16));
     vf_enqueue(vf, job);
+}
+
+static void
+queue_owner_job(Batch *b, EngineVf *vf, JobKind kind, const VfsecDomain *domain)
+{
+    queue_owner_job_for(b, vf, kind, domain->name, domain->uuid);
 }
 
 static gboolean

@@ -306,6 +306,24 @@ fake_open_gate(Fake *f, guint vf)
     }
 }
 
+/* The held reclaims of @vf fail (the driver gave up); later ones go through. */
+static void
+fake_fail_gate(Fake *f, guint vf)
+{
+    f->gate[vf] = FALSE;
+    for (guint i = 0; i < f->held->len;) {
+        GTask *task = f->held->pdata[i];
+
+        if (GPOINTER_TO_UINT(g_task_get_task_data(task)) != vf) {
+            i++;
+            continue;
+        }
+        g_ptr_array_remove_index(f->held, i);
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "driver gave up");
+        g_object_unref(task);
+    }
+}
+
 static VfsecContractVf *
 fake_vf(Fake *f, guint vf)
 {
@@ -688,6 +706,42 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     text = json_to_string(domains, FALSE);
     g_assert_null(strstr(text, "owned by running domain A"));
     g_assert_nonnull(strstr(text, "\"0000:03:10.1\""));
+}
+
+static void assert_fake_table(Fake *f, const char *mac, guint n_entries);
+
+/* A start whose second VF cannot be reclaimed: the first VF, already
+ * quarantined and published by the start's queued jobs, is given back whole
+ * (unowned, unpublished, quarantined) before the refusal is answered. */
+static void
+test_refused_rollback(Fixture *fx, gconstpointer data)
+{
+    const Att att[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, "trusted", att, 2);
+    Op op_p = { 0 }, op_q = { 0 }, op_pub = { 0 };
+
+    (void)data;
+    fx->p0->gate[2] = TRUE;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_p);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_QUARANTINE, a, NULL, op_cb, &op_q);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PUBLISH, a, NULL, op_cb, &op_pub);
+    drain();
+    g_assert_false(op_p.done);
+    assert_fake_table(fx->p0, MAC_A, 1);            /* VF 1 went all the way */
+    g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);   /* trusted: untagged */
+    fake_fail_gate(fx->p0, 2);
+    wait_for(&op_p.done);
+    g_assert_error(op_p.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    assert_owner(fx, "p0", 1, NULL);
+    assert_owner(fx, "p0", 2, NULL);
+    assert_fake_table(fx->p0, NULL, 0);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+    g_assert_true(fake_vf(fx->p0, 2)->has_port_tag);
+    wait_for(&op_q.done);
+    wait_for(&op_pub.done);
+    g_clear_error(&op_p.error);
+    g_clear_error(&op_q.error);
+    g_clear_error(&op_pub.error);
 }
 
 typedef struct {
@@ -1447,6 +1501,7 @@ main(int argc, char **argv)
     ADD("parallel-vfs", test_parallel_vfs);
     ADD("same-vf-order", test_same_vf_order);
     ADD("owned-refused", test_owned_refused);
+    ADD("refused-rollback", test_refused_rollback);
     ADD("key-collision", test_key_collision);
     ADD("untrusted-vlan-refused", test_untrusted_vlan_refused);
     ADD("quarantine", test_quarantine);
