@@ -42,6 +42,7 @@
 #include "vfsec-error.h"
 #include "vfsec-journal.h"
 #include "vfsec-macfile.h"
+#include "vfsec-topology.h"
 
 typedef struct _EnginePf EnginePf;
 typedef struct _EngineVf EngineVf;
@@ -1994,6 +1995,82 @@ domain_batch(VfsecEngine *engine, const VfsecDomain *domain, GCancellable *cance
     return b;
 }
 
+static EnginePf *
+engine_find_pf(VfsecEngine *engine, const char *label)
+{
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        if (strcmp(pf->conf->label, label) == 0)
+            return pf;
+    }
+    return NULL;
+}
+
+/* The managed PF whose VF list vfsecd never got (its driver was not reached)
+ * that @att is on, or NULL: known from the journal (a VF it assigned there
+ * before) or from sysfs (the VF's PF is the configured netdev or the PCI
+ * device the driver reported). */
+static EnginePf *
+engine_unlisted_pf(VfsecEngine *engine, const VfsecAttachment *att)
+{
+    g_autoptr(GPtrArray) assignments = vfsec_journal_list_assignments(engine->journal);
+    g_autoptr(VfsecTopology) topo = NULL;
+    g_autoptr(VfsecVfInfo) info = NULL;
+
+    for (guint i = 0; att->has_pci && i < assignments->len; i++) {
+        const VfsecJournalAssignment *a = assignments->pdata[i];
+        EnginePf *pf;
+
+        if (a->has_pci && vfsec_pci_addr_equal(&a->pci, &att->pci) &&
+            (pf = engine_find_pf(engine, a->pf)) && pf->vfs->len == 0)
+            return pf;
+    }
+    topo = vfsec_topology_new(NULL);
+    if (att->has_pci)
+        info = vfsec_topology_lookup_vf(topo, &att->pci, NULL);
+    else if (att->source_dev)
+        info = vfsec_topology_lookup_netdev(topo, att->source_dev, NULL);
+    for (guint p = 0; info && p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+        const VfsecContractPort *port = pf->plugin->port;
+
+        if (pf->vfs->len > 0)
+            continue;
+        if ((pf->conf->netdev && g_strcmp0(info->pf_netdev, pf->conf->netdev) == 0) ||
+            (port && vfsec_pci_addr_equal(&port->pf_pci, &info->pf_pci)))
+            return pf;
+    }
+    return NULL;
+}
+
+/* An attachment on a managed PF that vfsecd could not reach: refused when
+ * that PF is fail-closed, logged otherwise. */
+static gboolean
+prepare_unlisted(VfsecEngine *engine, const VfsecDomain *domain, const VfsecAttachment *att,
+                 GError **error)
+{
+    EnginePf *pf = engine_unlisted_pf(engine, att);
+    g_autofree char *what = NULL;
+    char buf[VFSEC_PCI_ADDR_STRLEN];
+
+    if (!pf)
+        return TRUE;
+    what = att->has_pci ? g_strdup_printf("VF %s", vfsec_pci_addr_format(&att->pci, buf))
+                        : g_strdup_printf("VF %s", att->source_dev);
+    if (!pf->conf->fail_closed) {
+        audit(G_LOG_LEVEL_WARNING, "fail-open", NULL, domain->name, 0,
+              "%s of domain %s is on PF %s, whose driver vfsecd has not reached (PF %s is "
+              "not fail-closed: going on)", what, domain->name, pf->conf->label,
+              pf->conf->label);
+        return TRUE;
+    }
+    g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
+                "%s of domain %s is on PF %s, whose driver vfsecd has not reached", what,
+                domain->name, pf->conf->label);
+    return FALSE;
+}
+
 /* Queues a prepare job for attachment @att (if it is on a managed VF). */
 static gboolean
 queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
@@ -2006,7 +2083,7 @@ queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
 
     *out = vf;
     if (!vf)
-        return TRUE;
+        return prepare_unlisted(engine, domain, att, error);
     owner_from_attachment(&own, engine, vf, domain, att);
     if (!prepare_check_attachment(engine, vf, domain, &own, error)) {
         owner_clear(&own);

@@ -33,6 +33,7 @@ typedef struct {
     GPtrArray *held;                    /* GTask* of held reclaims */
     gboolean ignore_trust;              /* set-vf leaves trust alone */
     gboolean fail_reclaim;              /* reclaims fail (driver gone) */
+    gboolean fail_start;                /* the driver cannot be reached at start */
     guint cas_bumps;                    /* change the generation before this many set-macs */
     guint n_reclaim, n_set_vf, n_set_macs, n_get_macs, n_switch;
 } Fake;
@@ -59,6 +60,10 @@ fake_start_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, g
     Fake *f = (Fake *)plugin;
     g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
 
+    if (f->fail_start) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "no PF driver");
+        return;
+    }
     plugin->caps = (VfsecPluginCaps){ TRUE, TRUE, TRUE, TRUE, TRUE };
     plugin->port = vfsec_contract_port_new();
     plugin->port->port = f->port_no;
@@ -339,6 +344,7 @@ typedef struct {
     Fake *p0;                   /* hairpin port */
     Fake *p1;                   /* VEB port */
     GString *audit;             /* "op " per audit entry */
+    gboolean unreachable;       /* the next fixture_engine's drivers fail to start */
 } Fixture;
 
 static GLogWriterOutput
@@ -441,12 +447,18 @@ fixture_engine(Fixture *fx, const char *extra)
 
     fx->p0 = fake_new("p0", 0);
     fx->p1 = fake_new("p1", 1);
+    fx->p0->fail_start = fx->p1->fail_start = fx->unreachable;
     g_ptr_array_add(plugins, fx->p0);
     g_ptr_array_add(plugins, fx->p1);
     fx->engine = vfsec_engine_new(make_conf(fx->dir, extra), plugins, &error);
     g_assert_no_error(error);
     vfsec_engine_start_async(fx->engine, NULL, start_cb, &op);
     wait_for(&op.done);
+    if (fx->unreachable) {
+        g_assert_error(op.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+        g_clear_error(&op.error);
+        return;
+    }
     g_assert_no_error(op.error);
     g_assert_cmpuint(fx->p0->n_switch, ==, 1);      /* hairpin port: VEPA */
     g_assert_cmpuint(fx->p1->n_switch, ==, 0);
@@ -1094,6 +1106,33 @@ test_crash_journal(Fixture *fx, gconstpointer data)
     g_assert_null(vfsec_journal_get_assignment(journal, "p0", 1));
 }
 
+/* vfsecd restarts while the PF drivers are away: a VF it knows (journal)
+ * to be on fail-closed p0 refuses the start; on p1 (not fail-closed) the
+ * start goes on, logged. */
+static void
+test_unreached_pf(Fixture *fx, gconstpointer data)
+{
+    const Att att[] = { { 0, 1, MAC_A, -1 }, { 1, 1, MAC_B, -1 } };
+    const Att att_b = { 0, 1, MAC_A, -1 };
+    const Att att_c = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, att, 2);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(VfsecDomain) c = make_domain("C", UUID_C, NULL, &att_c, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+    fx->unreachable = TRUE;
+    fixture_engine(fx, NULL);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED);
+    g_assert_cmpstr(error->message, ==, "VF 0000:03:10.1 of domain B is on PF p0, whose "
+                    "driver vfsecd has not reached");
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, c);
+    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+}
+
 static void
 test_reconcile(Fixture *fx, gconstpointer data)
 {
@@ -1512,6 +1551,7 @@ main(int argc, char **argv)
     ADD("unmanaged-ignored", test_unmanaged_ignored);
     ADD("attach-detach", test_attach_detach);
     ADD("crash-journal", test_crash_journal);
+    ADD("unreached-pf", test_unreached_pf);
     ADD("reconcile", test_reconcile);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
