@@ -2014,10 +2014,16 @@ engine_find_pf(VfsecEngine *engine, const char *label)
 static EnginePf *
 engine_unlisted_pf(VfsecEngine *engine, const VfsecAttachment *att)
 {
-    g_autoptr(GPtrArray) assignments = vfsec_journal_list_assignments(engine->journal);
+    g_autoptr(GPtrArray) assignments = NULL;
     g_autoptr(VfsecTopology) topo = NULL;
     g_autoptr(VfsecVfInfo) info = NULL;
+    gboolean any = FALSE;
 
+    for (guint p = 0; p < engine->pfs->len; p++)
+        any |= ((EnginePf *)engine->pfs->pdata[p])->vfs->len == 0;
+    if (!any)
+        return NULL;
+    assignments = vfsec_journal_list_assignments(engine->journal);
     for (guint i = 0; att->has_pci && i < assignments->len; i++) {
         const VfsecJournalAssignment *a = assignments->pdata[i];
         EnginePf *pf;
