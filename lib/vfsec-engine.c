@@ -123,6 +123,7 @@ typedef enum {
     JOB_REAPPLY,
     JOB_CONVERGE,
     JOB_RECLAIM_FREE,           /* vfsecctl reclaim: a VF nobody owns */
+    JOB_ROLLBACK,               /* a refused prepare gives the VF back */
 } JobKind;
 
 typedef void (*JobStep)(VfJob *job);
@@ -153,7 +154,6 @@ struct _Batch {
     guint pending;
     GError *error;
     GPtrArray *claimed;         /* EngineVf* this batch claimed anew */
-    gboolean rolled_back;       /* its claims were given back (refused prepare) */
     char *domain;               /* for refusals; NULL if none */
     char *domain_uuid;
     VfsecEngineOp op;           /* domain operations */
@@ -502,29 +502,29 @@ batch_fail(Batch *b, GError *error)
 
 static void queue_owner_job_for(Batch *b, EngineVf *vf, JobKind kind, const char *name,
                                 const char *uuid);
-static void batch_hold(Batch *b);
 static void batch_release(Batch *b, GError *error);
+static void batch_return(Batch *b);
 
-/* Undoes the claims of a failed prepare: each VF the batch claimed is
- * released as at a stop (reclaimed, unpublished, quarantined again), after
- * whatever its queue already holds for the domain — a quarantine or publish
- * queued with the prepare may have run on a VF whose own prepare succeeded.
- * The jobs hold @b, so the refusal is answered once every VF is back. */
+/* Undoes the claims of a failed prepare: each VF the batch claimed gets a
+ * rollback job (unpublish, give back, quarantine again) behind whatever its
+ * queue already holds for the domain — a quarantine or publish queued with
+ * the prepare may have run on a VF whose own prepare succeeded. The refusal
+ * does not wait for them: the owner is cleared as soon as the VF's queue
+ * reaches the job, and a port that cannot be set stays pending for
+ * reconcile. */
 static void
 batch_rollback(Batch *b)
 {
-    b->rolled_back = TRUE;
-    batch_hold(b);
+    Batch *undo = batch_new(b->engine, NULL, batch_return);
+
     for (guint i = 0; i < b->claimed->len; i++) {
         EngineVf *vf = b->claimed->pdata[i];
 
         if (!vf->owned || !owner_is(&vf->own, b->domain, b->domain_uuid))
             continue;
-        audit(G_LOG_LEVEL_MESSAGE, "rollback", vf, b->domain, 0,
-              "%s given back: domain %s was refused", vf->name, b->domain);
-        queue_owner_job_for(b, vf, JOB_RELEASE, b->domain, b->domain_uuid);
+        queue_owner_job_for(undo, vf, JOB_ROLLBACK, b->domain, b->domain_uuid);
     }
-    batch_release(b, NULL);
+    batch_release(undo, NULL);
 }
 
 static void
@@ -559,13 +559,11 @@ batch_done_domain(Batch *b)
 {
     VfsecEngine *engine = b->engine;
 
-    if (b->error && !b->rolled_back)
+    if (b->error)
         audit(G_LOG_LEVEL_MESSAGE, "refuse", NULL, b->domain, 0, "%s of domain %s refused: %s",
               vfsec_engine_op_to_string(b->op), b->domain, b->error->message);
-    if (b->error && b->claimed->len > 0 && !b->rolled_back) {
-        batch_rollback(b);      /* completes @b again once the VFs are back */
-        return;
-    }
+    if (b->error && b->claimed->len > 0)
+        batch_rollback(b);
     if (b->domain) {
         DomainRecord *rec = engine_record(engine, b->domain);
 
@@ -1456,6 +1454,29 @@ release_unpublished(VfJob *job)
 }
 
 static void
+rollback_quarantined(VfJob *job)
+{
+    /* Logged by the primitive; its intent stays pending for reconcile. */
+    g_clear_error(&job->step_error);
+    job_finish(job);
+}
+
+static void
+rollback_unpublished(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    g_clear_error(&job->step_error);
+    owner_clear(&vf->own);
+    vf->owned = FALSE;
+    vf->ready = FALSE;
+    vf_save_or_log(vf, "rollback");
+    audit(G_LOG_LEVEL_MESSAGE, "rollback", vf, job->own.name, 0,
+          "%s given back: domain %s was refused", vf->name, job->own.name);
+    job_apply_port(job, rollback_quarantined);
+}
+
+static void
 release_reclaimed(VfJob *job)
 {
     /* Logged by the reclaim; its intent stays pending for reconcile. */
@@ -1668,6 +1689,13 @@ job_start(VfJob *job)
         return;
     case JOB_RECLAIM_FREE:
         reclaim_free_start(job);
+        return;
+    case JOB_ROLLBACK:
+        if (!job_owns(job)) {
+            job_finish(job);
+            return;
+        }
+        job_unpublish(job, rollback_unpublished);
         return;
     }
     g_assert_not_reached();

@@ -744,13 +744,14 @@ test_refused_rollback(Fixture *fx, gconstpointer data)
     fake_fail_gate(fx->p0, 2);
     wait_for(&op_p.done);
     g_assert_error(op_p.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    wait_for(&op_q.done);
+    wait_for(&op_pub.done);
+    drain();                                        /* the rollback's port calls */
     assert_owner(fx, "p0", 1, NULL);
     assert_owner(fx, "p0", 2, NULL);
     assert_fake_table(fx->p0, NULL, 0);
     g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
     g_assert_true(fake_vf(fx->p0, 2)->has_port_tag);
-    wait_for(&op_q.done);
-    wait_for(&op_pub.done);
     g_clear_error(&op_p.error);
     g_clear_error(&op_q.error);
     g_clear_error(&op_pub.error);
@@ -1306,6 +1307,7 @@ test_stuck_plugin(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(op_a.error->message, "VF 0000:03:10.1"));
     g_clear_error(&op_a.error);
     assert_owner(fx, "p0", 1, NULL);                 /* fail-closed: rolled back */
+    drain();                                         /* the rollback's re-quarantine */
     row = vf_row(fx, "p0", 1);
     g_assert_true(json_object_get_boolean_member(row, "reclaim_pending"));
     g_assert_cmpint(json_object_get_int_member(row, "jobs"), ==, 0);
