@@ -34,6 +34,7 @@ typedef struct {
     gboolean ignore_trust;              /* set-vf leaves trust alone */
     gboolean fail_reclaim;              /* reclaims fail (driver gone) */
     gboolean fail_start;                /* the driver cannot be reached at start */
+    gboolean no_sa_reclaim;             /* caps: the driver keeps SAs across a reset */
     guint cas_bumps;                    /* change the generation before this many set-macs */
     guint n_reclaim, n_set_vf, n_set_macs, n_get_macs, n_switch;
 } Fake;
@@ -65,6 +66,7 @@ fake_start_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, g
         return;
     }
     plugin->caps = (VfsecPluginCaps){ TRUE, TRUE, TRUE, TRUE, TRUE };
+    plugin->caps.reclaims_sas = !f->no_sa_reclaim;
     plugin->port = vfsec_contract_port_new();
     plugin->port->port = f->port_no;
     g_assert_true(vfsec_mac_parse(PF_MAC, &plugin->port->pf_mac, NULL));
@@ -345,6 +347,7 @@ typedef struct {
     Fake *p1;                   /* VEB port */
     GString *audit;             /* "op " per audit entry */
     gboolean unreachable;       /* the next fixture_engine's drivers fail to start */
+    gboolean no_sa_reclaim;     /* ... or report no SA reclaim */
 } Fixture;
 
 static GLogWriterOutput
@@ -448,6 +451,7 @@ fixture_engine(Fixture *fx, const char *extra)
     fx->p0 = fake_new("p0", 0);
     fx->p1 = fake_new("p1", 1);
     fx->p0->fail_start = fx->p1->fail_start = fx->unreachable;
+    fx->p0->no_sa_reclaim = fx->p1->no_sa_reclaim = fx->no_sa_reclaim;
     g_ptr_array_add(plugins, fx->p0);
     g_ptr_array_add(plugins, fx->p1);
     fx->engine = vfsec_engine_new(make_conf(fx->dir, extra), plugins, &error);
@@ -1134,6 +1138,32 @@ test_unreached_pf(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
 }
 
+/* Drivers that cannot reclaim SAs (caps): a start on fail-closed p0 is
+ * refused without a reclaim call; on p1 it goes on, logged. */
+static void
+test_no_sa_reclaim(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+    fx->no_sa_reclaim = TRUE;
+    fixture_engine(fx, NULL);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "VF 0000:03:10.1"));
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 0);
+    assert_owner(fx, "p0", 1, NULL);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    assert_owner(fx, "p1", 1, "B");
+    g_assert_cmpuint(fx->p1->n_reclaim, ==, 0);
+    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+}
+
 static void
 test_reconcile(Fixture *fx, gconstpointer data)
 {
@@ -1554,6 +1584,7 @@ main(int argc, char **argv)
     ADD("attach-detach", test_attach_detach);
     ADD("crash-journal", test_crash_journal);
     ADD("unreached-pf", test_unreached_pf);
+    ADD("no-sa-reclaim", test_no_sa_reclaim);
     ADD("reconcile", test_reconcile);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
