@@ -866,6 +866,17 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, const GError *expired, gpo
         job_done_intent(job, call->intent);
         audit(G_LOG_LEVEL_MESSAGE, "reclaim", vf, job_owner_name(job), out.removed,
               "%s: %" G_GUINT64_FORMAT " SAs reclaimed", vf->name, out.removed);
+        if (!vf->pf->plugin->caps.reclaims_sas) {
+            /* The reset ran, but this driver does not vouch that it drops
+             * SAs: the caller decides (fail-closed PF: refused). Retrying
+             * would not change that, so nothing stays pending. */
+            g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                        "%s: PF %s was reset, but its %s plugin cannot vouch that the "
+                        "reset removes SAs", vf->name, vf->pf->conf->label,
+                        vf->pf->plugin->ops->kind);
+            audit(G_LOG_LEVEL_WARNING, "reclaim", vf, job_owner_name(job), 0, "%s",
+                  job->step_error->message);
+        }
     }
     job->next(job);
 }
@@ -880,19 +891,6 @@ job_reclaim(VfJob *job, JobStep next)
     job->next = next;
     g_clear_error(&job->step_error);
     call->job = job;
-    if (!vf->pf->plugin->caps.reclaims_sas) {
-        /* The driver would answer, but its "reset" keeps the SAs: no
-         * reclaim to wait for, ever. The caller decides (fail-closed PF:
-         * refused; otherwise logged). */
-        g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
-                    "%s: PF %s cannot reclaim SAs (its %s plugin reports no SA reclaim for "
-                    "this driver)", vf->name, vf->pf->conf->label, vf->pf->plugin->ops->kind);
-        audit(G_LOG_LEVEL_WARNING, "reclaim", vf, job_owner_name(job), 0, "%s",
-              job->step_error->message);
-        g_free(call);
-        next(job);
-        return;
-    }
     if (!job_intent(job, VFSEC_JOURNAL_OP_RECLAIM, &call->intent)) {
         g_free(call);
         next(job);
