@@ -2116,6 +2116,37 @@ prepare_unlisted(VfsecEngine *engine, const VfsecDomain *domain, const VfsecAtta
     return FALSE;
 }
 
+/* A plain <hostdev> names no MAC: the guest's driver uses the VF's
+ * administrative MAC (set by the host, read from the PF driver), which is
+ * then the key that must be unique and the MAC to publish. A VF without
+ * one lets the guest pick any MAC: no key can be checked, so a fail-closed
+ * PF refuses it. */
+static gboolean
+prepare_key_mac(const EngineVf *vf, const VfsecDomain *domain, Owner *own, GError **error)
+{
+    static const VfsecMac zero = { { 0 } };
+
+    if (own->has_mac)
+        return TRUE;
+    if (vf->state && vf->state->has_mac && !vfsec_mac_equal(&vf->state->mac, &zero)) {
+        own->has_mac = TRUE;
+        own->mac = vf->state->mac;
+        return TRUE;
+    }
+    if (!vf->pf->conf->fail_closed) {
+        audit(G_LOG_LEVEL_WARNING, "fail-open", (EngineVf *)vf, domain->name, 0,
+              "%s of domain %s has no MAC in the XML and no administrative MAC: its key "
+              "cannot be checked (PF %s is not fail-closed: going on)", vf->name,
+              domain->name, vf->pf->conf->label);
+        return TRUE;
+    }
+    g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                "%s of domain %s has no MAC in the XML and no administrative MAC, so its "
+                "SAD-domain key cannot be checked: give it a <mac> or set the VF's MAC",
+                vf->name, domain->name);
+    return FALSE;
+}
+
 /* Queues a prepare job for attachment @att (if it is on a managed VF). */
 static gboolean
 queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
@@ -2130,7 +2161,8 @@ queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
     if (!vf)
         return prepare_unlisted(engine, domain, att, error);
     owner_from_attachment(&own, engine, vf, domain, att);
-    if (!prepare_check_attachment(engine, vf, domain, &own, error)) {
+    if (!prepare_check_attachment(engine, vf, domain, &own, error) ||
+        !prepare_key_mac(vf, domain, &own, error)) {
         owner_clear(&own);
         return FALSE;
     }

@@ -533,6 +533,14 @@ make_domain(const char *name, const char *uuid, const char *trust, const Att *at
     for (guint i = 0; i < n; i++) {
         guint bus = atts[i].port < 0 ? 0x40 : 3 + (guint)atts[i].port;
 
+        if (!atts[i].mac) {
+            /* A plain hostdev: no MAC in the XML. */
+            g_string_append_printf(xml, "<hostdev mode='subsystem' type='pci' managed='yes'>"
+                                   "<source><address domain='0x0000' bus='0x%02x' "
+                                   "slot='0x10' function='0x%x'/></source></hostdev>", bus,
+                                   atts[i].vf);
+            continue;
+        }
         g_string_append_printf(xml, "<interface type='hostdev' managed='yes'>"
                                "<mac address='%s'/><source><address type='pci' "
                                "domain='0x0000' bus='0x%02x' slot='0x10' function='0x%x'/>"
@@ -1164,6 +1172,42 @@ test_no_sa_reclaim(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
 }
 
+/* A plain <hostdev> has no MAC in the XML: the VF's administrative MAC is
+ * its key and what is published; without one a fail-closed PF refuses. */
+static void
+test_plain_hostdev(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, NULL, -1 };
+    const Att att_b = { 0, 2, MAC_A, -1 };
+    const Att att_c = { 0, 3, NULL, -1 };
+    const Att att_d = { 1, 3, NULL, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(VfsecDomain) c = make_domain("C", UUID_C, NULL, &att_c, 1);
+    g_autoptr(VfsecDomain) d = make_domain("D", UUID_D, NULL, &att_d, 1);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    VfsecEngineSummary s;
+
+    (void)data;
+    fake_vf(fx->p0, 1)->has_mac = TRUE;
+    g_assert_true(vfsec_mac_parse(MAC_A, &fake_vf(fx->p0, 1)->mac, NULL));
+    run_reconcile(fx, none, &s);                    /* the engine reads it */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
+    g_clear_error(&error);
+
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, c);   /* no MAC anywhere, fail-closed */
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "VF 0000:03:10.3 of domain C has no MAC"));
+    assert_owner(fx, "p0", 3, NULL);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, d);         /* p1 is not fail-closed */
+    assert_owner(fx, "p1", 3, "D");
+}
+
 static void
 test_reconcile(Fixture *fx, gconstpointer data)
 {
@@ -1585,6 +1629,7 @@ main(int argc, char **argv)
     ADD("crash-journal", test_crash_journal);
     ADD("unreached-pf", test_unreached_pf);
     ADD("no-sa-reclaim", test_no_sa_reclaim);
+    ADD("plain-hostdev", test_plain_hostdev);
     ADD("reconcile", test_reconcile);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
