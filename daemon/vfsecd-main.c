@@ -108,16 +108,16 @@ vfsecd_reconcile_done(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 void
-vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, VfsecdReconcileFunc callback,
-                 gpointer user_data)
+vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, gint64 listed_at,
+                 VfsecdReconcileFunc callback, gpointer user_data)
 {
     VfsecdReconcile *rc = g_new0(VfsecdReconcile, 1);
 
     rc->daemon = daemon;
     rc->callback = callback;
     rc->user_data = user_data;
-    vfsec_engine_reconcile_async(daemon->engine, domains, daemon->cancellable,
-                                 vfsecd_reconcile_done, rc);
+    vfsec_engine_reconcile_listed_async(daemon->engine, domains, listed_at,
+                                        daemon->cancellable, vfsecd_reconcile_done, rc);
 }
 
 /* A PF driver came back: reconcile against libvirt's running domains. The
@@ -133,7 +133,7 @@ vfsecd_on_pf_reconnected(VfsecEngine *engine, const char *pf_label, gpointer dat
     if (daemon->watcher)
         vfsecd_watcher_reconcile(daemon->watcher, NULL, NULL);
     else
-        vfsecd_reconcile(daemon, NULL, NULL, NULL);
+        vfsecd_reconcile(daemon, NULL, g_get_monotonic_time(), NULL, NULL);
 }
 
 /* ---- Start-up ---- */

@@ -80,6 +80,7 @@ typedef struct {
     guint n_ops;
     guint index;
     GPtrArray *domains;         /* reconcile: VfsecDomain*; NULL: the registry's owners */
+    gint64 listed_at;           /* reconcile: monotonic time before the listing */
     VfsecdReconcileFunc callback;
     gpointer user_data;
     GSourceFunc ready;          /* called after the reconcile; may be NULL */
@@ -175,7 +176,7 @@ vfsecd_job_run(gpointer data)
         vfsec_engine_define(daemon->engine, job->name, job->uuid, domain, job->unparsable);
         break;
     case VFSECD_JOB_RECONCILE:
-        vfsecd_reconcile(daemon, job->domains, vfsecd_job_reconciled, job);
+        vfsecd_reconcile(daemon, job->domains, job->listed_at, vfsecd_job_reconciled, job);
         return G_SOURCE_REMOVE;   /* freed when reconciled */
     }
     vfsecd_job_free(job);
@@ -286,6 +287,10 @@ vfsecd_send_reconcile(VfsecdWatcher *w, VfsecdJob *job)
 {
     if (!job)
         job = vfsecd_job_new(w, VFSECD_JOB_RECONCILE, NULL);
+    /* Before the listing: a VF claimed later belongs to a domain the list
+     * may have missed while it was starting, which reconcile must not
+     * release. */
+    job->listed_at = g_get_monotonic_time();
     job->domains = w->conn ? vfsecd_running_domains(w) : NULL;
     if (!w->ready_sent) {
         job->ready = w->ready;

@@ -86,6 +86,7 @@ struct _EngineVf {
     VfsecContractVf *state;     /* listed or read back; NULL before the first list */
     gboolean stale;             /* the device may differ from state (VF reset) */
     gboolean owned;
+    gint64 claimed_at;          /* monotonic time of the claim */
     Owner own;
     gboolean ready;             /* SAs reclaimed since the claim */
     gboolean published;
@@ -160,6 +161,7 @@ struct _Batch {
     BatchDone done;
     VfsecEngineSummary summary;
     guint64 removed;            /* reclaim_vf: SAs removed */
+    gint64 listed_at;           /* reconcile: when the running domains were listed */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1372,6 +1374,7 @@ prepare_start(VfJob *job)
          * says nothing about the port the quarantine will find, so the
          * next quarantine sets and reads back. */
         vf->stale = TRUE;
+        vf->claimed_at = g_get_monotonic_time();
         g_ptr_array_add(job->batch->claimed, vf);
     }
     if (!vf_save(vf, &job->error)) {
@@ -1634,6 +1637,13 @@ static void
 converge_start(VfJob *job)
 {
     EngineVf *vf = job->vf;
+
+    /* Claimed after the running domains were listed: the list cannot know
+     * that domain, which is starting now; its owner stands. */
+    if (vf->owned && !job->has_owner && vf->claimed_at > job->batch->listed_at) {
+        owner_copy(&job->own, &vf->own);
+        job->has_owner = TRUE;
+    }
 
     if (vf->owned && (!job->has_owner || !owner_is(&vf->own, job->own.name, job->own.uuid))) {
         job_reclaim(job, converge_released);
@@ -2735,6 +2745,15 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
                              GCancellable *cancellable, GAsyncReadyCallback callback,
                              gpointer user_data)
 {
+    vfsec_engine_reconcile_listed_async(engine, domains, g_get_monotonic_time(), cancellable,
+                                        callback, user_data);
+}
+
+void
+vfsec_engine_reconcile_listed_async(VfsecEngine *engine, GPtrArray *domains, gint64 listed_at,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
     GTask *task = g_task_new(NULL, cancellable, callback, user_data);
     ReconcileStart *rs = g_new0(ReconcileStart, 1);
     Batch *b;
@@ -2743,6 +2762,7 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
     rs->domains = domains ? g_ptr_array_ref(domains) : NULL;
     g_task_set_task_data(task, rs, reconcile_data_free);
     b = batch_new(engine, task, reconcile_listed);
+    b->listed_at = listed_at;
     for (guint p = 0; p < engine->pfs->len; p++) {
         PfCall *call = g_new0(PfCall, 1);
         Watch *w;

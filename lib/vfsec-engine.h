@@ -152,6 +152,13 @@ typedef struct {
 void vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data);
+/* The same for @domains listed at @listed_at (g_get_monotonic_time() taken
+ * before the listing started): a VF claimed after that is not released for
+ * missing from @domains, as its domain was starting while they were listed.
+ * vfsec_engine_reconcile_async() takes the time of the call. */
+void vfsec_engine_reconcile_listed_async(VfsecEngine *engine, GPtrArray *domains,
+                                         gint64 listed_at, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
 gboolean vfsec_engine_reconcile_finish(VfsecEngine *engine, GAsyncResult *result,
                                        VfsecEngineSummary *summary, GError **error);
 

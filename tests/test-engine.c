@@ -1208,6 +1208,33 @@ test_plain_hostdev(Fixture *fx, gconstpointer data)
     assert_owner(fx, "p1", 3, "D");
 }
 
+/* The running domains were listed before B's start claimed its VF: the
+ * reconcile on that list releases A (stopped before the listing) but not B. */
+static void
+test_reconcile_stale_list(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    gint64 listed_at;
+    Op op = { 0 };
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    listed_at = g_get_monotonic_time();             /* the list: nothing runs */
+    while (g_get_monotonic_time() == listed_at)
+        ;                                           /* the clock's resolution */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    vfsec_engine_reconcile_listed_async(fx->engine, none, listed_at, NULL, reconcile_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    assert_owner(fx, "p0", 1, NULL);
+    assert_owner(fx, "p0", 2, "B");
+    g_assert_cmpuint(op.summary.released, ==, 1);
+}
+
 static void
 test_reconcile(Fixture *fx, gconstpointer data)
 {
@@ -1631,6 +1658,7 @@ main(int argc, char **argv)
     ADD("no-sa-reclaim", test_no_sa_reclaim);
     ADD("plain-hostdev", test_plain_hostdev);
     ADD("reconcile", test_reconcile);
+    ADD("reconcile-stale-list", test_reconcile_stale_list);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
     ADD("fail-closed", test_fail_closed);
