@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vfsec-conf.h"
 #include "vfsec-config.h"
 #include "vfsec-ctlproto.h"
 #include "vfsec-domain.h"
@@ -60,6 +61,8 @@ typedef struct {
     gboolean xml_usable;        /* parsed, and the name matched */
     char *owner;                /* network port: the domain it is for */
     GPtrArray *candidates;      /* VfsecHookDevice*: what may be a VF */
+    VfsecConf *conf;            /* vfsecd.conf when it exists and is valid */
+    char *conf_error;           /* why vfsecd.conf could not be used, or NULL */
 } VfsecHookRun;
 
 /* A device the XML hands to the object that may be an SR-IOV VF: a PCI
@@ -85,6 +88,8 @@ vfsec_hook_run_clear(VfsecHookRun *run)
     g_free(run->owner);
     if (run->candidates)
         g_ptr_array_unref(run->candidates);
+    g_clear_pointer(&run->conf, vfsec_conf_free);
+    g_free(run->conf_error);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VfsecHookRun, vfsec_hook_run_clear)
 
@@ -225,9 +230,32 @@ vfsec_hook_set_fail_open(VfsecHookRun *run, const char *value)
                                   "0/no/false/off", q);
 }
 
-/* Defaults, then the environment; options override both afterwards. The
- * config file's [hook] section will sit between the two once vfsecd.conf
- * exists (libvirt passes hooks almost no environment). */
+/* vfsecd's own file (VFSEC_CONFIG, else <sysconfdir>/vfsec/vfsecd.conf):
+ * its control socket, [timeouts] hook and [hook] fail-closed. No file is
+ * not a problem (the built-in defaults apply); an invalid one is kept in
+ * conf_error and decided on once the op is known. */
+static void
+vfsec_hook_read_config(VfsecHookRun *run)
+{
+    const char *env = g_getenv("VFSEC_CONFIG");
+    g_autofree char *path = env && *env ? g_strdup(env) : vfsec_conf_default_path();
+    g_autoptr(GError) error = NULL;
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        return;
+    run->conf = vfsec_conf_load(path, &error);
+    if (!run->conf) {
+        run->conf_error = g_strdup(error->message);
+        return;
+    }
+    run->socket_path = run->conf->control_socket;
+    run->timeout_ms = MIN(run->conf->hook_ms, VFSEC_CTL_MAX_TIMEOUT_MS);
+    run->fail_open = !run->conf->hook_fail_closed;
+}
+
+/* Defaults, then vfsecd.conf, then the environment; options override all
+ * of them afterwards (libvirt passes hooks almost no environment: the file
+ * is what a real install uses). */
 static int
 vfsec_hook_read_env(VfsecHookRun *run)
 {
@@ -236,6 +264,7 @@ vfsec_hook_read_env(VfsecHookRun *run)
 
     run->socket_path = VFSEC_CTL_DEFAULT_SOCKET;
     run->timeout_ms = VFSEC_HOOK_DEFAULT_TIMEOUT_MS;
+    vfsec_hook_read_config(run);
     if ((v = g_getenv("VFSEC_CONTROL_SOCKET")) && *v)
         run->socket_path = v;
     if ((v = g_getenv("VFSEC_SYSFS_ROOT")) && *v)
@@ -587,6 +616,14 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
     req->hook.xml = g_strdup(run->xml_usable ? (const char *)run->xml->data : "");
     req->hook.timeout_ms = run->timeout_ms;
 
+    /* An unusable vfsecd.conf leaves the hook guessing the socket and the
+     * policy: a start is refused, a stop goes on with the defaults. */
+    if (run->conf_error) {
+        int rc = vfsec_hook_problem(run, TRUE, "%s", run->conf_error);
+
+        if (rc != VFSEC_HOOK_EXIT_OK)
+            return rc;
+    }
     fd = vfsec_ctl_connect(run->socket_path, deadline);
     /* Without vfsecd, only a device sysfs shows to be a VF is worth
      * refusing a start for: a hostdev GPU or a macvtap on a plain NIC is
