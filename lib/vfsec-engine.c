@@ -2334,6 +2334,41 @@ vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint 
     batch_release(b, error);
 }
 
+/* Whether some attachment of @live resolves to @vf. */
+static gboolean
+domain_has_vf(VfsecEngine *engine, const VfsecDomain *live, const EngineVf *vf)
+{
+    for (guint i = 0; i < live->attachments->len; i++)
+        if (engine_resolve(engine, live->attachments->pdata[i]) == vf)
+            return TRUE;
+    return FALSE;
+}
+
+void
+vfsec_engine_detach_missing_async(VfsecEngine *engine, const VfsecDomain *live,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    Batch *b = domain_batch(engine, live, cancellable, callback, user_data,
+                            vfsec_engine_detach_missing_async);
+
+    b->op = VFSEC_ENGINE_OP_RELEASE;
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+
+            /* A VF the domain is being given (prepare queued) is not owned
+             * yet: only what it owns now and its XML no longer names. */
+            if (vf->owned && owner_is(&vf->own, live->name, live->uuid) &&
+                !domain_has_vf(engine, live, vf))
+                queue_owner_job(b, vf, JOB_RELEASE, live);
+        }
+    }
+    batch_release(b, NULL);
+}
+
 gboolean
 vfsec_engine_operation_finish(VfsecEngine *engine, GAsyncResult *result, GError **error)
 {

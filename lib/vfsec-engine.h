@@ -104,6 +104,12 @@ void vfsec_engine_attach_async(VfsecEngine *engine, const VfsecDomain *domain, g
 void vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint index,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
+/* Device removed: releases every VF the domain owns that its live XML @live
+ * (after the removal) no longer names — no need to know which device went,
+ * nor any earlier XML. */
+void vfsec_engine_detach_missing_async(VfsecEngine *engine, const VfsecDomain *live,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
 /* Finishes any of the domain operations above. */
 gboolean vfsec_engine_operation_finish(VfsecEngine *engine, GAsyncResult *result,
                                        GError **error);

@@ -1066,6 +1066,38 @@ test_attach_detach(Fixture *fx, gconstpointer data)
     assert_fake_table(fx->p0, NULL, 0);
 }
 
+/* DEVICE_REMOVED hands the engine only the live XML after the removal: the
+ * VF the domain owns and no longer names is released, the other stays. */
+static void
+test_detach_missing(Fixture *fx, gconstpointer data)
+{
+    const Att both[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    g_autoptr(VfsecDomain) before = make_domain("A", UUID_A, NULL, both, 2);
+    g_autoptr(VfsecDomain) after = make_domain("A", UUID_A, NULL, both, 1);
+    Op op = { 0 };
+    guint n;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, before);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, before);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, before);
+    assert_fake_table(fx->p0, NULL, 2);
+    fake_vf(fx->p0, 2)->sa_count = 6;
+    vfsec_engine_detach_missing_async(fx->engine, after, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    assert_owner(fx, "p0", 1, "A");
+    assert_owner(fx, "p0", 2, NULL);
+    g_assert_cmpuint(fake_vf(fx->p0, 2)->sa_count, ==, 0);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    n = fx->p0->n_reclaim;
+    op = (Op){ 0 };
+    vfsec_engine_detach_missing_async(fx->engine, after, NULL, op_cb, &op);   /* again */
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, n);
+}
+
 static void
 run_reconcile(Fixture *fx, GPtrArray *domains, VfsecEngineSummary *summary)
 {
@@ -1653,6 +1685,7 @@ main(int argc, char **argv)
     ADD("release-trusted-requarantined", test_release_trusted_requarantined);
     ADD("unmanaged-ignored", test_unmanaged_ignored);
     ADD("attach-detach", test_attach_detach);
+    ADD("detach-missing", test_detach_missing);
     ADD("crash-journal", test_crash_journal);
     ADD("unreached-pf", test_unreached_pf);
     ADD("no-sa-reclaim", test_no_sa_reclaim);
