@@ -344,12 +344,13 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
     }
 }
 
+/* The guest rebooted and lost its IPsec state while the domain keeps its
+ * VFs: reclaim, nothing else. */
 static void
 vfsecd_on_reboot(virConnectPtr conn, virDomainPtr dom, void *opaque)
 {
     static const VfsecEngineOp reclaim[] = { VFSEC_ENGINE_OP_RECLAIM };
 
-    g_assert(vfsecd_reboot_action() == VFSECD_ACTION_RECLAIM);
     vfsecd_log_event("libvirt", "reboot", virDomainGetName(dom), NULL);
     vfsecd_send_ops(opaque, vfsecd_identity_domain(dom), reclaim, G_N_ELEMENTS(reclaim));
 }
