@@ -577,6 +577,10 @@ batch_done_domain(Batch *b)
         } else if (b->op == VFSEC_ENGINE_OP_PREPARE) {
             g_clear_pointer(&rec->refusal, g_free);
         }
+        /* A transient domain is never UNDEFINED: its stop is the end of it,
+         * or records would pile up for every transient domain ever run. */
+        if (!b->error && b->op == VFSEC_ENGINE_OP_RELEASE && !rec->defined && !rec->unparsable)
+            g_hash_table_remove(engine->domains, b->domain);
     }
     batch_return(b);
 }

@@ -1098,6 +1098,22 @@ test_detach_missing(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(fx->p0->n_reclaim, ==, n);
 }
 
+/* A transient domain (never defined, so never undefined) leaves no record
+ * once it stopped. */
+static void
+test_transient_forgotten(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) t = make_domain("T", UUID_A, NULL, &att, 1);
+    g_autoptr(JsonNode) node = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, t);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, t);
+    node = vfsec_engine_domains_json(fx->engine);
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(node)), ==, 0);
+}
+
 static void
 run_reconcile(Fixture *fx, GPtrArray *domains, VfsecEngineSummary *summary)
 {
@@ -1686,6 +1702,7 @@ main(int argc, char **argv)
     ADD("unmanaged-ignored", test_unmanaged_ignored);
     ADD("attach-detach", test_attach_detach);
     ADD("detach-missing", test_detach_missing);
+    ADD("transient-forgotten", test_transient_forgotten);
     ADD("crash-journal", test_crash_journal);
     ADD("unreached-pf", test_unreached_pf);
     ADD("no-sa-reclaim", test_no_sa_reclaim);
