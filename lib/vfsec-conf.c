@@ -813,6 +813,32 @@ vfsec_conf_load(const char *path, GError **error)
     return conf;
 }
 
+VfsecConf *
+vfsec_conf_load_twice(const char *path, VfsecConf **copy, GError **error)
+{
+    g_autofree char *data = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(VfsecConf) conf = NULL;
+    gsize len;
+
+    g_return_val_if_fail(path != NULL && copy != NULL, NULL);
+
+    *copy = NULL;
+    if (!vfsec_file_read_max(path, VFSEC_CONF_MAX, &data, &len, error))
+        return NULL;
+    conf = vfsec_conf_load_data(data, len, &local);
+    if (!conf) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+        return NULL;
+    }
+    /* The same bytes parse the same way: this cannot fail where the first
+     * parse succeeded. */
+    *copy = vfsec_conf_load_data(data, len, error);
+    if (!*copy)
+        return NULL;
+    return g_steal_pointer(&conf);
+}
+
 const VfsecConfPf *
 vfsec_conf_find_pf(const VfsecConf *conf, const char *label)
 {
