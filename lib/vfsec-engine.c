@@ -1455,8 +1455,10 @@ release_quarantined(VfJob *job)
     job_finish(job);
 }
 
+/* After an unpublish (whose failure is logged and left to reconcile): the
+ * VF has no owner any more. */
 static void
-release_unpublished(VfJob *job)
+job_give_back(VfJob *job, const char *op)
 {
     EngineVf *vf = job->vf;
 
@@ -1467,7 +1469,13 @@ release_unpublished(VfJob *job)
     owner_clear(&vf->own);
     vf->owned = FALSE;
     vf->ready = FALSE;
-    vf_save_or_log(vf, "release");
+    vf_save_or_log(vf, op);
+}
+
+static void
+release_unpublished(VfJob *job)
+{
+    job_give_back(job, "release");
     job_apply_port(job, release_quarantined);
 }
 
@@ -1482,15 +1490,9 @@ rollback_quarantined(VfJob *job)
 static void
 rollback_unpublished(VfJob *job)
 {
-    EngineVf *vf = job->vf;
-
-    g_clear_error(&job->step_error);
-    owner_clear(&vf->own);
-    vf->owned = FALSE;
-    vf->ready = FALSE;
-    vf_save_or_log(vf, "rollback");
-    audit(G_LOG_LEVEL_MESSAGE, "rollback", vf, job->own.name, 0,
-          "%s given back: domain %s was refused", vf->name, job->own.name);
+    job_give_back(job, "rollback");
+    audit(G_LOG_LEVEL_MESSAGE, "rollback", job->vf, job->own.name, 0,
+          "%s given back: domain %s was refused", job->vf->name, job->own.name);
     job_apply_port(job, rollback_quarantined);
 }
 
@@ -1681,15 +1683,18 @@ reclaim_free_start(VfJob *job)
 static void
 job_start(VfJob *job)
 {
+    /* These act for the domain on a VF it owns; once it does not (a
+     * refused prepare, a release queued before), they have nothing to do. */
+    if ((job->kind == JOB_QUARANTINE || job->kind == JOB_RECLAIM ||
+         job->kind == JOB_ROLLBACK) && !job_owns(job)) {
+        job_finish(job);
+        return;
+    }
     switch (job->kind) {
     case JOB_PREPARE:
         prepare_start(job);
         return;
     case JOB_QUARANTINE:
-        if (!job_owns(job)) {
-            job_finish(job);
-            return;
-        }
         job_apply_port(job, port_applied);
         return;
     case JOB_PUBLISH:
@@ -1699,10 +1704,6 @@ job_start(VfJob *job)
         release_start(job);
         return;
     case JOB_RECLAIM:
-        if (!job_owns(job)) {
-            job_finish(job);
-            return;
-        }
         job_reclaim(job, job_finish_step);
         return;
     case JOB_REAPPLY:
@@ -1716,10 +1717,6 @@ job_start(VfJob *job)
         reclaim_free_start(job);
         return;
     case JOB_ROLLBACK:
-        if (!job_owns(job)) {
-            job_finish(job);
-            return;
-        }
         job_unpublish(job, rollback_unpublished);
         return;
     }

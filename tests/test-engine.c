@@ -296,8 +296,10 @@ fake_new(const char *label, guint port_no)
     return f;
 }
 
+/* Opens @vf's gate and answers what it held: done, or (@fail) an error as
+ * from a driver that gave up. */
 static void
-fake_open_gate(Fake *f, guint vf)
+fake_take_held(Fake *f, guint vf, gboolean fail)
 {
     f->gate[vf] = FALSE;
     for (guint i = 0; i < f->held->len;) {
@@ -308,27 +310,25 @@ fake_open_gate(Fake *f, guint vf)
             continue;
         }
         g_ptr_array_remove_index(f->held, i);
-        fake_do_reclaim(f, task);
+        if (fail)
+            g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "driver gave up");
+        else
+            fake_do_reclaim(f, task);
         g_object_unref(task);
     }
+}
+
+static void
+fake_open_gate(Fake *f, guint vf)
+{
+    fake_take_held(f, vf, FALSE);
 }
 
 /* The held reclaims of @vf fail (the driver gave up); later ones go through. */
 static void
 fake_fail_gate(Fake *f, guint vf)
 {
-    f->gate[vf] = FALSE;
-    for (guint i = 0; i < f->held->len;) {
-        GTask *task = f->held->pdata[i];
-
-        if (GPOINTER_TO_UINT(g_task_get_task_data(task)) != vf) {
-            i++;
-            continue;
-        }
-        g_ptr_array_remove_index(f->held, i);
-        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "driver gave up");
-        g_object_unref(task);
-    }
+    fake_take_held(f, vf, TRUE);
 }
 
 static VfsecContractVf *
