@@ -350,18 +350,44 @@ typedef struct {
     gboolean no_sa_reclaim;     /* ... or report no SA reclaim */
 } Fixture;
 
+/* Appends "OP " to @audit for each audit entry, and one line
+ * "OP DOMAIN VF COUNT" of its structured fields to test_entries. */
+static GString *test_entries;
+
 static GLogWriterOutput
 audit_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
 {
     GString *audit = data;
+    const char *op = NULL, *domain = "", *vf = "", *count = "";
 
     for (gsize i = 0; i < n; i++) {
-        if (strcmp(fields[i].key, "VFSEC_OP") == 0) {
-            g_string_append_printf(audit, "%s ", (const char *)fields[i].value);
-            return G_LOG_WRITER_HANDLED;
-        }
+        const char *key = fields[i].key;
+
+        if (strcmp(key, "VFSEC_OP") == 0)
+            op = fields[i].value;
+        else if (strcmp(key, "DOMAIN") == 0)
+            domain = fields[i].value;
+        else if (strcmp(key, "VF") == 0)
+            vf = fields[i].value;
+        else if (strcmp(key, "COUNT") == 0)
+            count = fields[i].value;
     }
-    return g_log_writer_default(level, fields, n, NULL);
+    if (!op)
+        return g_log_writer_default(level, fields, n, NULL);
+    g_string_append_printf(audit, "%s ", op);
+    if (test_entries)
+        g_string_append_printf(test_entries, "%s %s %s %s\n", op, domain, vf, count);
+    return G_LOG_WRITER_HANDLED;
+}
+
+/* Whether an audit entry with these structured fields was logged. */
+static gboolean
+audited(const char *op, const char *domain, const char *vf, guint64 count)
+{
+    g_autofree char *line = g_strdup_printf("%s %s %s %" G_GUINT64_FORMAT "\n", op, domain, vf,
+                                            count);
+
+    return strstr(test_entries->str, line) != NULL;
 }
 
 static GString *test_audit;     /* where the writer (process-wide) appends */
@@ -475,6 +501,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
     fx->dir = vfsec_test_make_dir("engine");
     fx->audit = g_string_new(NULL);
     test_audit = fx->audit;
+    test_entries = g_string_new(NULL);
     fixture_engine(fx, data);
 }
 
@@ -507,6 +534,8 @@ fixture_teardown(Fixture *fx, gconstpointer data)
     g_free(fx->dir);
     g_string_free(fx->audit, TRUE);
     test_audit = NULL;
+    g_string_free(test_entries, TRUE);
+    test_entries = NULL;
 }
 
 /* A hostdev interface on VF @vf of port @port (-1: an unmanaged PCI address). */
@@ -625,6 +654,7 @@ test_prepare_reclaims(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
     assert_owner(fx, "p0", 1, "A");
     g_assert_nonnull(strstr(fx->audit->str, "reclaim prepare"));
+    g_assert_true(audited("reclaim", "A", "0000:03:10.1", 5));
 
     /* Idempotent: hook and event both asking acts once. */
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
@@ -720,6 +750,8 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     text = json_to_string(domains, FALSE);
     g_assert_nonnull(strstr(text, "owned by running domain A"));
     g_assert_nonnull(strstr(fx->audit->str, "refuse rollback"));
+    g_assert_true(audited("refuse", "B", "", 0));
+    g_assert_true(audited("rollback", "B", "0000:03:10.2", 0));
 
     /* A later successful prepare clears the refusal. */
     run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
@@ -1191,7 +1223,7 @@ test_unreached_pf(Fixture *fx, gconstpointer data)
     g_assert_cmpstr(error->message, ==, "VF 0000:03:10.1 of domain B is on PF p0, whose "
                     "driver vfsecd has not reached");
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, c);
-    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+    g_assert_true(audited("fail-open", "C", "", 0));
 }
 
 /* Drivers that cannot vouch for an SA reclaim (caps): the reset runs, but a
@@ -1217,7 +1249,7 @@ test_no_sa_reclaim(Fixture *fx, gconstpointer data)
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
     assert_owner(fx, "p1", 1, "B");
     g_assert_cmpuint(fx->p1->n_reclaim, ==, 1);
-    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+    g_assert_true(audited("fail-open", "B", "0000:04:10.1", 0));
 }
 
 /* A plain <hostdev> has no MAC in the XML: the VF's administrative MAC is
@@ -1402,7 +1434,7 @@ test_fail_closed(Fixture *fx, gconstpointer data)
     fx->p1->fail_reclaim = TRUE;
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
     assert_owner(fx, "p1", 1, "B");
-    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+    g_assert_true(audited("fail-open", "B", "0000:04:10.1", 0));
 }
 
 static void
