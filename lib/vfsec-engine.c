@@ -1331,6 +1331,16 @@ prepare_reclaimed(VfJob *job)
     job_finish_step(job);
 }
 
+static void job_unpublish(VfJob *job, JobStep next);
+
+static void
+prepare_unpublished(VfJob *job)
+{
+    job_pf_failure(job);
+    vf_save_or_log(job->vf, "prepare");
+    job_finish_step(job);
+}
+
 static void
 prepare_start(VfJob *job)
 {
@@ -1358,6 +1368,12 @@ prepare_start(VfJob *job)
               vfsec_trust_to_string(vf->own.policy.trust));
         if (vf->ready && !vf_save(vf, &job->error)) {
             job_finish(job);
+            return;
+        }
+        /* Published under the old terms: take it out; the publish that
+         * follows the start puts it back under the new ones. */
+        if (vf->ready && vf->published) {
+            job_unpublish(job, prepare_unpublished);
             return;
         }
     }

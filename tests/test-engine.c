@@ -922,6 +922,8 @@ test_terms_updated(Fixture *fx, gconstpointer data)
     const Att att_vlan = { 0, 2, MAC_B, 42 };
     g_autoptr(VfsecDomain) port = make_domain("A", UUID_A, NULL, &att, 1);
     g_autoptr(VfsecDomain) full = make_domain("A", UUID_A, "trusted", &att, 1);
+    const Att att_c = { 0, 1, "52:54:00:00:00:0c", -1 };
+    g_autoptr(VfsecDomain) other_mac = make_domain("A", UUID_A, NULL, &att_c, 1);
     g_autoptr(VfsecDomain) port_b = make_domain("B", UUID_B, "trusted", &att_vlan, 1);
     g_autoptr(VfsecDomain) full_b = make_domain("B", UUID_B, NULL, &att_vlan, 1);
     g_autoptr(GError) error = NULL;
@@ -939,6 +941,15 @@ test_terms_updated(Fixture *fx, gconstpointer data)
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port);
     run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, port);
     g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+
+    /* Published under the port's MAC; the full XML names another: the
+     * table follows the new terms. */
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, port);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, other_mac);
+    assert_fake_table(fx->p0, NULL, 0);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, other_mac);
+    assert_fake_table(fx->p0, "52:54:00:00:00:0c", 1);
 
     /* Claimed as trusted with a <vlan>; the full XML says untrusted: an
      * untrusted domain's <vlan> is refused, as for any claim. */
