@@ -2560,15 +2560,19 @@ static void reconcile_return(Batch *b);
 
 /* Frees @call; FALSE (and its batch hold dropped) when the engine is gone. */
 static gboolean
-pf_call_open(PfCall *call, Batch **b, EnginePf **pf)
+pf_call_open(PfCall *call, const GError *expired, Batch **b, EnginePf **pf, GError **error)
 {
     *b = call->batch;
     *pf = call->pf;
     g_free(call);
-    if (!engine_dead((*b)->alive))
-        return TRUE;
-    batch_release(*b, NULL);
-    return FALSE;
+    if (engine_dead((*b)->alive)) {
+        batch_release(*b, NULL);
+        return FALSE;
+    }
+    /* The deadline passed first: that is the call's error. */
+    if (expired)
+        *error = g_error_copy(expired);
+    return TRUE;
 }
 
 /* A correction that failed: logged, counted, and the batch hold dropped. */
@@ -2610,11 +2614,9 @@ reconcile_macs_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    if (!pf_call_open(data, &b, &pf))
+    if (!pf_call_open(data, expired, &b, &pf, &error))
         return;
-    if (expired)
-        error = g_error_copy(expired);
-    else
+    if (!error)
         now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
     if (!now) {
         reconcile_failed(b, "PF %s: reading the local-MAC table failed: %s", pf->conf->label,
@@ -2768,11 +2770,9 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    if (!pf_call_open(data, &b, &pf))
+    if (!pf_call_open(data, expired, &b, &pf, &error))
         return;
-    if (expired)
-        error = g_error_copy(expired);
-    else
+    if (!error)
         vfs = vfsec_plugin_list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
         reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
@@ -2931,11 +2931,9 @@ reload_switch_cb(GObject *source, GAsyncResult *result, const GError *expired, g
     EnginePf *pf;
 
     (void)source;
-    if (!pf_call_open(call, &b, &pf))
+    if (!pf_call_open(call, expired, &b, &pf, &error))
         return;
-    if (expired)
-        error = g_error_copy(expired);
-    else
+    if (!error)
         vfsec_plugin_set_switch_mode_finish(pf->plugin, result, &error);
     if (error)
         audit(G_LOG_LEVEL_WARNING, "reload", NULL, NULL, 0, "PF %s: VEPA mode: %s",
