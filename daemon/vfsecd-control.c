@@ -274,11 +274,33 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
     vfsecd_run_ops(daemon, domain, ops, n_ops, vfsecd_call_ops_done, c);
 }
 
+/* Ops that act for libvirt or on a VF's SAs are root's: a member of the
+ * control group may query, but a forged hook call could release another
+ * domain's VF or claim one, and a reclaim drops SAs. libvirtd runs hooks as
+ * root. */
+static gboolean
+vfsecd_require_root(VfsecJsonlCall *call)
+{
+    const VfsecJsonlPeer *peer = vfsec_jsonl_conn_get_peer(vfsec_jsonl_call_get_conn(call));
+    g_autoptr(GError) error = NULL;
+
+    if (peer->uid == 0)
+        return TRUE;
+    g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_PERMISSION,
+                "control op %s is for root only (peer uid %u may only query)",
+                vfsec_jsonl_call_get_op(call), (guint)peer->uid);
+    vfsec_jsonl_call_return_error(call, error);
+    return FALSE;
+}
+
 static void
 vfsecd_handle_hook(VfsecJsonlCall *call, gpointer user_data)
 {
     VfsecdDaemon *daemon = user_data;
     const VfsecCtlHookArgs *args = &vfsec_ctl_call_get_request(call)->hook;
+
+    if (!vfsecd_require_root(call))
+        return;
 
     vfsecd_log_event("hook", vfsec_hook_op_to_string(args->op), args->name,
                      vfsec_hook_kind_to_string(args->kind));
@@ -487,12 +509,19 @@ vfsecd_handle_reclaim(VfsecJsonlCall *call, gpointer user_data)
 {
     VfsecdDaemon *daemon = user_data;
     const VfsecCtlRequest *req = vfsec_ctl_call_get_request(call);
-    VfsecPlugin *plugin = vfsecd_find_plugin(daemon, &req->pf);
-    g_autoptr(JsonNode) rows = vfsec_engine_vfs_json(daemon->engine);
-    JsonArray *arr = json_node_get_array(rows);
+    VfsecPlugin *plugin = NULL;
+    g_autoptr(JsonNode) rows = NULL;
+    JsonArray *arr;
     g_autoptr(GError) error = NULL;
     JsonObject *row = NULL;
-    VfsecdReclaim *r = g_new0(VfsecdReclaim, 1);
+    VfsecdReclaim *r;
+
+    if (!vfsecd_require_root(call))
+        return;
+    plugin = vfsecd_find_plugin(daemon, &req->pf);
+    rows = vfsec_engine_vfs_json(daemon->engine);
+    arr = json_node_get_array(rows);
+    r = g_new0(VfsecdReclaim, 1);
 
     vfsec_pci_addr_format(&req->pf, r->pf);
     for (guint i = 0; plugin && i < json_array_get_length(arr); i++) {

@@ -44,9 +44,3 @@ vfsecd_lifecycle_action(int event, int detail, gboolean active)
         return VFSECD_ACTION_NONE;
     }
 }
-
-VfsecdAction
-vfsecd_reboot_action(void)
-{
-    return VFSECD_ACTION_RECLAIM;
-}

@@ -26,8 +26,4 @@ const char *vfsecd_action_to_string(VfsecdAction action);
  * state lost — reclaim, the VF stays its; otherwise it is a stop). */
 VfsecdAction vfsecd_lifecycle_action(int event, int detail, gboolean active);
 
-/* The action for VIR_DOMAIN_EVENT_ID_REBOOT: the guest rebooted and lost its
- * IPsec state while the domain keeps its VFs. */
-VfsecdAction vfsecd_reboot_action(void);
-
 G_END_DECLS

@@ -108,16 +108,16 @@ vfsecd_reconcile_done(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 void
-vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, VfsecdReconcileFunc callback,
-                 gpointer user_data)
+vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, gint64 listed_at,
+                 VfsecdReconcileFunc callback, gpointer user_data)
 {
     VfsecdReconcile *rc = g_new0(VfsecdReconcile, 1);
 
     rc->daemon = daemon;
     rc->callback = callback;
     rc->user_data = user_data;
-    vfsec_engine_reconcile_async(daemon->engine, domains, daemon->cancellable,
-                                 vfsecd_reconcile_done, rc);
+    vfsec_engine_reconcile_listed_async(daemon->engine, domains, listed_at,
+                                        daemon->cancellable, vfsecd_reconcile_done, rc);
 }
 
 /* A PF driver came back: reconcile against libvirt's running domains. The
@@ -133,7 +133,7 @@ vfsecd_on_pf_reconnected(VfsecEngine *engine, const char *pf_label, gpointer dat
     if (daemon->watcher)
         vfsecd_watcher_reconcile(daemon->watcher, NULL, NULL);
     else
-        vfsecd_reconcile(daemon, NULL, NULL, NULL);
+        vfsecd_reconcile(daemon, NULL, g_get_monotonic_time(), NULL, NULL);
 }
 
 /* ---- Start-up ---- */
@@ -184,12 +184,9 @@ vfsecd_build(VfsecdDaemon *daemon, GError **error)
         g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_plugin_free);
     g_autoptr(VfsecConf) engine_conf = NULL;
 
-    daemon->conf = vfsec_conf_load(daemon->config_path, error);
+    /* The engine takes a configuration of its own, from the same read. */
+    daemon->conf = vfsec_conf_load_twice(daemon->config_path, &engine_conf, error);
     if (!daemon->conf)
-        return FALSE;
-    /* The engine takes a configuration of its own, loaded from the same file. */
-    engine_conf = vfsec_conf_load(daemon->config_path, error);
-    if (!engine_conf)
         return FALSE;
     for (guint i = 0; i < engine_conf->pfs->len; i++) {
         const VfsecConfPf *pf = engine_conf->pfs->pdata[i];
@@ -251,13 +248,11 @@ vfsecd_on_reload(gpointer data)
 {
     VfsecdDaemon *daemon = data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(VfsecConf) conf = vfsec_conf_load(daemon->config_path, &error);
     g_autoptr(VfsecConf) engine_conf = NULL;
+    g_autoptr(VfsecConf) conf = vfsec_conf_load_twice(daemon->config_path, &engine_conf, &error);
 
-    if (conf)
-        engine_conf = vfsec_conf_load(daemon->config_path, &error);
-    if (!engine_conf || !vfsec_engine_set_conf(daemon->engine, g_steal_pointer(&engine_conf),
-                                               &error)) {
+    if (!conf ||
+        !vfsec_engine_set_conf(daemon->engine, g_steal_pointer(&engine_conf), &error)) {
         vfsecd_reload_record(daemon, error);
         return G_SOURCE_CONTINUE;
     }

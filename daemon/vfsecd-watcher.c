@@ -16,8 +16,8 @@
  * connection and retries with a back-off doubling from [timeouts]
  * reconnect-min to reconnect-max; every successful connection registers
  * every callback again and reconciles from the running domains' live XML,
- * since events were missed meanwhile. The previous live XML of each running
- * domain is kept (thread side) so DEVICE_REMOVED knows what went away. */
+ * since events were missed meanwhile. DEVICE_REMOVED needs no earlier XML:
+ * the engine releases what the domain owns and its live XML no longer names. */
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <string.h>
@@ -54,7 +54,6 @@ struct _VfsecdWatcher {
     guint reconnect_min_ms;
     guint reconnect_max_ms;
     char *uri;
-    GHashTable *live;           /* domain name -> its last live XML (string) */
     gboolean ready_sent;
     GSourceFunc ready;
     gpointer ready_data;
@@ -80,6 +79,7 @@ typedef struct {
     guint n_ops;
     guint index;
     GPtrArray *domains;         /* reconcile: VfsecDomain*; NULL: the registry's owners */
+    gint64 listed_at;           /* reconcile: monotonic time before the listing */
     VfsecdReconcileFunc callback;
     gpointer user_data;
     GSourceFunc ready;          /* called after the reconcile; may be NULL */
@@ -165,8 +165,8 @@ vfsecd_job_run(gpointer data)
                                   vfsecd_job_engine_done, job);
         return G_SOURCE_REMOVE;   /* freed when done */
     case VFSECD_JOB_DETACH:
-        vfsec_engine_detach_async(daemon->engine, domain, job->index, daemon->cancellable,
-                                  vfsecd_job_engine_done, job);
+        vfsec_engine_detach_missing_async(daemon->engine, domain, daemon->cancellable,
+                                          vfsecd_job_engine_done, job);
         return G_SOURCE_REMOVE;
     case VFSECD_JOB_FORGET:
         vfsec_engine_forget(daemon->engine, domain->name, domain->uuid);
@@ -175,7 +175,7 @@ vfsecd_job_run(gpointer data)
         vfsec_engine_define(daemon->engine, job->name, job->uuid, domain, job->unparsable);
         break;
     case VFSECD_JOB_RECONCILE:
-        vfsecd_reconcile(daemon, job->domains, vfsecd_job_reconciled, job);
+        vfsecd_reconcile(daemon, job->domains, job->listed_at, vfsecd_job_reconciled, job);
         return G_SOURCE_REMOVE;   /* freed when reconciled */
     }
     vfsecd_job_free(job);
@@ -198,17 +198,14 @@ vfsecd_virt_error(void)
     return err && err->message ? err->message : "unknown libvirt error";
 }
 
-/* The domain's XML (live when running), parsed; NULL with a log line. The
- * text goes to *@xml_out when given (NULL on failure). */
+/* The domain's live XML (when running), parsed; NULL with a log line. */
 static VfsecDomain *
-vfsecd_fetch_domain(virDomainPtr dom, char **xml_out)
+vfsecd_fetch_domain(virDomainPtr dom)
 {
     g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
     g_autoptr(GError) error = NULL;
     VfsecDomain *domain;
 
-    if (xml_out)
-        *xml_out = NULL;
     if (!xml) {
         g_warning("domain %s: cannot read its XML: %s", virDomainGetName(dom),
                   vfsecd_virt_error());
@@ -217,20 +214,6 @@ vfsecd_fetch_domain(virDomainPtr dom, char **xml_out)
     domain = vfsec_domain_parse_string(xml, -1, &error);
     if (!domain)
         g_warning("domain %s: %s", virDomainGetName(dom), error->message);
-    else if (xml_out)
-        *xml_out = g_steal_pointer(&xml);
-    return domain;
-}
-
-/* Fetches and parses @dom's live XML and remembers it for DEVICE_REMOVED. */
-static VfsecDomain *
-vfsecd_fetch_live(VfsecdWatcher *w, virDomainPtr dom)
-{
-    char *xml;
-    VfsecDomain *domain = vfsecd_fetch_domain(dom, &xml);
-
-    if (domain)
-        g_hash_table_replace(w->live, g_strdup(domain->name), xml);
     return domain;
 }
 
@@ -269,9 +252,8 @@ vfsecd_running_domains(VfsecdWatcher *w)
         return NULL;
     }
     out = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_domain_free);
-    g_hash_table_remove_all(w->live);
     for (int i = 0; i < n; i++) {
-        VfsecDomain *domain = vfsecd_fetch_live(w, doms[i]);
+        VfsecDomain *domain = vfsecd_fetch_domain(doms[i]);
 
         if (domain)
             g_ptr_array_add(out, domain);
@@ -286,6 +268,10 @@ vfsecd_send_reconcile(VfsecdWatcher *w, VfsecdJob *job)
 {
     if (!job)
         job = vfsecd_job_new(w, VFSECD_JOB_RECONCILE, NULL);
+    /* Before the listing: a VF claimed later belongs to a domain the list
+     * may have missed while it was starting, which reconcile must not
+     * release. */
+    job->listed_at = g_get_monotonic_time();
     job->domains = w->conn ? vfsecd_running_domains(w) : NULL;
     if (!w->ready_sent) {
         job->ready = w->ready;
@@ -301,7 +287,9 @@ vfsecd_send_reconcile(VfsecdWatcher *w, VfsecdJob *job)
 static void
 vfsecd_send_define(VfsecdWatcher *w, virDomainPtr dom)
 {
-    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    /* The definition, not the running instance's live XML: what the next
+     * start will use (a running domain redefined keeps its old live XML). */
+    g_autofree char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
     g_autoptr(GError) error = NULL;
     VfsecdJob *job = vfsecd_job_new(w, VFSECD_JOB_DEFINE, NULL);
     char uuid[VIR_UUID_STRING_BUFLEN];
@@ -335,11 +323,10 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
     vfsecd_log_event("libvirt", vfsecd_action_to_string(action), name, what);
     switch (action) {
     case VFSECD_ACTION_START:
-        if ((domain = vfsecd_fetch_live(w, dom)))
+        if ((domain = vfsecd_fetch_domain(dom)))
             vfsecd_send_ops(w, domain, start, G_N_ELEMENTS(start));
         break;
     case VFSECD_ACTION_RELEASE:
-        g_hash_table_remove(w->live, name);
         vfsecd_send_ops(w, vfsecd_identity_domain(dom), release, G_N_ELEMENTS(release));
         break;
     case VFSECD_ACTION_RECLAIM:
@@ -357,12 +344,13 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
     }
 }
 
+/* The guest rebooted and lost its IPsec state while the domain keeps its
+ * VFs: reclaim, nothing else. */
 static void
 vfsecd_on_reboot(virConnectPtr conn, virDomainPtr dom, void *opaque)
 {
     static const VfsecEngineOp reclaim[] = { VFSEC_ENGINE_OP_RECLAIM };
 
-    g_assert(vfsecd_reboot_action() == VFSECD_ACTION_RECLAIM);
     vfsecd_log_event("libvirt", "reboot", virDomainGetName(dom), NULL);
     vfsecd_send_ops(opaque, vfsecd_identity_domain(dom), reclaim, G_N_ELEMENTS(reclaim));
 }
@@ -389,7 +377,7 @@ vfsecd_on_device_added(virConnectPtr conn, virDomainPtr dom, const char *alias, 
     int index;
 
     vfsecd_log_event("libvirt", "device-added", virDomainGetName(dom), alias);
-    domain = vfsecd_fetch_live(w, dom);
+    domain = vfsecd_fetch_domain(dom);
     index = vfsecd_find_alias(domain, alias);
     if (index < 0) {
         vfsec_domain_free(domain);
@@ -400,27 +388,19 @@ vfsecd_on_device_added(virConnectPtr conn, virDomainPtr dom, const char *alias, 
     vfsecd_job_send(job);
 }
 
+/* The live XML after the removal is all it takes: the engine releases the
+ * VFs the domain owns that it no longer names (whichever device went, and
+ * whether or not vfsecd saw the XML before). */
 static void
 vfsecd_on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
     VfsecdWatcher *w = opaque;
-    const char *name = virDomainGetName(dom);
-    const char *previous_xml = g_hash_table_lookup(w->live, name);
-    g_autoptr(VfsecDomain) previous = NULL;
-    int index;
+    VfsecDomain *domain;
 
-    vfsecd_log_event("libvirt", "device-removed", name, alias);
-    /* The device is gone from the live XML: the previous one says what it was. */
-    if (previous_xml)
-        previous = vfsec_domain_parse_string(previous_xml, -1, NULL);
-    index = vfsecd_find_alias(previous, alias);
-    if (index >= 0) {
-        VfsecdJob *job = vfsecd_job_new(w, VFSECD_JOB_DETACH, g_steal_pointer(&previous));
-
-        job->index = index;
-        vfsecd_job_send(job);
-    }
-    vfsec_domain_free(vfsecd_fetch_live(w, dom));
+    vfsecd_log_event("libvirt", "device-removed", virDomainGetName(dom), alias);
+    domain = vfsecd_fetch_domain(dom);
+    if (domain)
+        vfsecd_job_send(vfsecd_job_new(w, VFSECD_JOB_DETACH, domain));
 }
 
 /* ---- Connection (watcher thread) ---- */
@@ -587,7 +567,6 @@ vfsecd_watcher_new(VfsecdDaemon *daemon, GSourceFunc ready, gpointer ready_data)
     w->reconnect_min_ms = daemon->conf->reconnect_min_ms;
     w->reconnect_max_ms = daemon->conf->reconnect_max_ms;
     w->backoff_ms = w->reconnect_min_ms;
-    w->live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     w->ready = ready;
     w->ready_data = ready_data;
     virSetErrorFunc(NULL, vfsecd_silence_libvirt);
@@ -644,7 +623,6 @@ vfsecd_watcher_free(VfsecdWatcher *watcher)
     while ((job = g_async_queue_try_pop(watcher->requests)))
         vfsecd_job_free(job);
     g_async_queue_unref(watcher->requests);
-    g_hash_table_unref(watcher->live);
     g_main_context_unref(watcher->main_ctx);
     g_free(watcher->uri);
     g_free(watcher);

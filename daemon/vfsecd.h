@@ -49,8 +49,9 @@ gboolean vfsecd_control_start(VfsecdDaemon *daemon, GError **error);
  * NULL) gets the summary, or NULL on failure. Takes a reference on @domains. */
 typedef void (*VfsecdReconcileFunc)(VfsecdDaemon *daemon, const VfsecEngineSummary *summary,
                                     const GError *error, gpointer user_data);
-void vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, VfsecdReconcileFunc callback,
-                      gpointer user_data);
+/* @listed_at: g_get_monotonic_time() from before @domains were listed. */
+void vfsecd_reconcile(VfsecdDaemon *daemon, GPtrArray *domains, gint64 listed_at,
+                      VfsecdReconcileFunc callback, gpointer user_data);
 
 /* Runs the engine ops @ops (@n_ops of them, queued at once, in order) on a
  * copy of @domain; @callback (may be NULL) gets the first error, or NULL. */

@@ -27,9 +27,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vfsec-conf.h"
 #include "vfsec-config.h"
 #include "vfsec-ctlproto.h"
 #include "vfsec-domain.h"
+#include "vfsec-topology.h"
 
 enum {
     VFSEC_HOOK_EXIT_OK = 0,
@@ -54,10 +56,29 @@ typedef struct {
     const char *socket_path;
     guint timeout_ms;
     gboolean fail_open;
+    const char *sysfs_root;     /* NULL: /sys */
     GByteArray *xml;            /* stdin, NUL-terminated once read */
     gboolean xml_usable;        /* parsed, and the name matched */
     char *owner;                /* network port: the domain it is for */
+    GPtrArray *candidates;      /* VfsecHookDevice*: what may be a VF */
+    VfsecConf *conf;            /* vfsecd.conf when it exists and is valid */
+    char *conf_error;           /* why vfsecd.conf could not be used, or NULL */
 } VfsecHookRun;
+
+/* A device the XML hands to the object that may be an SR-IOV VF: a PCI
+ * address (hostdev) or a netdev (macvtap). */
+typedef struct {
+    gboolean has_pci;
+    VfsecPciAddr pci;
+    char *netdev;
+} VfsecHookDevice;
+
+static void
+vfsec_hook_device_free(VfsecHookDevice *dev)
+{
+    g_free(dev->netdev);
+    g_free(dev);
+}
 
 static void
 vfsec_hook_run_clear(VfsecHookRun *run)
@@ -65,6 +86,10 @@ vfsec_hook_run_clear(VfsecHookRun *run)
     if (run->xml)
         g_byte_array_unref(run->xml);
     g_free(run->owner);
+    if (run->candidates)
+        g_ptr_array_unref(run->candidates);
+    g_clear_pointer(&run->conf, vfsec_conf_free);
+    g_free(run->conf_error);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VfsecHookRun, vfsec_hook_run_clear)
 
@@ -120,6 +145,8 @@ static const char vfsec_hook_usage[] =
     "                       default " VFSEC_CTL_DEFAULT_SOCKET ")\n"
     "  --timeout-ms=N       how long to wait for vfsecd, 1-600000 ms\n"
     "                       (env VFSEC_HOOK_TIMEOUT_MS; default 10000)\n"
+    "  --sysfs-root=DIR     read sysfs below DIR (env VFSEC_SYSFS_ROOT; default /sys):\n"
+    "                       without vfsecd, only devices sysfs shows to be VFs count\n"
     "  --fail-open          let domains with VFs start while vfsecd is not running\n"
     "                       (env VFSEC_HOOK_FAIL_OPEN=1; default: refuse them)\n"
     "  --help, --version\n"
@@ -203,9 +230,32 @@ vfsec_hook_set_fail_open(VfsecHookRun *run, const char *value)
                                   "0/no/false/off", q);
 }
 
-/* Defaults, then the environment; options override both afterwards. The
- * config file's [hook] section will sit between the two once vfsecd.conf
- * exists (libvirt passes hooks almost no environment). */
+/* vfsecd's own file (VFSEC_CONFIG, else <sysconfdir>/vfsec/vfsecd.conf):
+ * its control socket, [timeouts] hook and [hook] fail-closed. No file is
+ * not a problem (the built-in defaults apply); an invalid one is kept in
+ * conf_error and decided on once the op is known. */
+static void
+vfsec_hook_read_config(VfsecHookRun *run)
+{
+    const char *env = g_getenv("VFSEC_CONFIG");
+    g_autofree char *path = env && *env ? g_strdup(env) : vfsec_conf_default_path();
+    g_autoptr(GError) error = NULL;
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        return;
+    run->conf = vfsec_conf_load(path, &error);
+    if (!run->conf) {
+        run->conf_error = g_strdup(error->message);
+        return;
+    }
+    run->socket_path = run->conf->control_socket;
+    run->timeout_ms = MIN(run->conf->hook_ms, VFSEC_CTL_MAX_TIMEOUT_MS);
+    run->fail_open = !run->conf->hook_fail_closed;
+}
+
+/* Defaults, then vfsecd.conf, then the environment; options override all
+ * of them afterwards (libvirt passes hooks almost no environment: the file
+ * is what a real install uses). */
 static int
 vfsec_hook_read_env(VfsecHookRun *run)
 {
@@ -214,8 +264,11 @@ vfsec_hook_read_env(VfsecHookRun *run)
 
     run->socket_path = VFSEC_CTL_DEFAULT_SOCKET;
     run->timeout_ms = VFSEC_HOOK_DEFAULT_TIMEOUT_MS;
+    vfsec_hook_read_config(run);
     if ((v = g_getenv("VFSEC_CONTROL_SOCKET")) && *v)
         run->socket_path = v;
+    if ((v = g_getenv("VFSEC_SYSFS_ROOT")) && *v)
+        run->sysfs_root = v;
     if ((v = g_getenv("VFSEC_HOOK_TIMEOUT_MS")) && *v &&
         (rc = vfsec_hook_set_timeout(run, "VFSEC_HOOK_TIMEOUT_MS", v)) != VFSEC_HOOK_CONTINUE)
         return rc;
@@ -313,6 +366,10 @@ vfsec_hook_parse_args(int argc, char **argv, VfsecHookRun *run)
             if (!value || !*value)
                 return vfsec_hook_usage_error("--socket needs a path");
             run->socket_path = value;
+        } else if (vfsec_hook_option_value(argv, &i, end, "sysfs-root", &value)) {
+            if (!value || !*value)
+                return vfsec_hook_usage_error("--sysfs-root needs a directory");
+            run->sysfs_root = value;
         } else if (vfsec_hook_option_value(argv, &i, end, "timeout-ms", &value)) {
             if (!value)
                 return vfsec_hook_usage_error("--timeout-ms needs a number");
@@ -425,6 +482,42 @@ vfsec_hook_read_stdin(GByteArray *buf, gsize max)
     }
 }
 
+static void
+vfsec_hook_add_candidate(VfsecHookRun *run, gboolean has_pci, const VfsecPciAddr *pci,
+                         const char *netdev)
+{
+    VfsecHookDevice *dev = g_new0(VfsecHookDevice, 1);
+
+    dev->has_pci = has_pci;
+    if (has_pci)
+        dev->pci = *pci;
+    else
+        dev->netdev = g_strdup(netdev);
+    g_ptr_array_add(run->candidates, dev);
+}
+
+/* Whether some candidate device is an SR-IOV VF, from sysfs. Only a device
+ * sysfs shows is not a VF (no such device, or no physfn link) counts as
+ * none: when sysfs cannot tell, it may be one. */
+static gboolean
+vfsec_hook_has_vf(const VfsecHookRun *run)
+{
+    g_autoptr(VfsecTopology) topo = vfsec_topology_new(run->sysfs_root);
+
+    for (guint i = 0; i < run->candidates->len; i++) {
+        const VfsecHookDevice *dev = run->candidates->pdata[i];
+        g_autoptr(VfsecVfInfo) info = NULL;
+        g_autoptr(GError) error = NULL;
+
+        info = dev->has_pci ? vfsec_topology_lookup_vf(topo, &dev->pci, &error)
+                            : vfsec_topology_lookup_netdev(topo, dev->netdev, &error);
+        if (info || !(g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND) ||
+                      g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_INVALID)))
+            return TRUE;
+    }
+    return FALSE;
+}
+
 /* Parses stdin. Sets *@has_vfs; xml_usable stays FALSE when the XML cannot
  * be used, with @error saying why. */
 static gboolean
@@ -434,6 +527,7 @@ vfsec_hook_inspect_xml(VfsecHookRun *run, gboolean *has_vfs, GError **error)
     gsize len = run->xml->len - 1;  /* without the NUL we added */
 
     *has_vfs = FALSE;
+    run->candidates = g_ptr_array_new_with_free_func((GDestroyNotify)vfsec_hook_device_free);
     if (run->kind == VFSEC_HOOK_KIND_QEMU) {
         g_autoptr(VfsecDomain) dom = vfsec_domain_parse_string(xml, (gssize)len, error);
 
@@ -444,7 +538,18 @@ vfsec_hook_inspect_xml(VfsecHookRun *run, gboolean *has_vfs, GError **error)
                         "the XML on stdin describes domain %s", dom->name);
             return FALSE;
         }
-        *has_vfs = dom->attachments->len > 0;
+        for (guint i = 0; i < dom->attachments->len; i++) {
+            const VfsecAttachment *att = dom->attachments->pdata[i];
+
+            /* A network interface before libvirt chose its port (prepare,
+             * or any NAT/bridge network) names no device: a VF from a pool
+             * is gated by the network hook's port-created instead. */
+            if (att->kind == VFSEC_ATTACHMENT_INTERFACE_NETWORK && !att->from_actual)
+                continue;
+            if (!att->has_pci && !att->source_dev)
+                continue;
+            vfsec_hook_add_candidate(run, att->has_pci, &att->pci, att->source_dev);
+        }
     } else {
         g_autoptr(VfsecNetworkPort) port = vfsec_network_port_parse_string(xml, (gssize)len,
                                                                            error);
@@ -458,8 +563,10 @@ vfsec_hook_inspect_xml(VfsecHookRun *run, gboolean *has_vfs, GError **error)
         }
         run->owner = g_strdup(port->owner_name);
         /* A VF handed over whole, or a macvtap on a device that may be one. */
-        *has_vfs = port->has_pci || port->plug_dev;
+        if (port->has_pci || port->plug_dev)
+            vfsec_hook_add_candidate(run, port->has_pci, &port->pci, port->plug_dev);
     }
+    *has_vfs = run->candidates->len > 0;
     run->xml_usable = TRUE;
     return TRUE;
 }
@@ -509,7 +616,20 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
     req->hook.xml = g_strdup(run->xml_usable ? (const char *)run->xml->data : "");
     req->hook.timeout_ms = run->timeout_ms;
 
+    /* An unusable vfsecd.conf leaves the hook guessing the socket and the
+     * policy: a start is refused, a stop goes on with the defaults. */
+    if (run->conf_error) {
+        int rc = vfsec_hook_problem(run, TRUE, "%s", run->conf_error);
+
+        if (rc != VFSEC_HOOK_EXIT_OK)
+            return rc;
+    }
     fd = vfsec_ctl_connect(run->socket_path, deadline);
+    /* Without vfsecd, only a device sysfs shows to be a VF is worth
+     * refusing a start for: a hostdev GPU or a macvtap on a plain NIC is
+     * none of vfsec's business. */
+    if (fd < 0 && run->xml_usable && !vfsec_hook_has_vf(run))
+        return VFSEC_HOOK_EXIT_OK;
     if (fd < 0) {
         if (vfsec_hook_gates(run) && run->fail_open) {
             vfsec_hook_say("warning: vfsecd is not reachable at %s: %s; starting %s without "

@@ -793,24 +793,50 @@ vfsec_conf_load_data(const char *data, gsize len, GError **error)
     return g_steal_pointer(&conf);
 }
 
+/* Reads @path into *@data; parses it, errors prefixed with the path. */
+static VfsecConf *
+vfsec_conf_read_parse(const char *path, char **data, gsize *len, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    VfsecConf *conf;
+
+    if (!vfsec_file_read_max(path, VFSEC_CONF_MAX, data, len, error))
+        return NULL;
+    conf = vfsec_conf_load_data(*data, *len, &local);
+    if (!conf)
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+    return conf;
+}
+
 VfsecConf *
 vfsec_conf_load(const char *path, GError **error)
 {
     g_autofree char *data = NULL;
-    g_autoptr(GError) local = NULL;
-    VfsecConf *conf;
     gsize len;
 
     g_return_val_if_fail(path != NULL, NULL);
+    return vfsec_conf_read_parse(path, &data, &len, error);
+}
 
-    if (!vfsec_file_read_max(path, VFSEC_CONF_MAX, &data, &len, error))
+VfsecConf *
+vfsec_conf_load_twice(const char *path, VfsecConf **copy, GError **error)
+{
+    g_autofree char *data = NULL;
+    g_autoptr(VfsecConf) conf = NULL;
+    gsize len;
+
+    g_return_val_if_fail(path != NULL && copy != NULL, NULL);
+
+    *copy = NULL;
+    conf = vfsec_conf_read_parse(path, &data, &len, error);
+    if (!conf)
         return NULL;
-    conf = vfsec_conf_load_data(data, len, &local);
-    if (!conf) {
-        g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
+    /* The same bytes parse the same way: this cannot fail where the first
+     * parse succeeded. */
+    *copy = vfsec_conf_load_data(data, len, error);
+    if (!*copy)
         return NULL;
-    }
-    return conf;
+    return g_steal_pointer(&conf);
 }
 
 const VfsecConfPf *

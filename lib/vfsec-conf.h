@@ -133,6 +133,10 @@ VfsecConf *vfsec_conf_load_data(const char *data, gsize len, GError **error);
 /* As above from a regular file of at most VFSEC_CONF_MAX bytes; errors are
  * prefixed with @path. */
 VfsecConf *vfsec_conf_load(const char *path, GError **error);
+/* Reads @path once and parses it into two independent objects (the returned
+ * one and *@copy), for two owners that must agree on one version of the
+ * file even if it changes between reads. */
+VfsecConf *vfsec_conf_load_twice(const char *path, VfsecConf **copy, GError **error);
 void vfsec_conf_free(VfsecConf *conf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecConf, vfsec_conf_free)
 

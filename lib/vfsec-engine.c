@@ -42,6 +42,7 @@
 #include "vfsec-error.h"
 #include "vfsec-journal.h"
 #include "vfsec-macfile.h"
+#include "vfsec-topology.h"
 
 typedef struct _EnginePf EnginePf;
 typedef struct _EngineVf EngineVf;
@@ -85,6 +86,7 @@ struct _EngineVf {
     VfsecContractVf *state;     /* listed or read back; NULL before the first list */
     gboolean stale;             /* the device may differ from state (VF reset) */
     gboolean owned;
+    gint64 claimed_at;          /* monotonic time of the claim */
     Owner own;
     gboolean ready;             /* SAs reclaimed since the claim */
     gboolean published;
@@ -122,6 +124,7 @@ typedef enum {
     JOB_REAPPLY,
     JOB_CONVERGE,
     JOB_RECLAIM_FREE,           /* vfsecctl reclaim: a VF nobody owns */
+    JOB_ROLLBACK,               /* a refused prepare gives the VF back */
 } JobKind;
 
 typedef void (*JobStep)(VfJob *job);
@@ -158,6 +161,7 @@ struct _Batch {
     BatchDone done;
     VfsecEngineSummary summary;
     guint64 removed;            /* reclaim_vf: SAs removed */
+    gint64 listed_at;           /* reconcile: when the running domains were listed */
 };
 
 /* ------------------------------------------------------------------ */
@@ -196,6 +200,15 @@ vlans_equal(const GArray *a, const GArray *b)
     /* An empty GArray may have no data at all. */
     return a->len == b->len &&
            (a->len == 0 || memcmp(a->data, b->data, a->len * sizeof(guint16)) == 0);
+}
+
+/* Same key (MAC, VLANs) and same effective policy. */
+static gboolean
+owner_same_terms(const Owner *a, const Owner *b)
+{
+    return a->has_mac == b->has_mac && (!a->has_mac || vfsec_mac_equal(&a->mac, &b->mac)) &&
+           vlans_equal(a->vlans, b->vlans) && a->policy.trust == b->policy.trust &&
+           a->policy.hairpin == b->policy.hairpin;
 }
 
 static char *
@@ -489,22 +502,31 @@ batch_fail(Batch *b, GError *error)
         g_error_free(error);
 }
 
-/* Undoes the claims of a failed prepare. */
+static void queue_owner_job_for(Batch *b, EngineVf *vf, JobKind kind, const char *name,
+                                const char *uuid);
+static void batch_release(Batch *b, GError *error);
+static void batch_return(Batch *b);
+
+/* Undoes the claims of a failed prepare: each VF the batch claimed gets a
+ * rollback job (unpublish, give back, quarantine again) behind whatever its
+ * queue already holds for the domain — a quarantine or publish queued with
+ * the prepare may have run on a VF whose own prepare succeeded. The refusal
+ * does not wait for them: the owner is cleared as soon as the VF's queue
+ * reaches the job, and a port that cannot be set stays pending for
+ * reconcile. */
 static void
 batch_rollback(Batch *b)
 {
+    Batch *undo = batch_new(b->engine, NULL, batch_return);
+
     for (guint i = 0; i < b->claimed->len; i++) {
         EngineVf *vf = b->claimed->pdata[i];
 
         if (!vf->owned || !owner_is(&vf->own, b->domain, b->domain_uuid))
             continue;
-        owner_clear(&vf->own);
-        vf->owned = FALSE;
-        vf->ready = FALSE;
-        vf_save_or_log(vf, "rollback");
-        audit(G_LOG_LEVEL_MESSAGE, "rollback", vf, b->domain, 0,
-              "%s given back: domain %s was refused", vf->name, b->domain);
+        queue_owner_job_for(undo, vf, JOB_ROLLBACK, b->domain, b->domain_uuid);
     }
+    batch_release(undo, NULL);
 }
 
 static void
@@ -555,6 +577,10 @@ batch_done_domain(Batch *b)
         } else if (b->op == VFSEC_ENGINE_OP_PREPARE) {
             g_clear_pointer(&rec->refusal, g_free);
         }
+        /* A transient domain is never UNDEFINED: its stop is the end of it,
+         * or records would pile up for every transient domain ever run. */
+        if (!b->error && b->op == VFSEC_ENGINE_OP_RELEASE && !rec->defined && !rec->unparsable)
+            g_hash_table_remove(engine->domains, b->domain);
     }
     batch_return(b);
 }
@@ -846,6 +872,17 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, const GError *expired, gpo
         job_done_intent(job, call->intent);
         audit(G_LOG_LEVEL_MESSAGE, "reclaim", vf, job_owner_name(job), out.removed,
               "%s: %" G_GUINT64_FORMAT " SAs reclaimed", vf->name, out.removed);
+        if (!vf->pf->plugin->caps.reclaims_sas) {
+            /* The reset ran, but this driver does not vouch that it drops
+             * SAs: the caller decides (fail-closed PF: refused). Retrying
+             * would not change that, so nothing stays pending. */
+            g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
+                        "%s: PF %s was reset, but its %s plugin cannot vouch that the "
+                        "reset removes SAs", vf->name, vf->pf->conf->label,
+                        vf->pf->plugin->ops->kind);
+            audit(G_LOG_LEVEL_WARNING, "reclaim", vf, job_owner_name(job), 0, "%s",
+                  job->step_error->message);
+        }
     }
     job->next(job);
 }
@@ -1294,6 +1331,16 @@ prepare_reclaimed(VfJob *job)
     job_finish_step(job);
 }
 
+static void job_unpublish(VfJob *job, JobStep next);
+
+static void
+prepare_unpublished(VfJob *job)
+{
+    job_pf_failure(job);
+    vf_save_or_log(job->vf, "prepare");
+    job_finish_step(job);
+}
+
 static void
 prepare_start(VfJob *job)
 {
@@ -1304,6 +1351,31 @@ prepare_start(VfJob *job)
                     "%s is owned by running domain %s", vf->name, vf->own.name);
         job_finish(job);
         return;
+    }
+    if (vf->owned && !owner_same_terms(&vf->own, &job->own)) {
+        /* The owner's terms changed: a network port-created claims with the
+         * network's defaults, the start that follows brings the domain's
+         * full XML (its metadata, MAC, VLANs). The newest word wins, after
+         * the same checks a claim gets; the port is set again. */
+        if (!prepare_check_key(vf, &job->own, &job->error)) {
+            job_finish(job);
+            return;
+        }
+        owner_copy(&vf->own, &job->own);
+        vf->stale = TRUE;
+        audit(G_LOG_LEVEL_MESSAGE, "prepare", vf, vf->own.name, 1,
+              "%s: terms of domain %s updated (trust %s)", vf->name, vf->own.name,
+              vfsec_trust_to_string(vf->own.policy.trust));
+        if (vf->ready && !vf_save(vf, &job->error)) {
+            job_finish(job);
+            return;
+        }
+        /* Published under the old terms: take it out; the publish that
+         * follows the start puts it back under the new ones. */
+        if (vf->ready && vf->published) {
+            job_unpublish(job, prepare_unpublished);
+            return;
+        }
     }
     if (vf->owned && vf->ready) {
         job_finish(job);
@@ -1317,6 +1389,12 @@ prepare_start(VfJob *job)
         owner_copy(&vf->own, &job->own);
         vf->owned = TRUE;
         vf->ready = FALSE;
+        /* libvirt sets the VF's MAC and VLAN after prepare (and resets the
+         * VLAN to 0 when the domain has no <vlan>): what was read before
+         * says nothing about the port the quarantine will find, so the
+         * next quarantine sets and reads back. */
+        vf->stale = TRUE;
+        vf->claimed_at = g_get_monotonic_time();
         g_ptr_array_add(job->batch->claimed, vf);
     }
     if (!vf_save(vf, &job->error)) {
@@ -1393,8 +1471,10 @@ release_quarantined(VfJob *job)
     job_finish(job);
 }
 
+/* After an unpublish (whose failure is logged and left to reconcile): the
+ * VF has no owner any more. */
 static void
-release_unpublished(VfJob *job)
+job_give_back(VfJob *job, const char *op)
 {
     EngineVf *vf = job->vf;
 
@@ -1405,8 +1485,31 @@ release_unpublished(VfJob *job)
     owner_clear(&vf->own);
     vf->owned = FALSE;
     vf->ready = FALSE;
-    vf_save_or_log(vf, "release");
+    vf_save_or_log(vf, op);
+}
+
+static void
+release_unpublished(VfJob *job)
+{
+    job_give_back(job, "release");
     job_apply_port(job, release_quarantined);
+}
+
+static void
+rollback_quarantined(VfJob *job)
+{
+    /* Logged by the primitive; its intent stays pending for reconcile. */
+    g_clear_error(&job->step_error);
+    job_finish(job);
+}
+
+static void
+rollback_unpublished(VfJob *job)
+{
+    job_give_back(job, "rollback");
+    audit(G_LOG_LEVEL_MESSAGE, "rollback", job->vf, job->own.name, 0,
+          "%s given back: domain %s was refused", job->vf->name, job->own.name);
+    job_apply_port(job, rollback_quarantined);
 }
 
 static void
@@ -1557,6 +1660,13 @@ converge_start(VfJob *job)
 {
     EngineVf *vf = job->vf;
 
+    /* Claimed after the running domains were listed: the list cannot know
+     * that domain, which is starting now; its owner stands. */
+    if (vf->owned && !job->has_owner && vf->claimed_at > job->batch->listed_at) {
+        owner_copy(&job->own, &vf->own);
+        job->has_owner = TRUE;
+    }
+
     if (vf->owned && (!job->has_owner || !owner_is(&vf->own, job->own.name, job->own.uuid))) {
         job_reclaim(job, converge_released);
         return;
@@ -1589,15 +1699,18 @@ reclaim_free_start(VfJob *job)
 static void
 job_start(VfJob *job)
 {
+    /* These act for the domain on a VF it owns; once it does not (a
+     * refused prepare, a release queued before), they have nothing to do. */
+    if ((job->kind == JOB_QUARANTINE || job->kind == JOB_RECLAIM ||
+         job->kind == JOB_ROLLBACK) && !job_owns(job)) {
+        job_finish(job);
+        return;
+    }
     switch (job->kind) {
     case JOB_PREPARE:
         prepare_start(job);
         return;
     case JOB_QUARANTINE:
-        if (!job_owns(job)) {
-            job_finish(job);
-            return;
-        }
         job_apply_port(job, port_applied);
         return;
     case JOB_PUBLISH:
@@ -1607,10 +1720,6 @@ job_start(VfJob *job)
         release_start(job);
         return;
     case JOB_RECLAIM:
-        if (!job_owns(job)) {
-            job_finish(job);
-            return;
-        }
         job_reclaim(job, job_finish_step);
         return;
     case JOB_REAPPLY:
@@ -1622,6 +1731,9 @@ job_start(VfJob *job)
         return;
     case JOB_RECLAIM_FREE:
         reclaim_free_start(job);
+        return;
+    case JOB_ROLLBACK:
+        job_unpublish(job, rollback_unpublished);
         return;
     }
     g_assert_not_reached();
@@ -1949,6 +2061,119 @@ domain_batch(VfsecEngine *engine, const VfsecDomain *domain, GCancellable *cance
     return b;
 }
 
+static EnginePf *
+engine_find_pf(VfsecEngine *engine, const char *label)
+{
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        if (strcmp(pf->conf->label, label) == 0)
+            return pf;
+    }
+    return NULL;
+}
+
+/* The managed PF whose VF list vfsecd never got (its driver was not reached)
+ * that @att is on, or NULL: known from the journal (a VF it assigned there
+ * before) or from sysfs (the VF's PF is the configured netdev or the PCI
+ * device the driver reported). */
+static EnginePf *
+engine_unlisted_pf(VfsecEngine *engine, const VfsecAttachment *att)
+{
+    g_autoptr(GPtrArray) assignments = NULL;
+    g_autoptr(VfsecTopology) topo = NULL;
+    g_autoptr(VfsecVfInfo) info = NULL;
+    gboolean any = FALSE;
+
+    for (guint p = 0; p < engine->pfs->len; p++)
+        any |= ((EnginePf *)engine->pfs->pdata[p])->vfs->len == 0;
+    if (!any)
+        return NULL;
+    assignments = vfsec_journal_list_assignments(engine->journal);
+    for (guint i = 0; att->has_pci && i < assignments->len; i++) {
+        const VfsecJournalAssignment *a = assignments->pdata[i];
+        EnginePf *pf;
+
+        if (a->has_pci && vfsec_pci_addr_equal(&a->pci, &att->pci) &&
+            (pf = engine_find_pf(engine, a->pf)) && pf->vfs->len == 0)
+            return pf;
+    }
+    topo = vfsec_topology_new(NULL);
+    if (att->has_pci)
+        info = vfsec_topology_lookup_vf(topo, &att->pci, NULL);
+    else if (att->source_dev)
+        info = vfsec_topology_lookup_netdev(topo, att->source_dev, NULL);
+    for (guint p = 0; info && p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+        const VfsecContractPort *port = pf->plugin->port;
+
+        if (pf->vfs->len > 0)
+            continue;
+        if ((pf->conf->netdev && g_strcmp0(info->pf_netdev, pf->conf->netdev) == 0) ||
+            (port && vfsec_pci_addr_equal(&port->pf_pci, &info->pf_pci)))
+            return pf;
+    }
+    return NULL;
+}
+
+/* An attachment on a managed PF that vfsecd could not reach: refused when
+ * that PF is fail-closed, logged otherwise. */
+static gboolean
+prepare_unlisted(VfsecEngine *engine, const VfsecDomain *domain, const VfsecAttachment *att,
+                 GError **error)
+{
+    EnginePf *pf = engine_unlisted_pf(engine, att);
+    g_autofree char *what = NULL;
+    char buf[VFSEC_PCI_ADDR_STRLEN];
+
+    if (!pf)
+        return TRUE;
+    what = att->has_pci ? g_strdup_printf("VF %s", vfsec_pci_addr_format(&att->pci, buf))
+                        : g_strdup_printf("VF %s", att->source_dev);
+    if (!pf->conf->fail_closed) {
+        audit(G_LOG_LEVEL_WARNING, "fail-open", NULL, domain->name, 0,
+              "%s of domain %s is on PF %s, whose driver vfsecd has not reached (PF %s is "
+              "not fail-closed: going on)", what, domain->name, pf->conf->label,
+              pf->conf->label);
+        return TRUE;
+    }
+    g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED,
+                "%s of domain %s is on PF %s, whose driver vfsecd has not reached", what,
+                domain->name, pf->conf->label);
+    return FALSE;
+}
+
+/* A plain <hostdev> names no MAC: the guest's driver uses the VF's
+ * administrative MAC (set by the host, read from the PF driver), which is
+ * then the key that must be unique and the MAC to publish. A VF without
+ * one lets the guest pick any MAC: no key can be checked, so a fail-closed
+ * PF refuses it. */
+static gboolean
+prepare_key_mac(const EngineVf *vf, const VfsecDomain *domain, Owner *own, GError **error)
+{
+    static const VfsecMac zero = { { 0 } };
+
+    if (own->has_mac)
+        return TRUE;
+    if (vf->state && vf->state->has_mac && !vfsec_mac_equal(&vf->state->mac, &zero)) {
+        own->has_mac = TRUE;
+        own->mac = vf->state->mac;
+        return TRUE;
+    }
+    if (!vf->pf->conf->fail_closed) {
+        audit(G_LOG_LEVEL_WARNING, "fail-open", (EngineVf *)vf, domain->name, 0,
+              "%s of domain %s has no MAC in the XML and no administrative MAC: its key "
+              "cannot be checked (PF %s is not fail-closed: going on)", vf->name,
+              domain->name, vf->pf->conf->label);
+        return TRUE;
+    }
+    g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                "%s of domain %s has no MAC in the XML and no administrative MAC, so its "
+                "SAD-domain key cannot be checked: give it a <mac> or set the VF's MAC",
+                vf->name, domain->name);
+    return FALSE;
+}
+
 /* Queues a prepare job for attachment @att (if it is on a managed VF). */
 static gboolean
 queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
@@ -1961,9 +2186,10 @@ queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
 
     *out = vf;
     if (!vf)
-        return TRUE;
+        return prepare_unlisted(engine, domain, att, error);
     owner_from_attachment(&own, engine, vf, domain, att);
-    if (!prepare_check_attachment(engine, vf, domain, &own, error)) {
+    if (!prepare_check_attachment(engine, vf, domain, &own, error) ||
+        !prepare_key_mac(vf, domain, &own, error)) {
         owner_clear(&own);
         return FALSE;
     }
@@ -1974,14 +2200,20 @@ queue_prepare(Batch *b, const VfsecDomain *domain, const VfsecAttachment *att,
 }
 
 static void
-queue_owner_job(Batch *b, EngineVf *vf, JobKind kind, const VfsecDomain *domain)
+queue_owner_job_for(Batch *b, EngineVf *vf, JobKind kind, const char *name, const char *uuid)
 {
     VfJob *job = job_new(b, kind, vf);
 
-    job->own.name = g_strdup(domain->name);
-    job->own.uuid = g_strdup(domain->uuid);
+    job->own.name = g_strdup(name);
+    job->own.uuid = g_strdup(uuid);
     job->own.vlans = g_array_new(FALSE, FALSE, sizeof(guint16));
     vf_enqueue(vf, job);
+}
+
+static void
+queue_owner_job(Batch *b, EngineVf *vf, JobKind kind, const VfsecDomain *domain)
+{
+    queue_owner_job_for(b, vf, kind, domain->name, domain->uuid);
 }
 
 static gboolean
@@ -2117,6 +2349,41 @@ vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint 
     else if ((vf = engine_resolve(engine, domain->attachments->pdata[index])))
         queue_owner_job(b, vf, JOB_RELEASE, domain);
     batch_release(b, error);
+}
+
+/* Whether some attachment of @live resolves to @vf. */
+static gboolean
+domain_has_vf(VfsecEngine *engine, const VfsecDomain *live, const EngineVf *vf)
+{
+    for (guint i = 0; i < live->attachments->len; i++)
+        if (engine_resolve(engine, live->attachments->pdata[i]) == vf)
+            return TRUE;
+    return FALSE;
+}
+
+void
+vfsec_engine_detach_missing_async(VfsecEngine *engine, const VfsecDomain *live,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+    Batch *b = domain_batch(engine, live, cancellable, callback, user_data,
+                            vfsec_engine_detach_missing_async);
+
+    b->op = VFSEC_ENGINE_OP_RELEASE;
+    for (guint p = 0; p < engine->pfs->len; p++) {
+        EnginePf *pf = engine->pfs->pdata[p];
+
+        for (guint i = 0; i < pf->vfs->len; i++) {
+            EngineVf *vf = pf->vfs->pdata[i];
+
+            /* A VF the domain is being given (prepare queued) is not owned
+             * yet: only what it owns now and its XML no longer names. */
+            if (vf->owned && owner_is(&vf->own, live->name, live->uuid) &&
+                !domain_has_vf(engine, live, vf))
+                queue_owner_job(b, vf, JOB_RELEASE, live);
+        }
+    }
+    batch_release(b, NULL);
 }
 
 gboolean
@@ -2293,15 +2560,19 @@ static void reconcile_return(Batch *b);
 
 /* Frees @call; FALSE (and its batch hold dropped) when the engine is gone. */
 static gboolean
-pf_call_open(PfCall *call, Batch **b, EnginePf **pf)
+pf_call_open(PfCall *call, const GError *expired, Batch **b, EnginePf **pf, GError **error)
 {
     *b = call->batch;
     *pf = call->pf;
     g_free(call);
-    if (!engine_dead((*b)->alive))
-        return TRUE;
-    batch_release(*b, NULL);
-    return FALSE;
+    if (engine_dead((*b)->alive)) {
+        batch_release(*b, NULL);
+        return FALSE;
+    }
+    /* The deadline passed first: that is the call's error. */
+    if (expired)
+        *error = g_error_copy(expired);
+    return TRUE;
 }
 
 /* A correction that failed: logged, counted, and the batch hold dropped. */
@@ -2343,11 +2614,9 @@ reconcile_macs_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     g_autoptr(GError) error = NULL;
 
     (void)source;
-    if (!pf_call_open(data, &b, &pf))
+    if (!pf_call_open(data, expired, &b, &pf, &error))
         return;
-    if (expired)
-        error = g_error_copy(expired);
-    else
+    if (!error)
         now = vfsec_plugin_get_macs_finish(pf->plugin, result, &error);
     if (!now) {
         reconcile_failed(b, "PF %s: reading the local-MAC table failed: %s", pf->conf->label,
@@ -2502,11 +2771,9 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     gboolean first;
 
     (void)source;
-    if (!pf_call_open(data, &b, &pf))
+    if (!pf_call_open(data, expired, &b, &pf, &error))
         return;
-    if (expired)
-        error = g_error_copy(expired);
-    else
+    if (!error)
         vfs = vfsec_plugin_list_vfs_finish(pf->plugin, result, &error);
     if (!vfs) {
         reconcile_failed(b, "PF %s: listing VFs failed: %s", pf->conf->label, error->message);
@@ -2536,6 +2803,15 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
                              GCancellable *cancellable, GAsyncReadyCallback callback,
                              gpointer user_data)
 {
+    vfsec_engine_reconcile_listed_async(engine, domains, g_get_monotonic_time(), cancellable,
+                                        callback, user_data);
+}
+
+void
+vfsec_engine_reconcile_listed_async(VfsecEngine *engine, GPtrArray *domains, gint64 listed_at,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
     GTask *task = g_task_new(NULL, cancellable, callback, user_data);
     ReconcileStart *rs = g_new0(ReconcileStart, 1);
     Batch *b;
@@ -2544,6 +2820,7 @@ vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
     rs->domains = domains ? g_ptr_array_ref(domains) : NULL;
     g_task_set_task_data(task, rs, reconcile_data_free);
     b = batch_new(engine, task, reconcile_listed);
+    b->listed_at = listed_at;
     for (guint p = 0; p < engine->pfs->len; p++) {
         PfCall *call = g_new0(PfCall, 1);
         Watch *w;
@@ -2660,11 +2937,9 @@ reload_switch_cb(GObject *source, GAsyncResult *result, const GError *expired, g
     EnginePf *pf;
 
     (void)source;
-    if (!pf_call_open(call, &b, &pf))
+    if (!pf_call_open(call, expired, &b, &pf, &error))
         return;
-    if (expired)
-        error = g_error_copy(expired);
-    else
+    if (!error)
         vfsec_plugin_set_switch_mode_finish(pf->plugin, result, &error);
     if (error)
         audit(G_LOG_LEVEL_WARNING, "reload", NULL, NULL, 0, "PF %s: VEPA mode: %s",

@@ -104,6 +104,12 @@ void vfsec_engine_attach_async(VfsecEngine *engine, const VfsecDomain *domain, g
 void vfsec_engine_detach_async(VfsecEngine *engine, const VfsecDomain *domain, guint index,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
+/* Device removed: releases every VF the domain owns that its live XML @live
+ * (after the removal) no longer names — no need to know which device went,
+ * nor any earlier XML. */
+void vfsec_engine_detach_missing_async(VfsecEngine *engine, const VfsecDomain *live,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
 /* Finishes any of the domain operations above. */
 gboolean vfsec_engine_operation_finish(VfsecEngine *engine, GAsyncResult *result,
                                        GError **error);
@@ -152,6 +158,13 @@ typedef struct {
 void vfsec_engine_reconcile_async(VfsecEngine *engine, GPtrArray *domains,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data);
+/* The same for @domains listed at @listed_at (g_get_monotonic_time() taken
+ * before the listing started): a VF claimed after that is not released for
+ * missing from @domains, as its domain was starting while they were listed.
+ * vfsec_engine_reconcile_async() takes the time of the call. */
+void vfsec_engine_reconcile_listed_async(VfsecEngine *engine, GPtrArray *domains,
+                                         gint64 listed_at, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
 gboolean vfsec_engine_reconcile_finish(VfsecEngine *engine, GAsyncResult *result,
                                        VfsecEngineSummary *summary, GError **error);
 

@@ -25,8 +25,9 @@
  * inode we bound (a newer server may have replaced it).
  *
  * Connections. At accept the peer's SO_PEERCRED credentials are read and
- * checked at once (supplementary groups come from /proc/<pid>/status, which
- * must be read while the peer still exists). Bytes go through the contract's
+ * checked at once; supplementary groups come from SO_PEERGROUPS (recorded at
+ * connect(), so immune to pid reuse), else from /proc/<pid>/status, which
+ * must be read while the peer still exists. Bytes go through the contract's
  * framer; each complete line is one request. Every line is held to strict
  * JSON (vfsec_json_parse_line(): depth, UTF-8, integer range, duplicate
  * members) before json-glib sees it, by vfsec_contract_request_parse() in
@@ -137,6 +138,24 @@ struct _VfsecJsonlCall {
 
 /* ---- Peer credentials ---- */
 
+/* The peer's supplementary groups as the kernel recorded them at connect()
+ * (SO_PEERGROUPS), into @groups; -1 when unknown (an older kernel, or more
+ * than VFSEC_JSONL_MAX_PEER_GROUPS). */
+static int
+peer_groups(int fd, gid_t *groups)
+{
+#ifdef SO_PEERGROUPS
+    socklen_t len = VFSEC_JSONL_MAX_PEER_GROUPS * sizeof(gid_t);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+        return (int)(len / sizeof(gid_t));
+#else
+    (void)fd;
+    (void)groups;
+#endif
+    return -1;
+}
+
 /* Reads the "Groups:" line of @proc_root/@pid/status into @gids. */
 static gboolean
 read_groups(const char *proc_root, pid_t pid, GArray *gids, GError **error)
@@ -197,6 +216,17 @@ vfsec_jsonl_peer_allowed(const VfsecJsonlPeer *peer, gboolean allow_group, gid_t
     }
     if (peer->gid == group)
         return TRUE;
+    /* The kernel's copy first: taken at connect(), so a pid reused since
+     * cannot lend its groups. */
+    if (peer->n_groups >= 0) {
+        for (int i = 0; i < peer->n_groups; i++)
+            if (peer->groups[i] == group)
+                return TRUE;
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PERMISSION,
+                    "uid %u (pid %d) is neither root nor in group %u", (guint)peer->uid,
+                    (int)peer->pid, (guint)group);
+        return FALSE;
+    }
     /* Unreadable (the peer already exited): denied, as the contract says. */
     if (!read_groups(proc_root ? proc_root : "/proc", peer->pid, gids, &local)) {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PERMISSION,
@@ -682,6 +712,7 @@ conn_new(VfsecJsonlServer *server, GSocket *socket)
     conn->peer.pid = -1;
     conn->peer.uid = (uid_t)-1;
     conn->peer.gid = (gid_t)-1;
+    conn->peer.n_groups = peer_groups(g_socket_get_fd(socket), conn->peer.groups);
     g_queue_push_tail(&server->conns, conn);
 
     creds = g_socket_get_credentials(socket, &error);

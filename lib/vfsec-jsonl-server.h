@@ -16,11 +16,19 @@ typedef struct _VfsecJsonlServer VfsecJsonlServer;
 typedef struct _VfsecJsonlConn VfsecJsonlConn;   /* one accepted connection */
 typedef struct _VfsecJsonlCall VfsecJsonlCall;   /* one request waiting for its reply */
 
-/* Who is at the other end of a connection (SO_PEERCRED). */
+/* Supplementary groups kept from SO_PEERGROUPS; a peer with more is
+ * checked through /proc instead. */
+#define VFSEC_JSONL_MAX_PEER_GROUPS 64
+
+/* Who is at the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
 typedef struct {
     pid_t pid;
     uid_t uid;
     gid_t gid;                 /* primary group only */
+    /* Supplementary groups as at connect() (SO_PEERGROUPS, Linux 4.13+);
+     * n_groups < 0: unknown, read from /proc/<pid>/status instead. */
+    int n_groups;
+    gid_t groups[VFSEC_JSONL_MAX_PEER_GROUPS];
 } VfsecJsonlPeer;
 
 /* Decides whether @peer may talk to the server; on refusal sets @error (its

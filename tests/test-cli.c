@@ -1,6 +1,7 @@
 /* test-cli.c: vfsecctl as a user runs it — exit codes, one-line errors and the
  * inspect-domain JSON contract (docs/cli.md). */
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -247,6 +248,27 @@ test_resolve(void)
     }
 }
 
+/* A vfsecd.conf that does not validate: vfsecctl says so, naming the file
+ * and the group, before trying the default socket. */
+static void
+test_bad_config(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vfsec-cli-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "vfsecd.conf", NULL);
+    g_auto(CliResult) r = { 0 };
+
+    g_assert_true(g_file_set_contents(path, "[bogus]\nkey = 1\n", -1, NULL));
+    g_setenv("VFSEC_CONFIG", path, TRUE);
+    cli_run(&r, NULL, (const char *[]){ "status", NULL });
+    g_unsetenv("VFSEC_CONFIG");
+    g_assert_cmpint(r.status, !=, 0);
+    g_assert_true(g_str_has_prefix(r.err, "vfsecctl: warning: "));
+    g_assert_nonnull(strstr(r.err, path));
+    g_assert_nonnull(strstr(r.err, "[bogus]"));
+    g_remove(path);
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -257,5 +279,6 @@ main(int argc, char **argv)
     g_test_add_func("/cli/samples-json", test_samples_json);
     g_test_add_func("/cli/stdin-equals-file", test_stdin_equals_file);
     g_test_add_func("/cli/resolve", test_resolve);
+    g_test_add_func("/cli/bad-config", test_bad_config);
     return g_test_run();
 }

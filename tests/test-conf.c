@@ -522,6 +522,37 @@ test_enums(void)
     g_assert_false(vfsec_conf_label_check(NULL, NULL));
 }
 
+/* One read, two independent objects; a bad file gives neither. */
+static void
+test_load_twice(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vfsec-conf-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "vfsecd.conf", NULL);
+    g_autoptr(VfsecConf) a = NULL;
+    g_autoptr(VfsecConf) b = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_file_set_contents(path, "[pf p0]\nplugin = contract\n"
+                                      "socket = /run/pf.sock\nport = 3\n", -1, NULL));
+    a = vfsec_conf_load_twice(path, &b, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(a);
+    g_assert_nonnull(b);
+    g_assert_true(a != b && a->pfs != b->pfs);
+    g_assert_cmpuint(((VfsecConfPf *)b->pfs->pdata[0])->port, ==, 3);
+    g_clear_pointer(&a, vfsec_conf_free);
+    g_clear_pointer(&b, vfsec_conf_free);
+
+    g_assert_true(g_file_set_contents(path, "[bogus]\n", -1, NULL));
+    a = vfsec_conf_load_twice(path, &b, &error);
+    g_assert_null(a);
+    g_assert_null(b);
+    g_assert_nonnull(error);
+    g_assert_true(g_str_has_prefix(error->message, path));
+    g_remove(path);
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -552,5 +583,6 @@ main(int argc, char **argv)
     g_test_add_func("/conf/policy-builtin", test_policy_builtin);
     g_test_add_func("/conf/policy-from-domain", test_policy_from_domain);
     g_test_add_func("/conf/enums", test_enums);
+    g_test_add_func("/conf/load-twice", test_load_twice);
     return g_test_run();
 }

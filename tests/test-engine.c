@@ -35,6 +35,8 @@ typedef struct {
     GPtrArray *held;                    /* GTask* of held reclaims */
     gboolean ignore_trust;              /* set-vf leaves trust alone */
     gboolean fail_reclaim;              /* reclaims fail (driver gone) */
+    gboolean fail_start;                /* the driver cannot be reached at start */
+    gboolean no_sa_reclaim;             /* caps: the driver keeps SAs across a reset */
     guint cas_bumps;                    /* change the generation before this many set-macs */
     guint n_reclaim, n_set_vf, n_set_macs, n_get_macs, n_switch;
 } Fake;
@@ -61,7 +63,12 @@ fake_start_async(VfsecPlugin *plugin, GCancellable *c, GAsyncReadyCallback cb, g
     Fake *f = (Fake *)plugin;
     g_autoptr(GTask) task = g_task_new(NULL, c, cb, data);
 
+    if (f->fail_start) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "no PF driver");
+        return;
+    }
     plugin->caps = (VfsecPluginCaps){ TRUE, TRUE, TRUE, TRUE, TRUE };
+    plugin->caps.reclaims_sas = !f->no_sa_reclaim;
     plugin->port = vfsec_contract_port_new();
     plugin->port->port = f->port_no;
     g_assert_true(vfsec_mac_parse(PF_MAC, &plugin->port->pf_mac, NULL));
@@ -291,8 +298,10 @@ fake_new(const char *label, guint port_no)
     return f;
 }
 
+/* Opens @vf's gate and answers what it held: done, or (@fail) an error as
+ * from a driver that gave up. */
 static void
-fake_open_gate(Fake *f, guint vf)
+fake_take_held(Fake *f, guint vf, gboolean fail)
 {
     f->gate[vf] = FALSE;
     for (guint i = 0; i < f->held->len;) {
@@ -303,9 +312,25 @@ fake_open_gate(Fake *f, guint vf)
             continue;
         }
         g_ptr_array_remove_index(f->held, i);
-        fake_do_reclaim(f, task);
+        if (fail)
+            g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "driver gave up");
+        else
+            fake_do_reclaim(f, task);
         g_object_unref(task);
     }
+}
+
+static void
+fake_open_gate(Fake *f, guint vf)
+{
+    fake_take_held(f, vf, FALSE);
+}
+
+/* The held reclaims of @vf fail (the driver gave up); later ones go through. */
+static void
+fake_fail_gate(Fake *f, guint vf)
+{
+    fake_take_held(f, vf, TRUE);
 }
 
 static VfsecContractVf *
@@ -323,20 +348,48 @@ typedef struct {
     Fake *p0;                   /* hairpin port */
     Fake *p1;                   /* VEB port */
     GString *audit;             /* "op " per audit entry */
+    gboolean unreachable;       /* the next fixture_engine's drivers fail to start */
+    gboolean no_sa_reclaim;     /* ... or report no SA reclaim */
 } Fixture;
+
+/* Appends "OP " to @audit for each audit entry, and one line
+ * "OP DOMAIN VF COUNT" of its structured fields to test_entries. */
+static GString *test_entries;
 
 static GLogWriterOutput
 audit_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
 {
     GString *audit = data;
+    const char *op = NULL, *domain = "", *vf = "", *count = "";
 
     for (gsize i = 0; i < n; i++) {
-        if (strcmp(fields[i].key, "VFSEC_OP") == 0) {
-            g_string_append_printf(audit, "%s ", (const char *)fields[i].value);
-            return G_LOG_WRITER_HANDLED;
-        }
+        const char *key = fields[i].key;
+
+        if (strcmp(key, "VFSEC_OP") == 0)
+            op = fields[i].value;
+        else if (strcmp(key, "DOMAIN") == 0)
+            domain = fields[i].value;
+        else if (strcmp(key, "VF") == 0)
+            vf = fields[i].value;
+        else if (strcmp(key, "COUNT") == 0)
+            count = fields[i].value;
     }
-    return g_log_writer_default(level, fields, n, NULL);
+    if (!op)
+        return g_log_writer_default(level, fields, n, NULL);
+    g_string_append_printf(audit, "%s ", op);
+    if (test_entries)
+        g_string_append_printf(test_entries, "%s %s %s %s\n", op, domain, vf, count);
+    return G_LOG_WRITER_HANDLED;
+}
+
+/* Whether an audit entry with these structured fields was logged. */
+static gboolean
+audited(const char *op, const char *domain, const char *vf, guint64 count)
+{
+    g_autofree char *line = g_strdup_printf("%s %s %s %" G_GUINT64_FORMAT "\n", op, domain, vf,
+                                            count);
+
+    return strstr(test_entries->str, line) != NULL;
 }
 
 static GString *test_audit;     /* where the writer (process-wide) appends */
@@ -425,12 +478,19 @@ fixture_engine(Fixture *fx, const char *extra)
 
     fx->p0 = fake_new("p0", 0);
     fx->p1 = fake_new("p1", 1);
+    fx->p0->fail_start = fx->p1->fail_start = fx->unreachable;
+    fx->p0->no_sa_reclaim = fx->p1->no_sa_reclaim = fx->no_sa_reclaim;
     g_ptr_array_add(plugins, fx->p0);
     g_ptr_array_add(plugins, fx->p1);
     fx->engine = vfsec_engine_new(make_conf(fx->dir, extra), plugins, &error);
     g_assert_no_error(error);
     vfsec_engine_start_async(fx->engine, NULL, start_cb, &op);
     wait_for(&op.done);
+    if (fx->unreachable) {
+        g_assert_error(op.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+        g_clear_error(&op.error);
+        return;
+    }
     g_assert_no_error(op.error);
     g_assert_cmpuint(fx->p0->n_switch, ==, 1);      /* hairpin port: VEPA */
     g_assert_cmpuint(fx->p1->n_switch, ==, 0);
@@ -443,6 +503,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
     fx->dir = vfsec_test_make_dir("engine");
     fx->audit = g_string_new(NULL);
     test_audit = fx->audit;
+    test_entries = g_string_new(NULL);
     fixture_engine(fx, data);
 }
 
@@ -475,6 +536,8 @@ fixture_teardown(Fixture *fx, gconstpointer data)
     g_free(fx->dir);
     g_string_free(fx->audit, TRUE);
     test_audit = NULL;
+    g_string_free(test_entries, TRUE);
+    test_entries = NULL;
 }
 
 /* A hostdev interface on VF @vf of port @port (-1: an unmanaged PCI address). */
@@ -501,6 +564,14 @@ make_domain(const char *name, const char *uuid, const char *trust, const Att *at
     for (guint i = 0; i < n; i++) {
         guint bus = atts[i].port < 0 ? 0x40 : 3 + (guint)atts[i].port;
 
+        if (!atts[i].mac) {
+            /* A plain hostdev: no MAC in the XML. */
+            g_string_append_printf(xml, "<hostdev mode='subsystem' type='pci' managed='yes'>"
+                                   "<source><address domain='0x0000' bus='0x%02x' "
+                                   "slot='0x10' function='0x%x'/></source></hostdev>", bus,
+                                   atts[i].vf);
+            continue;
+        }
         g_string_append_printf(xml, "<interface type='hostdev' managed='yes'>"
                                "<mac address='%s'/><source><address type='pci' "
                                "domain='0x0000' bus='0x%02x' slot='0x10' function='0x%x'/>"
@@ -585,6 +656,7 @@ test_prepare_reclaims(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
     assert_owner(fx, "p0", 1, "A");
     g_assert_nonnull(strstr(fx->audit->str, "reclaim prepare"));
+    g_assert_true(audited("reclaim", "A", "0000:03:10.1", 5));
 
     /* Idempotent: hook and event both asking acts once. */
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
@@ -680,6 +752,8 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     text = json_to_string(domains, FALSE);
     g_assert_nonnull(strstr(text, "owned by running domain A"));
     g_assert_nonnull(strstr(fx->audit->str, "refuse rollback"));
+    g_assert_true(audited("refuse", "B", "", 0));
+    g_assert_true(audited("rollback", "B", "0000:03:10.2", 0));
 
     /* A later successful prepare clears the refusal. */
     run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
@@ -690,6 +764,43 @@ test_owned_refused(Fixture *fx, gconstpointer data)
     text = json_to_string(domains, FALSE);
     g_assert_null(strstr(text, "owned by running domain A"));
     g_assert_nonnull(strstr(text, "\"0000:03:10.1\""));
+}
+
+static void assert_fake_table(Fake *f, const char *mac, guint n_entries);
+
+/* A start whose second VF cannot be reclaimed: the first VF, already
+ * quarantined and published by the start's queued jobs, is given back whole
+ * (unowned, unpublished, quarantined) before the refusal is answered. */
+static void
+test_refused_rollback(Fixture *fx, gconstpointer data)
+{
+    const Att att[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, "trusted", att, 2);
+    Op op_p = { 0 }, op_q = { 0 }, op_pub = { 0 };
+
+    (void)data;
+    fx->p0->gate[2] = TRUE;
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, a, NULL, op_cb, &op_p);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_QUARANTINE, a, NULL, op_cb, &op_q);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PUBLISH, a, NULL, op_cb, &op_pub);
+    drain();
+    g_assert_false(op_p.done);
+    assert_fake_table(fx->p0, MAC_A, 1);            /* VF 1 went all the way */
+    g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);   /* trusted: untagged */
+    fake_fail_gate(fx->p0, 2);
+    wait_for(&op_p.done);
+    g_assert_error(op_p.error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    wait_for(&op_q.done);
+    wait_for(&op_pub.done);
+    drain();                                        /* the rollback's port calls */
+    assert_owner(fx, "p0", 1, NULL);
+    assert_owner(fx, "p0", 2, NULL);
+    assert_fake_table(fx->p0, NULL, 0);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+    g_assert_true(fake_vf(fx->p0, 2)->has_port_tag);
+    g_clear_error(&op_p.error);
+    g_clear_error(&op_q.error);
+    g_clear_error(&op_pub.error);
 }
 
 typedef struct {
@@ -761,6 +872,7 @@ test_quarantine(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
     g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, "trusted", &att_b, 1);
     VfsecContractVf *vf;
+    guint n_set;
 
     (void)data;
     fake_vf(fx->p0, 1)->trust = TRUE;
@@ -778,6 +890,21 @@ test_quarantine(Fixture *fx, gconstpointer data)
     run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);   /* already so: no call */
     g_assert_cmpuint(fx->p0->n_set_vf, ==, 1);
 
+    /* Next start of A: libvirt resets the VF's VLAN between prepare and
+     * start (no <vlan>), so the quarantine must set and read back although
+     * the port was quarantined when the prepare ran. */
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    g_assert_true(vf->has_port_tag);
+    n_set = fx->p0->n_set_vf;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    vf->has_port_tag = FALSE;
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    g_assert_true(vf->has_port_tag);
+    g_assert_cmpuint(vf->port_tag.vid, ==, VFSEC_CONF_DEFAULT_METADATA_VID);
+    g_assert_cmpuint(fx->p0->n_set_vf, ==, n_set + 1);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);   /* hook and event: once */
+    g_assert_cmpuint(fx->p0->n_set_vf, ==, n_set + 1);
+
     /* Trusted: no port tag, so its metadata reaches the agent. */
     fake_vf(fx->p1, 2)->has_port_tag = TRUE;
     fake_vf(fx->p1, 2)->port_tag = (VfsecContractPortTag){ VFSEC_TPID_8021Q, 4092, 0 };
@@ -786,6 +913,51 @@ test_quarantine(Fixture *fx, gconstpointer data)
     g_assert_false(fake_vf(fx->p1, 2)->has_port_tag);
     g_assert_false(fake_vf(fx->p1, 2)->trust);
     g_assert_true(fake_vf(fx->p1, 2)->spoofchk);
+}
+
+/* A network port-created claims with the host defaults (its XML has no
+ * metadata); the start's full XML then says otherwise and must win. */
+static void
+test_terms_updated(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    const Att att_vlan = { 0, 2, MAC_B, 42 };
+    g_autoptr(VfsecDomain) port = make_domain("A", UUID_A, NULL, &att, 1);
+    g_autoptr(VfsecDomain) full = make_domain("A", UUID_A, "trusted", &att, 1);
+    const Att att_c = { 0, 1, "52:54:00:00:00:0c", -1 };
+    g_autoptr(VfsecDomain) other_mac = make_domain("A", UUID_A, NULL, &att_c, 1);
+    g_autoptr(VfsecDomain) port_b = make_domain("B", UUID_B, "trusted", &att_vlan, 1);
+    g_autoptr(VfsecDomain) full_b = make_domain("B", UUID_B, NULL, &att_vlan, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, port);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+    /* Trusted by its metadata: no port tag, its offload works. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, full);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, full);
+    g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);             /* claimed once */
+    /* And back: untrusted must be tagged again (no fail-open). */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, port);
+    g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);
+
+    /* Published under the port's MAC; the full XML names another: the
+     * table follows the new terms. */
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, port);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, other_mac);
+    assert_fake_table(fx->p0, NULL, 0);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, other_mac);
+    assert_fake_table(fx->p0, "52:54:00:00:00:0c", 1);
+
+    /* Claimed as trusted with a <vlan>; the full XML says untrusted: an
+     * untrusted domain's <vlan> is refused, as for any claim. */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, port_b);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, full_b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
 }
 
 static void
@@ -939,6 +1111,54 @@ test_attach_detach(Fixture *fx, gconstpointer data)
     assert_fake_table(fx->p0, NULL, 0);
 }
 
+/* DEVICE_REMOVED hands the engine only the live XML after the removal: the
+ * VF the domain owns and no longer names is released, the other stays. */
+static void
+test_detach_missing(Fixture *fx, gconstpointer data)
+{
+    const Att both[] = { { 0, 1, MAC_A, -1 }, { 0, 2, MAC_B, -1 } };
+    g_autoptr(VfsecDomain) before = make_domain("A", UUID_A, NULL, both, 2);
+    g_autoptr(VfsecDomain) after = make_domain("A", UUID_A, NULL, both, 1);
+    Op op = { 0 };
+    guint n;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, before);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, before);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, before);
+    assert_fake_table(fx->p0, NULL, 2);
+    fake_vf(fx->p0, 2)->sa_count = 6;
+    vfsec_engine_detach_missing_async(fx->engine, after, NULL, op_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    assert_owner(fx, "p0", 1, "A");
+    assert_owner(fx, "p0", 2, NULL);
+    g_assert_cmpuint(fake_vf(fx->p0, 2)->sa_count, ==, 0);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    n = fx->p0->n_reclaim;
+    op = (Op){ 0 };
+    vfsec_engine_detach_missing_async(fx->engine, after, NULL, op_cb, &op);   /* again */
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, n);
+}
+
+/* A transient domain (never defined, so never undefined) leaves no record
+ * once it stopped. */
+static void
+test_transient_forgotten(Fixture *fx, gconstpointer data)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) t = make_domain("T", UUID_A, NULL, &att, 1);
+    g_autoptr(JsonNode) node = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, t);
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, t);
+    node = vfsec_engine_domains_json(fx->engine);
+    g_assert_cmpuint(json_array_get_length(json_node_get_array(node)), ==, 0);
+}
+
 static void
 run_reconcile(Fixture *fx, GPtrArray *domains, VfsecEngineSummary *summary)
 {
@@ -990,6 +1210,122 @@ test_crash_journal(Fixture *fx, gconstpointer data)
     pending = vfsec_journal_list_pending(journal);
     g_assert_cmpuint(pending->len, ==, 0);
     g_assert_null(vfsec_journal_get_assignment(journal, "p0", 1));
+}
+
+/* vfsecd restarts while the PF drivers are away: a VF it knows (journal)
+ * to be on fail-closed p0 refuses the start; on p1 (not fail-closed) the
+ * start goes on, logged. */
+static void
+test_unreached_pf(Fixture *fx, gconstpointer data)
+{
+    const Att att[] = { { 0, 1, MAC_A, -1 }, { 1, 1, MAC_B, -1 } };
+    const Att att_b = { 0, 1, MAC_A, -1 };
+    const Att att_c = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, att, 2);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(VfsecDomain) c = make_domain("C", UUID_C, NULL, &att_c, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+    fx->unreachable = TRUE;
+    fixture_engine(fx, NULL);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_FAILED);
+    g_assert_cmpstr(error->message, ==, "VF 0000:03:10.1 of domain B is on PF p0, whose "
+                    "driver vfsecd has not reached");
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, c);
+    g_assert_true(audited("fail-open", "C", "", 0));
+}
+
+/* Drivers that cannot vouch for an SA reclaim (caps): the reset runs, but a
+ * start on fail-closed p0 is refused; on p1 it goes on, logged. */
+static void
+test_no_sa_reclaim(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 1, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+    fx->no_sa_reclaim = TRUE;
+    fixture_engine(fx, NULL);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "VF 0000:03:10.1"));
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 1);
+    assert_owner(fx, "p0", 1, NULL);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    assert_owner(fx, "p1", 1, "B");
+    g_assert_cmpuint(fx->p1->n_reclaim, ==, 1);
+    g_assert_true(audited("fail-open", "B", "0000:04:10.1", 0));
+}
+
+/* A plain <hostdev> has no MAC in the XML: the VF's administrative MAC is
+ * its key and what is published; without one a fail-closed PF refuses. */
+static void
+test_plain_hostdev(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, NULL, -1 };
+    const Att att_b = { 0, 2, MAC_A, -1 };
+    const Att att_c = { 0, 3, NULL, -1 };
+    const Att att_d = { 1, 3, NULL, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(VfsecDomain) c = make_domain("C", UUID_C, NULL, &att_c, 1);
+    g_autoptr(VfsecDomain) d = make_domain("D", UUID_D, NULL, &att_d, 1);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    VfsecEngineSummary s;
+
+    (void)data;
+    fake_vf(fx->p0, 1)->has_mac = TRUE;
+    g_assert_true(vfsec_mac_parse(MAC_A, &fake_vf(fx->p0, 1)->mac, NULL));
+    run_reconcile(fx, none, &s);                    /* the engine reads it */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
+    g_clear_error(&error);
+
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, c);   /* no MAC anywhere, fail-closed */
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "VF 0000:03:10.3 of domain C has no MAC"));
+    assert_owner(fx, "p0", 3, NULL);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, d);         /* p1 is not fail-closed */
+    assert_owner(fx, "p1", 3, "D");
+}
+
+/* The running domains were listed before B's start claimed its VF: the
+ * reconcile on that list releases A (stopped before the listing) but not B. */
+static void
+test_reconcile_stale_list(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 2, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    gint64 listed_at;
+    Op op = { 0 };
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    listed_at = g_get_monotonic_time();             /* the list: nothing runs */
+    while (g_get_monotonic_time() == listed_at)
+        ;                                           /* the clock's resolution */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    vfsec_engine_reconcile_listed_async(fx->engine, none, listed_at, NULL, reconcile_cb, &op);
+    wait_for(&op.done);
+    g_assert_no_error(op.error);
+    assert_owner(fx, "p0", 1, NULL);
+    assert_owner(fx, "p0", 2, "B");
+    g_assert_cmpuint(op.summary.released, ==, 1);
 }
 
 static void
@@ -1111,7 +1447,7 @@ test_fail_closed(Fixture *fx, gconstpointer data)
     fx->p1->fail_reclaim = TRUE;
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
     assert_owner(fx, "p1", 1, "B");
-    g_assert_nonnull(strstr(fx->audit->str, "fail-open"));
+    g_assert_true(audited("fail-open", "B", "0000:04:10.1", 0));
 }
 
 static void
@@ -1165,6 +1501,7 @@ test_stuck_plugin(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(op_a.error->message, "VF 0000:03:10.1"));
     g_clear_error(&op_a.error);
     assert_owner(fx, "p0", 1, NULL);                 /* fail-closed: rolled back */
+    drain();                                         /* the rollback's re-quarantine */
     row = vf_row(fx, "p0", 1);
     g_assert_true(json_object_get_boolean_member(row, "reclaim_pending"));
     g_assert_cmpint(json_object_get_int_member(row, "jobs"), ==, 0);
@@ -1553,16 +1890,24 @@ main(int argc, char **argv)
     ADD("parallel-vfs", test_parallel_vfs);
     ADD("same-vf-order", test_same_vf_order);
     ADD("owned-refused", test_owned_refused);
+    ADD("refused-rollback", test_refused_rollback);
     ADD("key-collision", test_key_collision);
     ADD("untrusted-vlan-refused", test_untrusted_vlan_refused);
     ADD("quarantine", test_quarantine);
+    ADD("terms-updated", test_terms_updated);
     ADD("quarantine-readback", test_quarantine_readback);
     ADD("publish-release", test_publish);
     ADD("release-trusted-requarantined", test_release_trusted_requarantined);
     ADD("unmanaged-ignored", test_unmanaged_ignored);
     ADD("attach-detach", test_attach_detach);
+    ADD("detach-missing", test_detach_missing);
+    ADD("transient-forgotten", test_transient_forgotten);
     ADD("crash-journal", test_crash_journal);
+    ADD("unreached-pf", test_unreached_pf);
+    ADD("no-sa-reclaim", test_no_sa_reclaim);
+    ADD("plain-hostdev", test_plain_hostdev);
     ADD("reconcile", test_reconcile);
+    ADD("reconcile-stale-list", test_reconcile_stale_list);
     ADD("vf-reset-event", test_vf_reset_event);
     ADD("reclaim-only", test_reclaim_only);
     ADD("fail-closed", test_fail_closed);

@@ -30,7 +30,7 @@ static const char port_hostdev_xml[] =
     "    <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9c</uuid>\n"
     "    <forward mode='hostdev' managed='yes'>\n"
     "      <driver name='vfio'/>\n"
-    "      <address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x2'/>\n"
+    "      <address type='pci' domain='0x0000' bus='0x3b' slot='0x02' function='0x2'/>\n"
     "    </forward>\n"
     "  </network>\n"
     "  <networkport>\n"
@@ -42,7 +42,7 @@ static const char port_hostdev_xml[] =
     "    <mac address='52:54:00:7b:35:93'/>\n"
     "    <plug type='hostdev-pci' managed='yes'>\n"
     "      <driver name='vfio'/>\n"
-    "      <address domain='0x0000' bus='0x03' slot='0x10' function='0x2'/>\n"
+    "      <address domain='0x0000' bus='0x3b' slot='0x02' function='0x2'/>\n"
     "    </plug>\n"
     "  </networkport>\n"
     "</hookData>\n";
@@ -65,6 +65,24 @@ static const char port_bridge_xml[] =
     "    <plug type='network' bridge='virbr0'/>\n"
     "  </networkport>\n"
     "</hookData>\n";
+
+/* Domains whose devices sysfs (tests/data/sysfs/i40e) tells apart: a NAT
+ * network before libvirt chose a port, the PF itself as a plain hostdev, a
+ * pool VF that <actual> names. */
+#define DOMAIN_XML(name, dev) \
+    "<domain type='kvm'><name>" name "</name>" \
+    "<uuid>6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f</uuid><devices>" dev "</devices></domain>"
+static const char domain_nat_xml[] = DOMAIN_XML("nat-vm",
+    "<interface type='network'><mac address='52:54:00:01:02:03'/>"
+    "<source network='default'/></interface>");
+static const char domain_pf_hostdev_xml[] = DOMAIN_XML("pf-vm",
+    "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+    "<address domain='0x0000' bus='0x3b' slot='0x00' function='0x0'/></source></hostdev>");
+static const char domain_actual_vf_xml[] = DOMAIN_XML("pool-vm",
+    "<interface type='network'><mac address='52:54:00:01:02:04'/>"
+    "<source network='sriov-pool'/><actual type='hostdev' managed='yes'><source>"
+    "<address type='pci' domain='0x0000' bus='0x3b' slot='0x02' function='0x1'/>"
+    "</source></actual></interface>");
 
 typedef enum {
     DAEMON_NONE,      /* no socket file at all */
@@ -376,12 +394,22 @@ static const HookCase hook_cases[] = {
     { "down/port-created", "network.d", { "sriov-pool", "port-created", "begin", "-" },
       INPUT_TEXT, port_hostdev_xml, DAEMON_NONE, {}, 1, NOT_REACHABLE "No such file or "
       "directory; refusing to plug vm1 into SR-IOV network sriov-pool\n", NULL, FALSE },
+    /* Without vfsecd, only what sysfs shows to be a VF refuses a start. */
+    { "down/nat-network", "qemu.d", { "nat-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_nat_xml, DAEMON_NONE, {}, 0, NULL, NULL, FALSE },
+    { "down/not-a-vf", "qemu.d", { "pf-vm", "start", "begin", "-" }, INPUT_TEXT,
+      domain_pf_hostdev_xml, DAEMON_NONE, {}, 0, NULL, NULL, FALSE },
+    { "down/actual-vf", "qemu.d", { "pool-vm", "start", "begin", "-" }, INPUT_TEXT,
+      domain_actual_vf_xml, DAEMON_NONE, {}, 1, NOT_REACHABLE "No such file or directory; "
+      "refusing to start pool-vm with SR-IOV VFs\n", NULL, FALSE },
     { "down/port-deleted", "network.d", { "sriov-pool", "port-deleted", "begin", "-" },
       INPUT_TEXT, port_hostdev_xml, DAEMON_NONE, {}, 0, NULL, "warning: vfsecd is not", FALSE },
 
     /* Nothing for vfsec: passes without asking, even with vfsecd up. */
     { "pass/no-vf", "qemu.d", { "empty", "start", "begin", "-" }, INPUT_FILE, SAMPLE_NO_VF,
       DAEMON_OK, {}, 0, NULL, NULL, FALSE },
+    { "pass/nat-network", "qemu.d", { "nat-vm", "start", "begin", "-" }, INPUT_TEXT,
+      domain_nat_xml, DAEMON_OK, {}, 0, NULL, NULL, FALSE },
     { "pass/bridge-port", "network.d", { "default", "port-created", "begin", "-" }, INPUT_TEXT,
       port_bridge_xml, DAEMON_OK, {}, 0, NULL, NULL, FALSE },
     { "pass/migrate", "qemu.d", { SAMPLE_VF_NAME, "migrate", "begin", "-" }, INPUT_UNREAD,
@@ -534,11 +562,17 @@ hook_environ(const HookCase *c, const char *socket_path)
         "PATH", "HOME", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
     };
     GStrv env = g_environ_setenv(NULL, "LC_ALL", "C", TRUE);
+    g_autofree char *sysfs_root = g_build_filename(vfsec_test_env("VFSEC_TEST_DATA"), "sysfs",
+                                                   "i40e", NULL);
 
     for (guint i = 0; i < G_N_ELEMENTS(pass); i++)
         if (g_getenv(pass[i]))
             env = g_environ_setenv(env, pass[i], g_getenv(pass[i]), TRUE);
-    env = g_environ_setenv(env, "VFSEC_CONTROL_SOCKET", socket_path, TRUE);
+    /* A case with its own vfsecd.conf takes the socket from there. */
+    if (!(c->env[0] && g_str_has_prefix(c->env[0], "VFSEC_CONFIG=")))
+        env = g_environ_setenv(env, "VFSEC_CONTROL_SOCKET", socket_path, TRUE);
+    /* The samples' VFs (0000:3b:02.x) are VFs of this tree's ens1f0. */
+    env = g_environ_setenv(env, "VFSEC_SYSFS_ROOT", sysfs_root, TRUE);
     for (guint i = 0; i < G_N_ELEMENTS(c->env) && c->env[i]; i++) {
         g_auto(GStrv) kv = g_strsplit(c->env[i], "=", 2);
 
@@ -760,6 +794,70 @@ test_hook_case(gconstpointer data)
     }
 }
 
+/* The PF every vfsecd.conf needs. */
+#define CONF_PF "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\n"
+
+/* Runs the hook for @op of the VF sample with vfsecd.conf @conf_text
+ * (@SOCK@: the fake's socket) and no socket in the environment. */
+static void
+run_with_conf(DaemonMode mode, const char *op, const char *conf_text, HookResult *res,
+              char **conf_path)
+{
+    g_autoptr(Sandbox) box = sandbox_new();
+    g_autoptr(FakeVfsecd) fake = fake_start(mode, box->dir);
+    g_autoptr(GString) text = g_string_new(conf_text);
+    g_autofree char *path = g_build_filename(box->dir, "vfsecd.conf", NULL);
+    g_autofree char *env = g_strdup_printf("VFSEC_CONFIG=%s", path);
+    HookCase c = { "conf", "qemu.d", { SAMPLE_VF_NAME, op, "begin", "-" }, INPUT_FILE, SAMPLE_VF,
+                   mode, { env }, 0, NULL, NULL, FALSE };
+
+    g_string_replace(text, "@SOCK@", fake->path, 0);
+    g_string_replace(text, "@DIR@", box->dir, 0);
+    g_assert_true(g_file_set_contents(path, text->str, -1, NULL));
+    g_ptr_array_add(box->cleanup, g_strdup(path));
+    run_hook(box, &c, fake->path, res);
+    fake_stop(fake);
+    g_test_message("exit %d, stderr: %s", res->status, res->err);
+    *conf_path = g_steal_pointer(&path);
+}
+
+/* vfsecd.conf gives the hook its socket, its timeout and its fail-closed
+ * rule (option > environment > file > default); a broken file refuses a
+ * start, naming the file. */
+static void
+test_hook_config(void)
+{
+    g_auto(HookResult) silent = { 0 };
+    g_auto(HookResult) open = { 0 };
+    g_auto(HookResult) broken = { 0 };
+    g_auto(HookResult) broken_stop = { 0 };
+    g_autofree char *p1 = NULL, *p2 = NULL, *p3 = NULL, *p4 = NULL;
+
+    run_with_conf(DAEMON_SILENT, "prepare",
+                  "[daemon]\ncontrol-socket = @SOCK@\nstate-dir = @DIR@/state\n"
+                  "run-dir = @DIR@/run\n[timeouts]\npf-reclaim = 100\n"
+                  "daemon-request = 200\nhook = 300\n" CONF_PF, &silent, &p1);
+    g_assert_cmpint(silent.status, ==, 1);
+    g_assert_nonnull(strstr(silent.err, "did not answer within 300 ms"));
+    g_assert_cmpint(silent.elapsed_us, >=, 300 * 1000);
+
+    run_with_conf(DAEMON_NONE, "prepare",
+                  "[daemon]\ncontrol-socket = @DIR@/none.sock\nstate-dir = @DIR@/state\n"
+                  "run-dir = @DIR@/run\n[hook]\nfail-closed = false\n" CONF_PF, &open, &p2);
+    g_assert_cmpint(open.status, ==, 0);
+    g_assert_nonnull(strstr(open.err, "(fail-open)"));
+    g_assert_nonnull(strstr(open.err, "none.sock"));
+
+    run_with_conf(DAEMON_OK, "prepare", "[bogus]\nkey = 1\n", &broken, &p3);
+    g_assert_cmpint(broken.status, ==, 1);
+    g_assert_nonnull(strstr(broken.err, p3));
+    g_assert_nonnull(strstr(broken.err, "bogus"));
+
+    run_with_conf(DAEMON_OK, "stopped", "[bogus]\nkey = 1\n", &broken_stop, &p4);
+    g_assert_cmpint(broken_stop.status, ==, 0);
+    g_assert_true(g_str_has_prefix(broken_stop.err, "vfsec: warning: "));
+}
+
 static void
 test_hook_help_version(void)
 {
@@ -786,5 +884,6 @@ main(int argc, char **argv)
         g_test_add_data_func(path, &hook_cases[i], test_hook_case);
     }
     g_test_add_func("/hook/help-version", test_hook_help_version);
+    g_test_add_func("/hook/config", test_hook_config);
     return g_test_run();
 }

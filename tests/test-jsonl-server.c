@@ -864,7 +864,7 @@ test_peer_allowed(Fixture *fx, gconstpointer data)
 {
     for (guint i = 0; i < G_N_ELEMENTS(peer_cases); i++) {
         const PeerCase *c = &peer_cases[i];
-        VfsecJsonlPeer peer = { .pid = 4242 + i, .uid = c->uid, .gid = c->gid };
+        VfsecJsonlPeer peer = { .pid = 4242 + i, .uid = c->uid, .gid = c->gid, .n_groups = -1 };
         g_autofree char *pid_dir = g_strdup_printf("%s/%d", fx->dir, (int)peer.pid);
         g_autofree char *status = g_build_filename(pid_dir, "status", NULL);
         g_autoptr(GError) error = NULL;
@@ -883,6 +883,43 @@ test_peer_allowed(Fixture *fx, gconstpointer data)
             g_unlink(status);
             g_rmdir(pid_dir);
         }
+    }
+}
+
+/* The kernel's groups (SO_PEERGROUPS) win over /proc/<pid>/status, which a
+ * process that reused the peer's pid could answer for. */
+static void
+test_peer_groups_kernel(Fixture *fx, gconstpointer data)
+{
+    static const struct {
+        const char *name;
+        int n_groups;
+        gid_t groups[2];
+        const char *status;     /* what a reused pid's /proc says */
+        gboolean allowed;
+    } cases[] = {
+        { "member", 2, { 100, 27 }, "Groups:\t100\n", TRUE },
+        { "not a member", 1, { 100 }, "Groups:\t27\n", FALSE },
+        { "none", 0, { 0 }, "Groups:\t27\n", FALSE },
+    };
+
+    (void)data;
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        VfsecJsonlPeer peer = { .pid = 5252 + i, .uid = 1000, .gid = 100,
+                                .n_groups = cases[i].n_groups };
+        g_autofree char *pid_dir = g_strdup_printf("%s/%d", fx->dir, (int)peer.pid);
+        g_autofree char *status = g_build_filename(pid_dir, "status", NULL);
+        g_autoptr(GError) error = NULL;
+        gboolean ok;
+
+        memcpy(peer.groups, cases[i].groups, sizeof(cases[i].groups));
+        g_assert_cmpint(g_mkdir(pid_dir, 0700), ==, 0);
+        g_assert_true(g_file_set_contents(status, cases[i].status, -1, &error));
+        ok = vfsec_jsonl_peer_allowed(&peer, TRUE, 27, fx->dir, &error);
+        g_test_message("%s: %s", cases[i].name, error ? error->message : "allowed");
+        g_assert_cmpint(ok, ==, cases[i].allowed);
+        g_unlink(status);
+        g_rmdir(pid_dir);
     }
 }
 
@@ -951,6 +988,7 @@ main(int argc, char **argv)
     ADD("/jsonl-server/auth/refused", MODE_NO_START, test_refused);
     ADD("/jsonl-server/auth/default", MODE_NO_START, test_default_auth);
     ADD("/jsonl-server/auth/peer-allowed", MODE_NO_START, test_peer_allowed);
+    ADD("/jsonl-server/auth/peer-groups-kernel", MODE_NO_START, test_peer_groups_kernel);
     ADD("/jsonl-server/auth/real-peers", MODE_NO_START, test_real_peers);
     ADD("/jsonl-server/socket-file", MODE_NO_START, test_socket_file);
 #undef ADD

@@ -3,6 +3,7 @@
  * Exit codes (docs/cli.md): 0 success; 1 bad input or a failed operation
  * (one line on stderr); 2 usage error; 3 the input was fine but at least one
  * attachment did not resolve to a VF; 4 vfsecd is not reachable. */
+#include <glib/gstdio.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,20 +127,32 @@ vfsecctl_inspect_domain(int argc, char **argv)
 
 /* ---- Daemon commands: one control request each (docs/control-protocol.md) ---- */
 
-/* The control socket: --socket, else the configuration's, else the compiled
- * default. A configuration that cannot be read (not root, absent) is not an
- * error here: the compiled default is what vfsecd uses then too. */
+/* The control socket: --socket, else the configuration's (VFSEC_CONFIG or
+ * <sysconfdir>/vfsec/vfsecd.conf), else the compiled default. A file that is
+ * absent or not readable (not root) is not an error here: the compiled
+ * default is what vfsecd uses then too. A readable file that does not
+ * validate is worth a warning naming the file and the key, since vfsecd
+ * refuses it and the socket guessed may well be wrong. */
 static char *
 vfsecctl_socket_path(const char *option)
 {
+    const char *env = g_getenv("VFSEC_CONFIG");
     g_autofree char *conf_path = NULL;
     g_autoptr(VfsecConf) conf = NULL;
+    g_autoptr(GError) error = NULL;
 
     if (option)
         return g_strdup(option);
-    conf_path = vfsec_conf_default_path();
-    conf = vfsec_conf_load(conf_path, NULL);
-    return g_strdup(conf ? conf->control_socket : VFSEC_CTL_DEFAULT_SOCKET);
+    conf_path = env && *env ? g_strdup(env) : vfsec_conf_default_path();
+    if (g_access(conf_path, R_OK) != 0)
+        return g_strdup(VFSEC_CTL_DEFAULT_SOCKET);
+    conf = vfsec_conf_load(conf_path, &error);
+    if (!conf) {
+        g_printerr("vfsecctl: warning: %s; trying the default socket %s\n", error->message,
+                   VFSEC_CTL_DEFAULT_SOCKET);
+        return g_strdup(VFSEC_CTL_DEFAULT_SOCKET);
+    }
+    return g_strdup(conf->control_socket);
 }
 
 /* Sends @req to vfsecd; returns the result (ref) or NULL, having printed

@@ -51,13 +51,6 @@ test_lifecycle(gconstpointer data)
 }
 
 static void
-test_reboot(void)
-{
-    /* The guest lost its IPsec state; its VFs stay its own. */
-    g_assert_cmpint(vfsecd_reboot_action(), ==, VFSECD_ACTION_RECLAIM);
-}
-
-static void
 test_names(void)
 {
     for (int a = 0; a < VFSECD_ACTION_LAST; a++)
@@ -76,7 +69,6 @@ main(int argc, char **argv)
 
         g_test_add_data_func(path, &cases[i], test_lifecycle);
     }
-    g_test_add_func("/vfsecd/event-map/reboot", test_reboot);
     g_test_add_func("/vfsecd/event-map/names", test_names);
     return g_test_run();
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon-fixture.h"
+#include "vfsec-journal.h"
 #include "vfsec-test-util.h"
 
 #define MAC_E "52:54:00:ee:00:01"
@@ -152,6 +153,81 @@ run_killed_daemon(void)
     g_assert_false(daemon_nic_published(fx, MAC_K));
     g_assert_false(daemon_macfile_has(fx, MAC_K));
     virsh("undefine", "vfsecd-kill", NULL);
+    daemon_stop(fx);
+}
+
+static gboolean
+vf1_has_job(DaemonFixture *fx, gconstpointer data)
+{
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "vfs");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "vfs");
+
+    (void)data;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (json_object_get_int_member(row, "vf") == 1)
+            return json_object_get_int_member(row, "jobs") >= 1;
+    }
+    return FALSE;
+}
+
+/* The journal's pending intents for VF 1 of nic0 (vfsecd must not run). */
+static guint
+pending_vf1(DaemonFixture *fx)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VfsecJournal) journal = vfsec_journal_open(fx->state_dir, NULL, &error);
+    g_autoptr(GPtrArray) pending = NULL;
+    guint n = 0;
+
+    g_assert_no_error(error);
+    pending = vfsec_journal_list_pending(journal);
+    for (guint i = 0; i < pending->len; i++) {
+        const VfsecJournalOp *op = pending->pdata[i];
+
+        if (g_str_equal(op->pf, "nic0") && op->vf == 1)
+            n++;
+    }
+    return n;
+}
+
+/* 4b: vfsecd is killed in the middle of a release: the domain was
+ * destroyed, the reclaim of its VF is in flight (the emulator holds the
+ * agent's answer) and its intent is in the journal. The restarted vfsecd
+ * finishes it: the VF ends with no SAs, unowned, unpublished, and no
+ * intent left pending. SAs added after the kill stand for whatever the
+ * dead vfsecd never saw confirmed. */
+static void
+run_killed_mid_release(void)
+{
+    DaemonFixture *fx = daemon_new(test_uri);
+    g_autofree char *xml = NULL;
+
+    daemon_write_config(fx, "pf-reclaim = 8000\ndaemon-request = 16000\nhook = 30000\n", TRUE);
+    daemon_launch(fx);
+    xml = write_domain(fx, "vfsecd-mid", "6d3bf2a0-1b1c-4c55-9d5e-0000000e0009", 1, MAC_D);
+    virsh("define", xml, NULL);
+    virsh("start", "vfsecd-mid", NULL);
+    g_assert_true(daemon_wait_for(fx, is_published, MAC_D, NICSIM_WAIT_MS));
+    daemon_nic_untag_add_sas(fx, 1, 4, 13000);
+    nicsim_ctl_do(fx->nic, "gate-hold", "{\"port\": 0, \"vf\": 1}");
+    virsh("destroy", "vfsecd-mid", NULL);
+    g_assert_true(daemon_wait_for(fx, vf1_has_job, NULL, NICSIM_WAIT_MS));
+
+    g_assert_cmpint(daemon_kill(fx, SIGKILL), ==, -1);
+    g_assert_cmpuint(pending_vf1(fx), >=, 1);           /* killed mid-operation */
+    nicsim_ctl_do(fx->nic, "gate-release", "{\"port\": 0, \"vf\": 1}");
+    daemon_nic_untag_add_sas(fx, 1, 2, 14000);
+
+    daemon_launch(fx);                                  /* ready after its reconcile */
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
+    g_assert_false(daemon_nic_published(fx, MAC_D));
+    g_assert_false(daemon_macfile_has(fx, MAC_D));
+    g_assert_true(vf1_quarantined(fx, NULL));
+    g_assert_cmpint(daemon_kill(fx, SIGTERM), ==, 0);
+    g_assert_cmpuint(pending_vf1(fx), ==, 0);
+    virsh("undefine", "vfsecd-mid", NULL);
     daemon_stop(fx);
 }
 
@@ -535,6 +611,8 @@ main(int argc, char **argv)
     }
     g_test_add_data_func("/vfsecd/event-path", run_event_path, test_in_subprocess);
     g_test_add_data_func("/vfsecd/killed-daemon", run_killed_daemon, test_in_subprocess);
+    g_test_add_data_func("/vfsecd/killed-mid-release", run_killed_mid_release,
+                         test_in_subprocess);
     g_test_add_data_func("/vfsecd/late-libvirt", run_late_libvirt, test_in_subprocess);
     g_test_add_data_func("/vfsecd/defined", run_defined, test_in_subprocess);
     g_test_add_data_func("/vfsecd/pf-reconnect", run_pf_reconnect, test_in_subprocess);
