@@ -35,7 +35,7 @@ fails=$(grep -c '^VFSEC-NESTED [^ ]* fail' "$log.results" || true)
 rm -f -- "$log.results"
 echo "nested $check: $oks ok, $fails failed, L1 status $status"
 case "$status" in
-124) echo "FAIL: L1 did not finish within ${timeout}s and was killed"; exit 1 ;;
+124) echo "FAIL: L1 hung (did not finish within ${timeout}s, or twice did not boot) and was killed"; exit 1 ;;
 125) echo "FAIL: L1 ended without reporting the checks' exit status"; exit 1 ;;
 esac
 [ "$status" -eq 0 ] && [ "$fails" -eq 0 ] && [ "$oks" -gt 0 ] || exit 1
