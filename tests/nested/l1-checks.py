@@ -349,7 +349,109 @@ def group_topology(build):
     report("inspect-domain", r.returncode == 0 and got == want, f"resolved {got}, expected {want}")
 
 
+# ---- Check 4: libvirtd + vfsecd + vfsec-hook on an igb VF -----------------
+
+L2_MAC = "52:54:00:00:00:42"
+QTAG_VID = 4092         # [tags] metadata-vid default: the quarantine port tag
+
+
+def wait_file_line(path, proc, want, what):
+    """Waits until file @path holds a line containing @want (tail -F follows
+    it as it is written; it ends with @proc), with a deadline."""
+    tail = subprocess.Popen(["tail", "-n", "+1", "-F", f"--pid={proc.pid}", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([tail.stdout], [], [], left)[0]:
+                raise RuntimeError(f"{what} not ready within {WAIT_S} s")
+            line = tail.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{what} exited {proc.poll()} before it was ready")
+            if want in line:
+                return
+    finally:
+        tail.kill()
+        tail.wait()
+
+
+def group_libvirt(build):
+    pf, dev = igb_pf(2)
+    vfpci = os.path.basename(os.readlink(os.path.join(dev, "virtfn1")))
+    work = "/tmp/l1-libvirt"
+    os.makedirs(work + "/state", mode=0o700)
+    os.makedirs(work + "/run")
+    sock = work + "/vfsecd.sock"
+    write(work + "/vfsecd.conf", f"""[daemon]
+libvirt-uri = qemu:///system
+control-socket = {sock}
+state-dir = {work}/state
+run-dir = {work}/run
+log-level = debug
+[pf p0]
+plugin = linux
+netdev = {pf}
+""")
+    # L1 is throwaway: libvirtd runs with its compiled-in paths, which /init
+    # put on tmpfs. No namespaces: QEMU's private /dev fails in the chroot.
+    os.makedirs("/etc/libvirt/hooks", exist_ok=True)
+    write("/etc/libvirt/libvirtd.conf", 'listen_tls = 0\nlisten_tcp = 0\nauth_unix_rw = "none"\n'
+          'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
+    write("/etc/libvirt/qemu.conf", 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n'
+          'namespaces = [ ]\ncgroup_controllers = [ ]\ndynamic_ownership = 0\nremember_owner = 0\n')
+    write("/etc/libvirt/hooks/qemu", f"#!/bin/sh\nVFSEC_CONTROL_SOCKET='{sock}'\nexport VFSEC_CONTROL_SOCKET\n"
+          f"exec '{build}/hooks/vfsec-hook' --kind=qemu \"$@\"\n")
+    os.chmod("/etc/libvirt/hooks/qemu", 0o755)
+    run(["/usr/sbin/virtlogd", "-d"])
+    run(["/usr/sbin/libvirtd", "-d"])
+    run(["/usr/bin/virsh", "-c", "qemu:///system", "version"])
+    vfsecd = subprocess.Popen([os.path.join(build, "daemon", "vfsecd"), "--config", work + "/vfsecd.conf",
+                               "--ready-file", work + "/ready", "--foreground"],
+                              stdout=open(work + "/vfsecd.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_file_line(work + "/ready", vfsecd, "ready", "vfsecd")
+        idle = ip_vfs(pf)[1]
+        report("lv-idle-quarantined", not expect_vf(idle, QTAG_VID, 0, "802.1Q", ip_mac(idle), False, True),
+               expect_vf(idle, QTAG_VID, 0, "802.1Q", ip_mac(idle), False, True) or
+               f"vfsecd quarantined unowned VF 1 (port tag {QTAG_VID}), mac {ip_mac(idle)}")
+        dom, bus, sf = vfpci.split(":")
+        slot, fn = sf.split(".")
+        write(work + "/l2.xml", f"""<domain type='qemu'><name>l2</name><memory unit='MiB'>64</memory>
+<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>
+<devices><interface type='hostdev' managed='yes'><mac address='{L2_MAC}'/>
+<source><address type='pci' domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' function='0x{fn}'/></source>
+</interface><memballoon model='none'/></devices></domain>""")
+        run(["/usr/bin/virsh", "-c", "qemu:///system", "define", work + "/l2.xml"])
+        r = run(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"], check=False)
+        if not report("lv-start", r.returncode == 0, r.stderr.strip() or f"virsh start l2 with VF {vfpci}"):
+            return
+        running = ip_vfs(pf)[1]
+        diff = expect_vf(running, QTAG_VID, 0, "802.1Q", L2_MAC, False, True)
+        report("lv-running-quarantined", not diff and vf_driver(dev, 1) == "vfio-pci",
+               diff or f"VF 1 on vfio-pci: libvirt's MAC {L2_MAC}, vfsec's port tag {QTAG_VID}, trust off, spoofchk on")
+        xml = run(["/usr/bin/virsh", "-c", "qemu:///system", "dumpxml", "l2"]).stdout
+        write(work + "/live.xml", xml)
+        r = run([os.path.join(build, "tools", "vfsecctl"), "inspect-domain", "--json", "--sysfs-root", "/sys",
+                 work + "/live.xml"], check=False)
+        res = json.loads(r.stdout)[0]["resolved"] if r.returncode == 0 else {}
+        report("lv-inspect-live", res.get("pf") == pf and res.get("vf") == 1,
+               f"live XML of l2 resolves to {res.get('pf')} VF {res.get('vf')}")
+        r = run(["/usr/bin/virsh", "-c", "qemu:///system", "destroy", "l2"], check=False)
+        report("lv-destroy", r.returncode == 0, r.stderr.strip() or "virsh destroy l2")
+        after = ip_vfs(pf)[1]
+        diff = expect_vf(after, QTAG_VID, 0, "802.1Q", ip_mac(after), False, True)
+        report("lv-released-quarantined", not diff and ip_mac(after) != L2_MAC,
+               diff or f"after release: port tag {QTAG_VID} again, libvirt restored the MAC to {ip_mac(after)}, "
+               f"VF driver {vf_driver(dev, 1)}")
+    finally:
+        vfsecd.terminate()
+        vfsecd.wait()
+        print(open(work + "/vfsecd.log").read()[-3000:], flush=True)
+
+
 GROUPS = {
+    "libvirt": group_libvirt,
     "igb-plugin": group_igb_plugin,
     "netdevsim-plugin": group_netdevsim_plugin,
     "igb-reclaim": group_igb_reclaim,
