@@ -393,19 +393,25 @@ log-level = debug
 plugin = linux
 netdev = {pf}
 """)
+    # TCG in L1 is slow: the hook waits up to 2 min for vfsecd (default 10 s).
     # L1 is throwaway: libvirtd runs with its compiled-in paths, which /init
     # put on tmpfs. No namespaces: QEMU's private /dev fails in the chroot.
     os.makedirs("/etc/libvirt/hooks", exist_ok=True)
     write("/etc/libvirt/libvirtd.conf", 'listen_tls = 0\nlisten_tcp = 0\nauth_unix_rw = "none"\n'
-          'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
+          'log_filters = "1:qemu.qemu_capabilities 1:util.command 3:*"\n'
+          'log_outputs = "1:file:/var/log/libvirt/libvirtd.log"\n')
     write("/etc/libvirt/qemu.conf", 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n'
           'namespaces = [ ]\ncgroup_controllers = [ ]\ndynamic_ownership = 0\nremember_owner = 0\n')
     write("/etc/libvirt/hooks/qemu", f"#!/bin/sh\nVFSEC_CONTROL_SOCKET='{sock}'\nexport VFSEC_CONTROL_SOCKET\n"
-          f"exec '{build}/hooks/vfsec-hook' --kind=qemu \"$@\"\n")
+          f"exec '{build}/hooks/vfsec-hook' --kind=qemu --timeout-ms=120000 \"$@\"\n")
     os.chmod("/etc/libvirt/hooks/qemu", 0o755)
     run(["/usr/sbin/virtlogd", "-d"])
     run(["/usr/sbin/libvirtd", "-d"])
-    run(["/usr/bin/virsh", "-c", "qemu:///system", "version"])
+    r = run(["/usr/bin/virsh", "-c", "qemu:///system", "version"], check=False)
+    if r.returncode != 0:
+        log = "/var/log/libvirt/libvirtd.log"
+        print(open(log).read()[-4000:] if os.path.exists(log) else "no libvirtd.log", flush=True)
+        raise RuntimeError(f"libvirtd in L1 does not answer: {r.stderr.strip()}")
     vfsecd = subprocess.Popen([os.path.join(build, "daemon", "vfsecd"), "--config", work + "/vfsecd.conf",
                                "--ready-file", work + "/ready", "--foreground"],
                               stdout=open(work + "/vfsecd.log", "w"), stderr=subprocess.STDOUT)
