@@ -35,8 +35,11 @@ def report(check, ok, detail):
     return ok
 
 
-def run(argv, check=True):
-    r = subprocess.run(argv, capture_output=True, text=True)
+def run(argv, check=True, timeout=None):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{' '.join(argv)} did not finish within {timeout} s")
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")
     return r
@@ -429,7 +432,13 @@ netdev = {pf}
 <source><address type='pci' domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' function='0x{fn}'/></source>
 </interface><memballoon model='none'/></devices></domain>""")
         run(["/usr/bin/virsh", "-c", "qemu:///system", "define", work + "/l2.xml"])
-        r = run(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"], check=False)
+        try:
+            r = run(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"], check=False, timeout=240)
+        except RuntimeError as e:
+            report("lv-start", False, e)
+            log = "/var/log/libvirt/libvirtd.log"
+            print(open(log).read()[-3000:] if os.path.exists(log) else "no libvirtd.log", flush=True)
+            return
         if not report("lv-start", r.returncode == 0, r.stderr.strip() or f"virsh start l2 with VF {vfpci}"):
             return
         running = ip_vfs(pf)[1]
@@ -453,7 +462,7 @@ netdev = {pf}
     finally:
         vfsecd.terminate()
         vfsecd.wait()
-        print(open(work + "/vfsecd.log").read()[-3000:], flush=True)
+        print(open(work + "/vfsecd.log").read()[-6000:], flush=True)
 
 
 GROUPS = {
