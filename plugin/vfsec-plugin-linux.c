@@ -48,7 +48,8 @@
 /* Kernel PF drivers whose VF reset leaves the VF no SA (see docs/plugins.md). */
 static const char *const reclaiming_drivers[] = {
     "ixgbe",  /* VF IPsec through the mailbox; a VF reset clears the VF's SAs */
-    "igb",    /* no IPsec offload at all */
+    "igb",    /* no IPsec offload at all; its FLR keeps the PF-set port VLAN, MAC,
+               * trust and spoofchk (measured in the nested tier, docs/nested.md) */
     "i40e",   /* no IPsec offload at all (X710/XL710) */
     NULL,
 };
