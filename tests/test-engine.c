@@ -1896,6 +1896,7 @@ test_stop_waits_release(Fixture *fx, gconstpointer data)
     g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
     g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
     Op op_b = { 0 }, op_qb = { 0 };
+    g_autoptr(JsonObject) row = NULL;
 
     (void)data;
     run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
@@ -1929,7 +1930,8 @@ test_stop_waits_release(Fixture *fx, gconstpointer data)
     g_assert_no_error(op_qb.error);
     assert_owner(fx, "p0", 1, "B");
     g_assert_false(vf_releasing(fx, "p0", 1));
-    g_assert_true(json_object_get_boolean_member(vf_row(fx, "p0", 1), "quarantined"));
+    row = vf_row(fx, "p0", 1);
+    g_assert_true(json_object_get_boolean_member(row, "quarantined"));
     run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);         /* the STOPPED event after it: no-op */
     assert_owner(fx, "p0", 1, "B");
 }
