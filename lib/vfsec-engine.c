@@ -1249,7 +1249,8 @@ job_sync(VfJob *job, VfsecJournalOpKind kind, JobStep next)
 static gboolean
 vf_wants_published(const EngineVf *vf)
 {
-    return vf->owned && !vf->releasing && vf->pf->conf->hairpin && vf->own.policy.hairpin && vf->own.has_mac;
+    return vf->owned && !vf->releasing && vf->pf->conf->hairpin && vf->own.policy.hairpin &&
+           vf->own.has_mac;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3288,8 +3289,9 @@ vfsec_engine_vfs_json(VfsecEngine *engine)
             json_builder_set_member_name(jb, "reclaim_pending");
             json_builder_add_boolean_value(jb, vf->reclaim_pending);
             json_builder_set_member_name(jb, "jobs");
-            json_builder_add_int_value(jb, g_queue_get_length(&vf->queue) + g_queue_get_length(&vf->parked) +
-                                                (vf->current ? 1 : 0));
+            json_builder_add_int_value(jb, g_queue_get_length(&vf->queue) +
+                                               g_queue_get_length(&vf->parked) +
+                                               (vf->current ? 1 : 0));
             json_builder_end_object(jb);
         }
     }
