@@ -216,6 +216,7 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
     static const VfsecEngineOp start[] = { VFSEC_ENGINE_OP_PREPARE, VFSEC_ENGINE_OP_QUARANTINE };
     static const VfsecEngineOp started[] = { VFSEC_ENGINE_OP_PREPARE, VFSEC_ENGINE_OP_QUARANTINE,
                                              VFSEC_ENGINE_OP_PUBLISH };
+    static const VfsecEngineOp stop[] = { VFSEC_ENGINE_OP_STOP };
     static const VfsecEngineOp release[] = { VFSEC_ENGINE_OP_RELEASE };
     const VfsecEngineOp *ops;
     guint n_ops;
@@ -234,6 +235,10 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
         ops = started, n_ops = G_N_ELEMENTS(started);
         break;
     case VFSEC_HOOK_OP_QEMU_STOPPED:
+        /* SAs reclaimed now; the VF is handed over only at release, once
+         * libvirt has restored its MAC and VLAN (see docs/engine.md). */
+        ops = stop, n_ops = G_N_ELEMENTS(stop);
+        break;
     case VFSEC_HOOK_OP_QEMU_RELEASE:
         ops = release, n_ops = G_N_ELEMENTS(release);
         break;
@@ -251,8 +256,9 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
 
     if (args->xml[0])
         domain = vfsec_domain_parse_string(args->xml, -1, &error);
-    if (!domain && n_ops == 1 && ops[0] == VFSEC_ENGINE_OP_RELEASE) {
-        /* Release works on what the domain owns: its name is enough. */
+    if (!domain && n_ops == 1 &&
+        (ops[0] == VFSEC_ENGINE_OP_RELEASE || ops[0] == VFSEC_ENGINE_OP_STOP)) {
+        /* Stop and release work on what the domain owns: its name is enough. */
         g_clear_error(&error);
         domain = vfsec_domain_new(args->name, NULL);
     }

@@ -10,6 +10,7 @@ static const char *const action_names[] = {
     [VFSECD_ACTION_RECLAIM] = "reclaim",
     [VFSECD_ACTION_DEFINE] = "define",
     [VFSECD_ACTION_FORGET] = "forget",
+    [VFSECD_ACTION_STOP] = "stop",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(action_names) == VFSECD_ACTION_LAST);
 
@@ -33,8 +34,10 @@ vfsecd_lifecycle_action(int event, int detail, gboolean active)
     case VIR_DOMAIN_EVENT_CRASHED:
         /* Panicked or crash-loaded: with on_crash restart/preserve the
          * domain runs on (or reboots), its SAs gone with the guest's
-         * memory; with destroy a STOPPED follows, the release is ours now. */
-        return active ? VFSECD_ACTION_RECLAIM : VFSECD_ACTION_RELEASE;
+         * memory; with destroy a STOPPED follows: libvirt may still be
+         * tearing the VF down (it is no longer active from before the
+         * stopped hook), so stop now and free at the STOPPED. */
+        return active ? VFSECD_ACTION_RECLAIM : VFSECD_ACTION_STOP;
     case VIR_DOMAIN_EVENT_DEFINED:
         return VFSECD_ACTION_DEFINE;
     case VIR_DOMAIN_EVENT_UNDEFINED:

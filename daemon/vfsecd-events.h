@@ -14,10 +14,11 @@ typedef enum {
     VFSECD_ACTION_RECLAIM,      /* reclaim the SAs, the domain keeps its VFs */
     VFSECD_ACTION_DEFINE,       /* record what would make its start fail */
     VFSECD_ACTION_FORGET,       /* undefine: drop that record */
+    VFSECD_ACTION_STOP,         /* reclaim + unpublish; the VF is freed at the STOPPED */
     VFSECD_ACTION_LAST
 } VfsecdAction;
 
-/* "none", "start", "release", "reclaim", "define", "forget". */
+/* "none", "start", "release", "reclaim", "define", "forget", "stop". */
 const char *vfsecd_action_to_string(VfsecdAction action);
 
 /* The action for a VIR_DOMAIN_EVENT_ID_LIFECYCLE event @event with @detail;

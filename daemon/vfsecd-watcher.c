@@ -312,6 +312,7 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
                                            VFSEC_ENGINE_OP_PUBLISH };
     static const VfsecEngineOp release[] = { VFSEC_ENGINE_OP_RELEASE };
     static const VfsecEngineOp reclaim[] = { VFSEC_ENGINE_OP_RECLAIM };
+    static const VfsecEngineOp stop[] = { VFSEC_ENGINE_OP_STOP };
     VfsecdWatcher *w = opaque;
     const char *name = virDomainGetName(dom);
     g_autofree char *what = g_strdup_printf("lifecycle event %d detail %d", event, detail);
@@ -331,6 +332,9 @@ vfsecd_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
         break;
     case VFSECD_ACTION_RECLAIM:
         vfsecd_send_ops(w, vfsecd_identity_domain(dom), reclaim, G_N_ELEMENTS(reclaim));
+        break;
+    case VFSECD_ACTION_STOP:
+        vfsecd_send_ops(w, vfsecd_identity_domain(dom), stop, G_N_ELEMENTS(stop));
         break;
     case VFSECD_ACTION_DEFINE:
         vfsecd_send_define(w, dom);

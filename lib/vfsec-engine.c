@@ -92,7 +92,9 @@ struct _EngineVf {
     gboolean published;
     char *last_reclaim;
     gboolean reclaim_pending;   /* the last reclaim failed: reconcile retries it */
+    gboolean releasing;         /* owner stopped, libvirt not yet done with the VF */
     GQueue queue;               /* VfJob*, waiting */
+    GQueue parked;              /* VfJob*: other domains' prepares waiting for the release */
     VfJob *current;
 };
 
@@ -120,6 +122,7 @@ typedef enum {
     JOB_QUARANTINE,
     JOB_PUBLISH,
     JOB_RELEASE,
+    JOB_STOP,                   /* stopped hook: reclaim + unpublish, VF stays owned */
     JOB_RECLAIM,
     JOB_REAPPLY,
     JOB_CONVERGE,
@@ -144,6 +147,8 @@ struct _VfJob {
     GError *step_error;         /* what the last primitive reported */
     gboolean acted;             /* the last primitive called the plugin */
     guint64 removed;            /* SAs the last reclaim removed */
+    GSource *park_timer;        /* parked prepare: its deadline */
+    gint64 queued_at;           /* monotonic time the job was queued */
 };
 
 typedef void (*BatchDone)(Batch *batch);
@@ -617,6 +622,7 @@ job_new(Batch *b, JobKind kind, EngineVf *vf)
     job->vf = vf;
     job->batch = b;
     job->alive = g_object_ref(b->alive);
+    job->queued_at = g_get_monotonic_time();
     batch_hold(b);
     return job;
 }
@@ -625,6 +631,10 @@ static void
 job_free(VfJob *job)
 {
     owner_clear(&job->own);
+    if (job->park_timer) {
+        g_source_destroy(job->park_timer);
+        g_source_unref(job->park_timer);
+    }
     g_clear_pointer(&job->intents, g_array_unref);
     g_clear_error(&job->error);
     g_clear_error(&job->step_error);
@@ -1239,7 +1249,8 @@ job_sync(VfJob *job, VfsecJournalOpKind kind, JobStep next)
 static gboolean
 vf_wants_published(const EngineVf *vf)
 {
-    return vf->owned && vf->pf->conf->hairpin && vf->own.policy.hairpin && vf->own.has_mac;
+    return vf->owned && !vf->releasing && vf->pf->conf->hairpin && vf->own.policy.hairpin &&
+           vf->own.has_mac;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1341,10 +1352,128 @@ prepare_unpublished(VfJob *job)
     job_finish_step(job);
 }
 
+/*
+ * Releasing VFs. libvirt tears a stopped domain's devices down after its
+ * stopped hook (hostdev reattach, MAC and VLAN restore from the file it
+ * saved at the start) and runs the release hook after that. A VF handed to
+ * another domain at `stopped` would have that domain's MAC overwritten by
+ * the restore. So at `stopped` the owner's SAs are reclaimed and its MAC
+ * unpublished at once, but the VF stays the stopped domain's, "releasing",
+ * until the release hook, the STOPPED event or a reconcile says libvirt is
+ * done with it. Another domain's prepare that finds it releasing is parked:
+ * taken off the queue (so that the release itself can run) until the VF is
+ * given back, then put back at the head of the queue; at its deadline it is
+ * refused, naming the VF and the domain that holds it.
+ */
+
+static gboolean
+park_expired(gpointer data)
+{
+    VfJob *job = data;
+    EngineVf *vf = job->vf;
+    Batch *b = job->batch;
+    GError *error;
+
+    g_queue_remove(&vf->parked, job);
+    g_clear_pointer(&job->park_timer, g_source_unref);  /* removed by returning */
+    /* Its domain's jobs parked behind it have nothing to act on now. */
+    for (GList *l = vf->parked.head, *next; l; l = next) {
+        VfJob *behind = l->data;
+
+        next = l->next;
+        if (!behind->park_timer && owner_is(&behind->own, job->own.name, job->own.uuid)) {
+            g_queue_delete_link(&vf->parked, l);
+            job_abandon(behind);
+        }
+    }
+    error = g_error_new(VFSEC_ERROR, VFSEC_ERROR_TIMEOUT,
+                        "%s is still being released by stopped domain %s: libvirt did not "
+                        "let go of it (no release hook, no STOPPED event) within %u ms",
+                        vf->name, vf->own.name, engine_call_deadline(vf->pf->engine->conf));
+    audit(G_LOG_LEVEL_WARNING, "prepare", vf, job->own.name, 0, "%s", error->message);
+    job_free(job);
+    batch_release(b, error);
+    return G_SOURCE_REMOVE;
+}
+
+/* The running job @job, a prepare of another domain, waits off the queue
+ * until the VF is given back, within the deadline of the request (counted
+ * from when it was queued, so that the refusal reaches the hook before the
+ * daemon's own bound). */
+static void
+prepare_park(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+    guint deadline = engine_call_deadline(vf->pf->engine->conf);
+    gint64 waited = (g_get_monotonic_time() - job->queued_at) / 1000;
+
+    audit(G_LOG_LEVEL_MESSAGE, "prepare", vf, job->own.name, 0,
+          "%s: domain %s waits until libvirt has released it from stopped domain %s",
+          vf->name, job->own.name, vf->own.name);
+    job->park_timer = g_timeout_source_new(waited < deadline ? deadline - (guint)waited : 1);
+    g_source_set_callback(job->park_timer, park_expired, job, NULL);
+    g_source_attach(job->park_timer, g_main_context_get_thread_default());
+    g_queue_push_tail(&vf->parked, job);
+    vf->current = NULL;
+    vf_run_next(vf);
+}
+
+/* The VF is not releasing any more (given back, or its owner started
+ * again): the parked prepares go back to the head of the queue, in their
+ * order, and run after the current job. */
+static void
+vf_unpark(EngineVf *vf)
+{
+    VfJob *job;
+
+    vf->releasing = FALSE;
+    while ((job = g_queue_pop_tail(&vf->parked))) {
+        if (job->park_timer) {
+            g_source_destroy(job->park_timer);
+            g_clear_pointer(&job->park_timer, g_source_unref);
+        }
+        g_queue_push_head(&vf->queue, job);
+    }
+}
+
+/* A job of a domain whose prepare is parked on the VF (its quarantine and
+ * publish, queued with the prepare) waits behind it, without a deadline of
+ * its own: it runs after the prepare, or goes with it. */
+static gboolean
+vf_park_behind(EngineVf *vf, VfJob *job)
+{
+    if (job->kind == JOB_CONVERGE || job->kind == JOB_REAPPLY || job->kind == JOB_RECLAIM_FREE)
+        return FALSE;
+    for (GList *l = vf->parked.head; l; l = l->next) {
+        VfJob *parked = l->data;
+
+        if (parked->park_timer && owner_is(&parked->own, job->own.name, job->own.uuid)) {
+            g_queue_push_tail(&vf->parked, job);
+            vf->current = NULL;
+            vf_run_next(vf);
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 static void
 prepare_start(VfJob *job)
 {
     EngineVf *vf = job->vf;
+
+    if (vf->owned && vf->releasing) {
+        if (!job_owns(job)) {
+            prepare_park(job);
+            return;
+        }
+        /* Its own start again: libvirt finished its stop before (it holds
+         * the domain's job), whatever vfsecd heard of it. The VF is its
+         * again, to be reclaimed and set up like a new claim. */
+        vf_unpark(vf);
+        vf->ready = FALSE;
+        vf->stale = TRUE;
+    }
 
     if (vf->owned && !job_owns(job)) {
         g_set_error(&job->error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
@@ -1485,6 +1614,7 @@ job_give_back(VfJob *job, const char *op)
     owner_clear(&vf->own);
     vf->owned = FALSE;
     vf->ready = FALSE;
+    vf_unpark(vf);
     vf_save_or_log(vf, op);
 }
 
@@ -1531,7 +1661,49 @@ release_start(VfJob *job)
         job_finish_step(job);
         return;
     }
+    /* Stopped before: its SAs were reclaimed then (a failure left pending
+     * for reconcile), and nothing could add any since. */
+    if (job->vf->releasing) {
+        job_unpublish(job, release_unpublished);
+        return;
+    }
     job_reclaim(job, release_reclaimed);
+}
+
+static void
+stop_unpublished(VfJob *job)
+{
+    EngineVf *vf = job->vf;
+
+    if (job->step_error)
+        audit(G_LOG_LEVEL_WARNING, "unpublish", vf, job->own.name, 0, "%s",
+              job->step_error->message);
+    g_clear_error(&job->step_error);
+    vf->ready = FALSE;
+    vf_save_or_log(vf, "stop");
+    audit(G_LOG_LEVEL_MESSAGE, "stop", vf, job->own.name, 1,
+          "%s: domain %s stopped, its SAs reclaimed; it keeps the VF until libvirt releases it",
+          vf->name, job->own.name);
+    job_finish(job);
+}
+
+static void
+stop_reclaimed(VfJob *job)
+{
+    /* Logged by the reclaim; its intent stays pending for reconcile. */
+    g_clear_error(&job->step_error);
+    job_unpublish(job, stop_unpublished);
+}
+
+static void
+stop_start(VfJob *job)
+{
+    if (!job_owns(job) || job->vf->releasing) {
+        job_finish(job);
+        return;
+    }
+    job->vf->releasing = TRUE;
+    job_reclaim(job, stop_reclaimed);
 }
 
 static void
@@ -1648,6 +1820,7 @@ converge_released(VfJob *job)
     owner_clear(&vf->own);
     vf->owned = FALSE;
     vf->ready = FALSE;
+    vf_unpark(vf);
     vf_save_or_log(vf, "reconcile");
     b->summary.released++;
     audit(G_LOG_LEVEL_MESSAGE, "release", vf, was, 1, "%s released: domain %s is not running",
@@ -1699,6 +1872,8 @@ reclaim_free_start(VfJob *job)
 static void
 job_start(VfJob *job)
 {
+    if (vf_park_behind(job->vf, job))
+        return;
     /* These act for the domain on a VF it owns; once it does not (a
      * refused prepare, a release queued before), they have nothing to do. */
     if ((job->kind == JOB_QUARANTINE || job->kind == JOB_RECLAIM ||
@@ -1718,6 +1893,9 @@ job_start(VfJob *job)
         return;
     case JOB_RELEASE:
         release_start(job);
+        return;
+    case JOB_STOP:
+        stop_start(job);
         return;
     case JOB_RECLAIM:
         job_reclaim(job, job_finish_step);
@@ -1841,6 +2019,8 @@ vfsec_engine_free(VfsecEngine *engine)
             EngineVf *vf = pf->vfs->pdata[i];
 
             while ((job = g_queue_pop_head(&vf->queue)))
+                job_abandon(job);
+            while ((job = g_queue_pop_head(&vf->parked)))
                 job_abandon(job);
         }
         abandon_waiters(pf->round, cancelled);
@@ -2217,18 +2397,26 @@ queue_owner_job(Batch *b, EngineVf *vf, JobKind kind, const VfsecDomain *domain)
 }
 
 static gboolean
-vf_has_prepare_for(EngineVf *vf, const VfsecDomain *domain)
+jobs_have_prepare_for(GQueue *jobs, const VfsecDomain *domain)
 {
-    if (vf->current && vf->current->kind == JOB_PREPARE &&
-        owner_is(&vf->current->own, domain->name, domain->uuid))
-        return TRUE;
-    for (GList *l = vf->queue.head; l; l = l->next) {
+    for (GList *l = jobs->head; l; l = l->next) {
         VfJob *job = l->data;
 
         if (job->kind == JOB_PREPARE && owner_is(&job->own, domain->name, domain->uuid))
             return TRUE;
     }
     return FALSE;
+}
+
+static gboolean
+vf_has_prepare_for(EngineVf *vf, const VfsecDomain *domain)
+{
+    if (vf->current && vf->current->kind == JOB_PREPARE &&
+        owner_is(&vf->current->own, domain->name, domain->uuid))
+        return TRUE;
+    /* Parked: waiting for the VF's release by a stopped domain. */
+    return jobs_have_prepare_for(&vf->queue, domain) ||
+           jobs_have_prepare_for(&vf->parked, domain);
 }
 
 static void
@@ -2257,6 +2445,7 @@ static const char *const engine_op_names[] = {
     [VFSEC_ENGINE_OP_PUBLISH] = "publish",
     [VFSEC_ENGINE_OP_RELEASE] = "release",
     [VFSEC_ENGINE_OP_RECLAIM] = "reclaim",
+    [VFSEC_ENGINE_OP_STOP] = "stop",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(engine_op_names) == VFSEC_ENGINE_OP_LAST);
 
@@ -2296,6 +2485,7 @@ vfsec_engine_run_async(VfsecEngine *engine, VfsecEngineOp op, const VfsecDomain 
         [VFSEC_ENGINE_OP_PUBLISH] = JOB_PUBLISH,
         [VFSEC_ENGINE_OP_RELEASE] = JOB_RELEASE,
         [VFSEC_ENGINE_OP_RECLAIM] = JOB_RECLAIM,
+        [VFSEC_ENGINE_OP_STOP] = JOB_STOP,
     };
     Batch *b;
 
@@ -3094,10 +3284,14 @@ vfsec_engine_vfs_json(VfsecEngine *engine)
             json_builder_set_member_name(jb, "sa_count");
             json_builder_add_int_value(jb, vf->state ? (gint64)vf->state->sa_count : 0);
             json_add_string(jb, "last_reclaim", vf->last_reclaim);
+            json_builder_set_member_name(jb, "releasing");
+            json_builder_add_boolean_value(jb, vf->releasing);
             json_builder_set_member_name(jb, "reclaim_pending");
             json_builder_add_boolean_value(jb, vf->reclaim_pending);
             json_builder_set_member_name(jb, "jobs");
-            json_builder_add_int_value(jb, g_queue_get_length(&vf->queue) + (vf->current ? 1 : 0));
+            json_builder_add_int_value(jb, g_queue_get_length(&vf->queue) +
+                                               g_queue_get_length(&vf->parked) +
+                                               (vf->current ? 1 : 0));
             json_builder_end_object(jb);
         }
     }

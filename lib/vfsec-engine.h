@@ -77,6 +77,13 @@ gboolean vfsec_engine_start_finish(VfsecEngine *engine, GAsyncResult *result, GE
  *   reclaim failure is logged and left pending in the journal, never fails
  *   the release.
  * reclaim: reclaims the owned VFs' SAs, the domain keeps them.
+ * stop: (stopped hook) reclaims and unpublishes the owned VFs at once, but
+ *   they stay the domain's, "releasing", until a release (release hook,
+ *   STOPPED event) or a reconcile that finds the domain not running: libvirt
+ *   still restores their MAC and VLAN after the stopped hook. Another
+ *   domain's prepare of a releasing VF waits for that, within the request's
+ *   deadline (then VFSEC_ERROR_TIMEOUT naming the VF and the stopped domain);
+ *   the same domain's prepare takes it back at once.
  */
 typedef enum {
     VFSEC_ENGINE_OP_PREPARE,
@@ -84,10 +91,11 @@ typedef enum {
     VFSEC_ENGINE_OP_PUBLISH,
     VFSEC_ENGINE_OP_RELEASE,
     VFSEC_ENGINE_OP_RECLAIM,    /* guest reboot or panic: the VF stays owned */
+    VFSEC_ENGINE_OP_STOP,       /* stopped hook: reclaim, the VF stays owned until released */
     VFSEC_ENGINE_OP_LAST
 } VfsecEngineOp;
 
-/* "prepare", "quarantine", "publish", "release", "reclaim". */
+/* "prepare", "quarantine", "publish", "release", "reclaim", "stop". */
 const char *vfsec_engine_op_to_string(VfsecEngineOp op);
 /* Returns -1 for an unknown string. */
 int vfsec_engine_op_from_string(const char *str);
@@ -171,7 +179,8 @@ gboolean vfsec_engine_reconcile_finish(VfsecEngine *engine, GAsyncResult *result
 /* Introspection for vfsecctl, each a new JsonNode (an array of objects):
  * status: PFs {pf, plugin, connected, vfs};
  * vfs: registry rows {pf, vf, pci, netdev, owner, uuid, mac, vlans, trust,
- *   hairpin, quarantined, published, sa_count, last_reclaim, reclaim_pending (the
+ *   hairpin, quarantined, published, sa_count, last_reclaim, releasing (its
+ *   owner stopped, libvirt has not released it yet), reclaim_pending (the
  *   last reclaim failed: reconcile retries), jobs (running + queued)};
  * macs: tables {pf, generation, entries [{mac, vlan?, vf, owner}]};
  * domains: {name, uuid, vfs [pci...], refusal, defined, problems [string...]}

@@ -1877,6 +1877,129 @@ test_late_pf_restored(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(late_start_failures, ==, 0);
 }
 
+static gboolean
+vf_releasing(Fixture *fx, const char *pf, guint vf)
+{
+    g_autoptr(JsonObject) row = vf_row(fx, pf, vf);
+
+    return json_object_get_boolean_member(row, "releasing");
+}
+
+/* Stopped hook of A: SAs reclaimed and MAC unpublished at once, but the VF
+ * stays A's until libvirt has released it (its teardown restores the VF's
+ * MAC after the stopped hook); B's prepare waits for A's release. */
+static void
+test_stop_waits_release(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    Op op_b = { 0 }, op_qb = { 0 };
+    g_autoptr(JsonObject) row = NULL;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+    fake_vf(fx->p0, 1)->sa_count = 4;
+
+    run_ok(fx, VFSEC_ENGINE_OP_STOP, a);
+    g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+    assert_fake_table(fx->p0, NULL, 0);
+    assert_owner(fx, "p0", 1, "A");
+    g_assert_true(vf_releasing(fx, "p0", 1));
+    run_ok(fx, VFSEC_ENGINE_OP_STOP, a);            /* idempotent (hook and event) */
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);         /* a late publish does not undo it */
+    assert_fake_table(fx->p0, NULL, 0);
+
+    /* B's start (prepare and quarantine queued together) waits... */
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, b, NULL, op_cb, &op_b);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_QUARANTINE, b, NULL, op_cb, &op_qb);
+    drain();
+    g_assert_false(op_b.done || op_qb.done);
+    assert_owner(fx, "p0", 1, "A");
+
+    /* ...until libvirt released the VF (release hook), which is not blocked
+     * behind B's waiting prepare. */
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+    wait_for(&op_b.done);
+    wait_for(&op_qb.done);
+    g_assert_no_error(op_b.error);
+    g_assert_no_error(op_qb.error);
+    assert_owner(fx, "p0", 1, "B");
+    g_assert_false(vf_releasing(fx, "p0", 1));
+    row = vf_row(fx, "p0", 1);
+    g_assert_true(json_object_get_boolean_member(row, "quarantined"));
+    run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);         /* the STOPPED event after it: no-op */
+    assert_owner(fx, "p0", 1, "B");
+}
+
+/* libvirt never releases it: B is refused at the request's deadline, with a
+ * message naming the VF and the stopped domain; a reconcile that finds A not
+ * running frees it. */
+static void
+test_stop_release_timeout(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    VfsecEngineSummary sum;
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_STOP, a);
+    error = run(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT);
+    g_assert_nonnull(strstr(error->message, "VF 0000:03:10.1"));
+    g_assert_nonnull(strstr(error->message, "stopped domain A"));
+    assert_owner(fx, "p0", 1, "A");
+    g_assert_true(vf_releasing(fx, "p0", 1));
+
+    run_reconcile(fx, none, &sum);
+    g_assert_cmpuint(sum.released, ==, 1);
+    assert_owner(fx, "p0", 1, NULL);
+    g_assert_false(vf_releasing(fx, "p0", 1));
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, b);
+    assert_owner(fx, "p0", 1, "B");
+}
+
+/* A starts again on its own releasing VF (vfsecd missed the release): no
+ * deadlock, the VF is A's again and reclaimed anew; another domain waiting
+ * for it is then refused as for any owned VF. */
+static void
+test_stop_own_restart(Fixture *fx, gconstpointer data)
+{
+    const Att att_a = { 0, 1, MAC_A, -1 };
+    const Att att_b = { 0, 1, MAC_B, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, NULL, &att_a, 1);
+    g_autoptr(VfsecDomain) b = make_domain("B", UUID_B, NULL, &att_b, 1);
+    Op op_b = { 0 };
+
+    (void)data;
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_STOP, a);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 2);
+    vfsec_engine_run_async(fx->engine, VFSEC_ENGINE_OP_PREPARE, b, NULL, op_cb, &op_b);
+    drain();
+    g_assert_false(op_b.done);
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    g_assert_cmpuint(fx->p0->n_reclaim, ==, 3);
+    assert_owner(fx, "p0", 1, "A");
+    g_assert_false(vf_releasing(fx, "p0", 1));
+    wait_for(&op_b.done);
+    g_assert_error(op_b.error, VFSEC_ERROR, VFSEC_ERROR_CONFLICT);
+    g_assert_cmpstr(op_b.error->message, ==, "VF 0000:03:10.1 is owned by running domain A");
+    g_clear_error(&op_b.error);
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    assert_fake_table(fx->p0, MAC_A, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1917,9 +2040,13 @@ main(int argc, char **argv)
     ADD("define-problems", test_define_problems);
     ADD("reconcile-steady-no-writes", test_reconcile_steady_no_writes);
     ADD("late-pf-restored", test_late_pf_restored);
-#undef ADD
     g_test_add("/engine/stuck-plugin", Fixture, SHORT_TIMEOUTS, fixture_setup, test_stuck_plugin,
                fixture_teardown);
+    ADD("stop-waits-release", test_stop_waits_release);
+    ADD("stop-own-restart", test_stop_own_restart);
+    g_test_add("/engine/stop-release-timeout", Fixture, SHORT_TIMEOUTS, fixture_setup,
+               test_stop_release_timeout, fixture_teardown);
+#undef ADD
     g_test_add_func("/engine/op-names", test_op_names);
     return g_test_run();
 }

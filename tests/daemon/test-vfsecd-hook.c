@@ -25,6 +25,23 @@ vf_pci(DaemonFixture *fx, guint vf)
     return g_strdup(json_object_get_string_member(row, "pci"));
 }
 
+/* vfsecd's `vfs` row of emulator VF @vf (a new reference). */
+static JsonObject *
+vfsecd_vf_row(DaemonFixture *fx, guint vf)
+{
+    g_autofree char *pci = vf_pci(fx, vf);
+    g_autoptr(JsonNode) node = daemon_ctl_json(fx, "vfs");
+    JsonArray *rows = json_object_get_array_member(json_node_get_object(node), "vfs");
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+
+        if (g_strcmp0(json_object_get_string_member(row, "pci"), pci) == 0)
+            return json_object_ref(row);
+    }
+    g_error("vfsecd lists no VF %s", pci);
+}
+
 /* The emulator's PF PCI address (port 0). */
 static char *
 nic_pf_pci(DaemonFixture *fx)
@@ -71,6 +88,7 @@ test_hook_path(void)
     g_autofree char *xml_b = daemon_domain_xml(fx, "vm-b", UUID_B, 2, MAC_A);
     g_autofree char *pci_b = vf_pci(fx, 2);
     g_autofree char *err = NULL;
+    g_autoptr(JsonObject) row = NULL;
 
     /* Leftovers of a previous owner, while the VF is untagged: once vfsecd
      * runs, a free VF carries the quarantine tag and can add none. vfsecd's
@@ -108,10 +126,20 @@ test_hook_path(void)
     daemon_nic_untag_add_sas(fx, 1, 3, 5000);
     g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 3);
     hook_ok(fx, "vm-a", "stopped", "end", xml_a);
-    hook_ok(fx, "vm-a", "release", "end", xml_a);
+    /* SAs and MAC gone at once; the VF stays vm-a's until libvirt's
+     * teardown (which restores the VF's MAC) is over: the release hook. */
     g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
     g_assert_false(daemon_nic_published(fx, MAC_A));
     g_assert_false(daemon_macfile_has(fx, MAC_A));
+    row = vfsecd_vf_row(fx, 1);
+    g_assert_cmpstr(json_object_get_string_member(row, "owner"), ==, "vm-a");
+    g_assert_true(json_object_get_boolean_member(row, "releasing"));
+    g_clear_pointer(&row, json_object_unref);
+    hook_ok(fx, "vm-a", "release", "end", xml_a);
+    row = vfsecd_vf_row(fx, 1);
+    g_assert_null(json_object_get_string_member(row, "owner"));
+    g_assert_false(json_object_get_boolean_member(row, "releasing"));
+    g_assert_cmpuint(daemon_nic_vf_sas(fx, 1), ==, 0);
     /* The tag removed behind vfsecd's back comes back with a reconcile,
      * which reads the devices again. */
     g_assert_cmpint(daemon_ctl(fx, NULL, NULL, "reconcile", NULL), ==, 0);

@@ -5,7 +5,9 @@
 # finish, and the second `virsh start` waits (its prepare hook stays blocked in
 # vfsecd); releasing the gate lets it complete. With the gate never released,
 # the start fails closed when the reclaim timeout expires, and virsh prints
-# vfsecd's message naming the VF.
+# vfsecd's message naming the VF. After the reassignment VF 1 carries the
+# second domain's MAC: vfsecd frees the VF only at the first domain's release
+# hook, once libvirt has restored the MAC it saved (no MAC race).
 . "${VFSEC_SOURCE_DIR:?VFSEC_SOURCE_DIR is not set}/tests/system/system-lib.sh"
 
 MAC_A=52:54:00:5c:00:0a
@@ -53,19 +55,16 @@ sys_expect "no SA of first left in the PF DB" 0 sys_db_count_vf 1
 sys_check "first's MAC unpublished" sys_mac_unpublished "$MAC_A"
 sys_check "second's MAC published" sys_mac_published "$MAC_B"
 
-# libvirt keeps a passthrough VF's saved MAC in one file per lower device:
-# second's start (unblocked by the reclaim) saves the MAC first still has,
-# and first's teardown, which libvirt finishes after its stopped hook,
-# restores from that file. VF 1 can so end with first's MAC under second
-# (vfsecd hands the VF over when the reclaim is done, before libvirt is done
-# with first's network teardown). Reported, not asserted: it depends on
-# libvirt's timing, not on vfsec's state.
-hw_mac=$(sys_hw 1 .mac)
-[ "$hw_mac" = "\"$MAC_B\"" ] ||
-    echo "# KNOWN ISSUE: after the reassignment VF 1's MAC is $hw_mac, not second's $MAC_B (libvirt restored first's saved MAC over second's)"
+# libvirt keeps a passthrough VF's saved MAC in one file per lower device and
+# restores it in first's teardown, after first's stopped hook. vfsecd hands
+# the VF over only at first's release hook (the VF stays first's, releasing,
+# in between), so second's start saves and sets its MAC after that restore:
+# VF 1 must carry second's MAC, not first's.
+sys_expect "VF 1 carries second's MAC after the reassignment" "\"$MAC_B\"" sys_hw 1 .mac
+sys_expect "VF 1 is no longer releasing" false sys_d 1 .releasing
 
 sbx_note "-- the gate never released: the start fails closed at the timeout"
-# A clean restart of second sets its MAC on VF 1 whatever the race left.
+# A clean restart of second: its MAC on VF 1 again.
 sys_virsh destroy second >/dev/null
 sys_virsh start second >/dev/null
 sys_expect "VF 1 carries second's MAC" "\"$MAC_B\"" sys_hw 1 .mac
