@@ -1001,7 +1001,8 @@ vfsec_journal_assignment_equal(const VfsecJournalAssignment *a,
            g_strcmp0(a->owner_uuid, b->owner_uuid) == 0 && a->has_mac == b->has_mac &&
            (!a->has_mac || vfsec_mac_equal(&a->mac, &b->mac)) &&
            a->vlans->len == b->vlans->len &&
-           memcmp(a->vlans->data, b->vlans->data, a->vlans->len * sizeof(guint16)) == 0 &&
+           (a->vlans->len == 0 ||
+            memcmp(a->vlans->data, b->vlans->data, a->vlans->len * sizeof(guint16)) == 0) &&
            a->trust == b->trust && !a->quarantined == !b->quarantined &&
            !a->published == !b->published;
 }
