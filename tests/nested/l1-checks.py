@@ -379,6 +379,28 @@ def wait_file_line(path, proc, want, what):
         tail.wait()
 
 
+def dump_stacks(comms):
+    """Prints the kernel stack, wchan and state of every thread of the
+    processes named @comms (what a stalled daemon waits on)."""
+    for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            comm = read(f"/proc/{pid}/comm")
+        except OSError:
+            continue
+        if comm not in comms:
+            continue
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            t = f"/proc/{pid}/task/{tid}"
+            try:
+                state = [l for l in open(t + "/status") if l.startswith("State:")][0].split(None, 1)[1]
+                print(f"STACK {comm} {pid}/{tid} [{read(t + '/comm')}] {state.strip()} "
+                      f"wchan={read(t + '/wchan')}", flush=True)
+                for line in open(t + "/stack"):
+                    print(f"STACK   {line.rstrip()}", flush=True)
+            except OSError as e:
+                print(f"STACK {comm} {pid}/{tid}: {e}", flush=True)
+
+
 def group_libvirt(build):
     pf, dev = igb_pf(2)
     vfpci = os.path.basename(os.readlink(os.path.join(dev, "virtfn1")))
@@ -432,13 +454,24 @@ netdev = {pf}
 <source><address type='pci' domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' function='0x{fn}'/></source>
 </interface><memballoon model='none'/></devices></domain>""")
         run(["/usr/bin/virsh", "-c", "qemu:///system", "define", work + "/l2.xml"])
+        start = subprocess.Popen(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            r = run(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"], check=False, timeout=240)
-        except RuntimeError as e:
-            report("lv-start", False, e)
-            log = "/var/log/libvirt/libvirtd.log"
-            print(open(log).read()[-3000:] if os.path.exists(log) else "no libvirtd.log", flush=True)
-            return
+            # A start still pending after 45 s is stalled: show where every
+            # daemon's thread is in the kernel while it is, then keep waiting.
+            out, err = start.communicate(timeout=45)
+        except subprocess.TimeoutExpired:
+            dump_stacks(["vfsecd", "libvirtd", "vfsec-hook", "qemu-system-x86", "virsh"])
+            try:
+                out, err = start.communicate(timeout=195)
+            except subprocess.TimeoutExpired:
+                start.kill()
+                start.communicate()
+                report("lv-start", False, "virsh start l2 did not finish within 240 s")
+                log = "/var/log/libvirt/libvirtd.log"
+                print(open(log).read()[-3000:] if os.path.exists(log) else "no libvirtd.log", flush=True)
+                return
+        r = subprocess.CompletedProcess(start.args, start.returncode, out, err)
         if not report("lv-start", r.returncode == 0, r.stderr.strip() or f"virsh start l2 with VF {vfpci}"):
             return
         running = ip_vfs(pf)[1]
