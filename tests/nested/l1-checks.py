@@ -401,6 +401,12 @@ def dump_stacks(comms):
                 print(f"STACK {comm} {pid}/{tid}: {e}", flush=True)
 
 
+def vfsecd_vf(build, sock, vf):
+    """VF @vf as vfsecd reports it (`vfsecctl vfs --json`)."""
+    r = run([os.path.join(build, "tools", "vfsecctl"), "vfs", "--json", "--socket", sock])
+    return [v for v in json.loads(r.stdout) if v["vf"] == vf][0]
+
+
 def group_libvirt(build):
     pf, dev = igb_pf(2)
     vfpci = os.path.basename(os.readlink(os.path.join(dev, "virtfn1")))
@@ -478,6 +484,11 @@ netdev = {pf}
         diff = expect_vf(running, QTAG_VID, 0, "802.1Q", L2_MAC, False, True)
         report("lv-running-quarantined", not diff and vf_driver(dev, 1) == "vfio-pci",
                diff or f"VF 1 on vfio-pci: libvirt's MAC {L2_MAC}, vfsec's port tag {QTAG_VID}, trust off, spoofchk on")
+        # The prepare hook reclaimed the VF (a reset: the first reclaim of
+        # this vfsecd, whose idle quarantine reclaims nothing) for owner l2.
+        st = vfsecd_vf(build, sock, 1)
+        report("lv-owned-reclaimed", st["owner"] == "l2" and st["last_reclaim"] is not None and st["quarantined"],
+               f"vfsecd: VF 1 owner {st['owner']}, last reclaim {st['last_reclaim']}, quarantined {st['quarantined']}")
         xml = run(["/usr/bin/virsh", "-c", "qemu:///system", "dumpxml", "l2"]).stdout
         write(work + "/live.xml", xml)
         r = run([os.path.join(build, "tools", "vfsecctl"), "inspect-domain", "--json", "--sysfs-root", "/sys",
@@ -487,6 +498,14 @@ netdev = {pf}
                f"live XML of l2 resolves to {res.get('pf')} VF {res.get('vf')}")
         r = run(["/usr/bin/virsh", "-c", "qemu:///system", "destroy", "l2"], check=False)
         report("lv-destroy", r.returncode == 0, r.stderr.strip() or "virsh destroy l2")
+        # virsh destroy returns after the release hook, which waits for
+        # vfsecd's release (reclaim, re-quarantine): no reclaim pending, no job.
+        st = vfsecd_vf(build, sock, 1)
+        report("lv-released-reclaimed",
+               st["owner"] is None and not st["reclaim_pending"] and st["jobs"] == 0 and
+               st["quarantined"] and st["last_reclaim"] is not None,
+               f"vfsecd: VF 1 owner {st['owner']}, reclaim pending {st['reclaim_pending']}, "
+               f"jobs {st['jobs']}, last reclaim {st['last_reclaim']}, quarantined {st['quarantined']}")
         after = ip_vfs(pf)[1]
         diff = expect_vf(after, QTAG_VID, 0, "802.1Q", ip_mac(after), False, True)
         report("lv-released-quarantined", not diff and ip_mac(after) != L2_MAC,
