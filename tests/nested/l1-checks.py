@@ -404,7 +404,7 @@ def dump_stacks(comms):
 def vfsecd_vf(build, sock, vf):
     """VF @vf as vfsecd reports it (`vfsecctl vfs --json`)."""
     r = run([os.path.join(build, "tools", "vfsecctl"), "vfs", "--json", "--socket", sock])
-    return [v for v in json.loads(r.stdout) if v["vf"] == vf][0]
+    return [v for v in json.loads(r.stdout)["vfs"] if v["vf"] == vf][0]
 
 
 def group_libvirt(build):
