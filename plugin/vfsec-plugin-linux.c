@@ -30,13 +30,27 @@
  * No notifications: a VF reset is invisible to rtnetlink, and an agent reset
  * does not exist here. The local-MAC table is kept in memory with its
  * generation (CAS); it reaches no agent (caps.local_macs FALSE: the daemon's
- * file is the only consumer). Operations run synchronously inside _async and
- * complete on the caller's context, like any GTask. */
+ * file is the only consumer).
+ *
+ * Threads. A VF reset can take the kernel seconds (FLR waits, a PF driver
+ * mailbox, a device that is slow to come back) and a netlink request waits
+ * on RTNL: list_vfs, set_vf, reclaim_vf and set_switch_mode run in GTask's
+ * thread pool and complete on the caller's context, so vfsecd's main loop
+ * (the hook's control socket, the engine's deadlines) never waits on the
+ * kernel. One mutex serialises the kernel requests and the state they share
+ * (the netlink socket and its extended ack, the applied table, the 802.1ad
+ * refusal); the reset write itself runs outside it, so a reset stuck in the
+ * kernel does not hold up the other VFs. What the main thread reads (caps,
+ * port) is written by the _finish functions only. Every worker holds a
+ * reference on the plugin: freeing it while a reset is stuck leaves that
+ * worker its memory. start (once, before the daemon serves) and the
+ * in-memory MAC table run on the caller's thread. */
 #include "vfsec-plugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_ether.h>
+#include <net/if.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,7 +74,8 @@ typedef struct {
 } Applied;
 
 typedef struct {
-    VfsecPlugin base;
+    VfsecPlugin base;               /* first: the plugin is a g_atomic_rc_box */
+    GMutex lock;                    /* the kernel seam and the state below it */
     char *netdev;
     VfsecTopology *topo;
     VfsecPfInfo *pf;
@@ -68,7 +83,7 @@ typedef struct {
     VfsecPluginLinuxTransactFunc transact;
     gpointer transact_data;
     guint32 ifindex;
-    gboolean refuses_8021ad;        /* the kernel said EPROTONOSUPPORT once */
+    gint refuses_8021ad;            /* atomic: the kernel said EPROTONOSUPPORT once */
     GHashTable *applied;            /* VF index -> Applied* */
     VfsecContractMacTable *macs;
 } VfsecPluginLinux;
@@ -294,7 +309,7 @@ vf_apply(VfsecPluginLinux *self, VfsecContractSetVfFields fields, const VfsecCon
                     "set-vf on VF %u of PF %s names no field", want->vf, self->base.label);
         return NULL;
     }
-    if (is_8021ad(fields, want) && self->refuses_8021ad) {
+    if (is_8021ad(fields, want) && g_atomic_int_get(&self->refuses_8021ad)) {
         refuse_8021ad(self, want->vf, error);
         return NULL;
     }
@@ -305,8 +320,8 @@ vf_apply(VfsecPluginLinux *self, VfsecContractSetVfFields fields, const VfsecCon
     g_debug("PF %s: set VF %u (fields 0x%x): %s", self->base.label, want->vf, (guint)fields,
             rc < 0 ? g_strerror(-rc) : "ok");
     if (rc == -EPROTONOSUPPORT && is_8021ad(fields, want)) {
-        self->refuses_8021ad = TRUE;
-        self->base.caps.port_tag_8021ad = FALSE;
+        /* caps.port_tag_8021ad follows in linux_set_vf_finish (main thread). */
+        g_atomic_int_set(&self->refuses_8021ad, TRUE);
         refuse_8021ad(self, want->vf, error);
         return NULL;
     }
@@ -356,9 +371,82 @@ vf_apply(VfsecPluginLinux *self, VfsecContractSetVfFields fields, const VfsecCon
 
 /* ---- reclaim ----------------------------------------------------------- */
 
+static gboolean
+drivers_list_has(const char *const *list, const char *driver)
+{
+    return driver && g_strv_contains(list, driver);
+}
+
+/* VF drivers whose PCI reset_prepare stops the interface unconditionally:
+ * on a closed netdev its napi_disable() waits forever for a NAPI that is
+ * already disabled, and the sysfs reset write sits in the kernel (state D,
+ * the VF's device lock held) for good. Measured in the nested tier on
+ * Linux 6.12 (docs/nested.md). */
+static const char *const reset_needs_up_drivers[] = {
+    "igbvf",    /* igbvf_io_prepare -> igbvf_down -> napi_disable */
+    NULL,
+};
+
+/* The name of the network device of VF @pci when it is bound to a driver
+ * of reset_needs_up_drivers and closed (IFF_UP clear in its sysfs flags),
+ * else NULL. Read at reclaim time: libvirt rebinds VFs at will. */
+static char *
+vf_closed_netdev(VfsecPluginLinux *self, const char *pci)
+{
+    g_autofree char *dev = g_build_filename(vfsec_topology_root(self->topo), "bus", "pci",
+                                            "devices", pci, NULL);
+    g_autofree char *drvlink = g_build_filename(dev, "driver", NULL);
+    g_autofree char *netdir = g_build_filename(dev, "net", NULL);
+    g_autofree char *target = g_file_read_link(drvlink, NULL);
+    g_autofree char *driver = target ? g_path_get_basename(target) : NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    g_autofree char *flags_path = NULL;
+    g_autofree char *flags = NULL;
+    char *end = NULL;
+    guint64 value;
+
+    if (!drivers_list_has(reset_needs_up_drivers, driver))
+        return NULL;
+    dir = g_dir_open(netdir, 0, NULL);
+    name = dir ? g_dir_read_name(dir) : NULL;
+    if (!name)
+        return NULL;
+    flags_path = g_build_filename(netdir, name, "flags", NULL);
+    /* sysfs writes it as "0x1003"; unreadable: assume open (the old path). */
+    if (!g_file_get_contents(flags_path, &flags, NULL, NULL))
+        return NULL;
+    value = g_ascii_strtoull(flags, &end, 16);
+    if (end == flags)
+        return NULL;
+    return (value & IFF_UP) ? NULL : g_strdup(name);
+}
+
+/* Sets network device @name up or down through the kernel seam. */
+static gboolean
+vf_netdev_set_up(VfsecPluginLinux *self, const char *name, gboolean up, GError **error)
+{
+    guint8 buf[VFSEC_NL_BUFSIZE];
+    int rc = vfsec_nl_build_link_set_up(buf, sizeof(buf), 0, name, up);
+
+    if (rc == 0)
+        rc = linux_transact(self, buf, NULL, NULL);
+    g_debug("PF %s: VF netdev %s %s: %s", self->base.label, name, up ? "up" : "down",
+            rc < 0 ? g_strerror(-rc) : "ok");
+    if (rc < 0) {
+        g_autofree char *why = kernel_reason(self, rc);
+
+        g_set_error(error, VFSEC_ERROR, vfsec_errno_to_code(rc),
+                    "setting VF netdev %s %s (PF %s) failed: %s", name, up ? "up" : "down",
+                    self->base.label, why);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* Writes "1" to the VF's sysfs reset (a function-level reset). */
 static gboolean
-vf_reset(VfsecPluginLinux *self, guint vf, GError **error)
+vf_reset_write(VfsecPluginLinux *self, guint vf, GError **error)
 {
     const VfsecVfInfo *t = topo_vf(self, vf);
     char pci[VFSEC_PCI_ADDR_STRLEN];
@@ -401,6 +489,41 @@ vf_reset(VfsecPluginLinux *self, guint vf, GError **error)
     return TRUE;
 }
 
+/* Resets VF @vf. A VF whose bound driver hangs resetting a closed netdev
+ * (reset_needs_up_drivers) is opened for the reset and closed again after:
+ * the host sees its VF netdev up for the reset's duration, instead of a
+ * reset that never returns. The netdev up/down take the lock (the seam);
+ * the reset write does not (see reclaim_thread). */
+static gboolean
+vf_reset(VfsecPluginLinux *self, guint vf, GError **error)
+{
+    const VfsecVfInfo *t = topo_vf(self, vf);
+    char pci[VFSEC_PCI_ADDR_STRLEN];
+    g_autofree char *closed = NULL;
+    gboolean ok;
+
+    if (t) {
+        vfsec_pci_addr_format(&t->vf_pci, pci);
+        closed = vf_closed_netdev(self, pci);
+    }
+    if (closed) {
+        g_message("PF %s: VF %u (%s) is bound to a driver that hangs resetting a closed netdev: "
+                  "opening %s for the reset", self->base.label, vf, pci, closed);
+        g_mutex_lock(&self->lock);
+        ok = vf_netdev_set_up(self, closed, TRUE, error);
+        g_mutex_unlock(&self->lock);
+        if (!ok)
+            return FALSE;
+    }
+    ok = vf_reset_write(self, vf, error);
+    if (closed) {
+        g_mutex_lock(&self->lock);
+        ok = vf_netdev_set_up(self, closed, FALSE, ok ? error : NULL) && ok;
+        g_mutex_unlock(&self->lock);
+    }
+    return ok;
+}
+
 /* Re-reads VF @vf after a reset and re-applies what set_vf applied when the
  * reset lost some of it. */
 static gboolean
@@ -425,12 +548,6 @@ vf_reverify(VfsecPluginLinux *self, guint vf, GError **error)
 }
 
 /* ---- Operations -------------------------------------------------------- */
-
-static gboolean
-drivers_list_has(const char *const *list, const char *driver)
-{
-    return driver && g_strv_contains(list, driver);
-}
 
 static gboolean
 linux_start(VfsecPluginLinux *self, GError **error)
@@ -468,7 +585,7 @@ linux_start(VfsecPluginLinux *self, GError **error)
     self->base.port->switch_mode = mode == VFSEC_BRIDGE_MODE_VEPA ? VFSEC_CONTRACT_SWITCH_MODE_VEPA
                                                                   : VFSEC_CONTRACT_SWITCH_MODE_VEB;
     /* Unknown until tried: set_vf clears it on the kernel's EPROTONOSUPPORT. */
-    self->base.caps.port_tag_8021ad = !self->refuses_8021ad;
+    self->base.caps.port_tag_8021ad = !g_atomic_int_get(&self->refuses_8021ad);
     self->base.caps.reclaims_sas = drivers_list_has(reclaiming_drivers, self->pf->driver);
     self->base.caps.local_macs = FALSE;
     self->base.caps.notifications = FALSE;
@@ -476,72 +593,6 @@ linux_start(VfsecPluginLinux *self, GError **error)
             self->pf->driver ? self->pf->driver : "none", self->ifindex,
             self->base.port->num_vfs);
     return TRUE;
-}
-
-/* Every operation: a GTask completed at once (on the next iteration). */
-static GTask *
-linux_task(gpointer tag, GCancellable *cancellable, GAsyncReadyCallback callback,
-           gpointer user_data)
-{
-    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
-
-    g_task_set_source_tag(task, tag);
-    return task;
-}
-
-static void
-return_bool(GTask *task, gboolean ok, GError *error)
-{
-    if (ok)
-        g_task_return_boolean(task, TRUE);
-    else
-        g_task_return_error(task, error);
-    g_object_unref(task);
-}
-
-static void
-return_pointer(GTask *task, gpointer ptr, GDestroyNotify destroy, GError *error)
-{
-    if (ptr)
-        g_task_return_pointer(task, ptr, destroy);
-    else
-        g_task_return_error(task, error);
-    g_object_unref(task);
-}
-
-/* FALSE with the error on @task when start has not succeeded. */
-static gboolean
-linux_ready(VfsecPluginLinux *self, GTask *task)
-{
-    if (self->ifindex)
-        return TRUE;
-    g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "PF %s (%s) is not started",
-                            self->base.label, self->netdev);
-    g_object_unref(task);
-    return FALSE;
-}
-
-static void
-linux_start_async(VfsecPlugin *plugin, GCancellable *cancellable, GAsyncReadyCallback callback,
-                  gpointer user_data)
-{
-    GTask *task = linux_task(linux_start_async, cancellable, callback, user_data);
-    GError *error = NULL;
-    gboolean ok = linux_start((VfsecPluginLinux *)plugin, &error);
-
-    return_bool(task, ok, error);
-}
-
-static gboolean
-linux_bool_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
-{
-    return g_task_propagate_boolean(G_TASK(result), error);
-}
-
-static gpointer
-linux_pointer_finish(GAsyncResult *result, GError **error)
-{
-    return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 static GPtrArray *
@@ -565,133 +616,6 @@ vf_cmp(gconstpointer a, gconstpointer b)
     const VfsecContractVf *y = *(VfsecContractVf *const *)b;
 
     return x->vf < y->vf ? -1 : x->vf > y->vf;
-}
-
-static void
-linux_list_vfs_async(VfsecPlugin *plugin, GCancellable *cancellable,
-                     GAsyncReadyCallback callback, gpointer user_data)
-{
-    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
-    GTask *task = linux_task(linux_list_vfs_async, cancellable, callback, user_data);
-    GError *error = NULL;
-    GPtrArray *vfs;
-
-    if (!linux_ready(self, task))
-        return;
-    vfs = linux_list(self, &error);
-    if (vfs)
-        g_ptr_array_sort(vfs, vf_cmp);
-    return_pointer(task, vfs, (GDestroyNotify)g_ptr_array_unref, error);
-}
-
-static GPtrArray *
-linux_list_vfs_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
-{
-    return linux_pointer_finish(result, error);
-}
-
-static void
-linux_set_vf_async(VfsecPlugin *plugin, VfsecContractSetVfFields fields,
-                   const VfsecContractVf *want, GCancellable *cancellable,
-                   GAsyncReadyCallback callback, gpointer user_data)
-{
-    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
-    GTask *task = linux_task(linux_set_vf_async, cancellable, callback, user_data);
-    GError *error = NULL;
-    VfsecContractVf *vf;
-
-    if (!linux_ready(self, task))
-        return;
-    vf = vf_apply(self, fields, want, &error);
-    return_pointer(task, vf, (GDestroyNotify)vfsec_contract_vf_free, error);
-}
-
-static VfsecContractVf *
-linux_set_vf_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
-{
-    return linux_pointer_finish(result, error);
-}
-
-static void
-linux_reclaim_vf_async(VfsecPlugin *plugin, guint vf, guint timeout_ms,
-                       GCancellable *cancellable, GAsyncReadyCallback callback,
-                       gpointer user_data)
-{
-    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
-    GTask *task = linux_task(linux_reclaim_vf_async, cancellable, callback, user_data);
-    GError *error = NULL;
-    gboolean ok;
-
-    if (!linux_ready(self, task))
-        return;
-    ok = vf_reset(self, vf, &error) && vf_reverify(self, vf, &error);
-    return_bool(task, ok, error);
-}
-
-static gboolean
-linux_reclaim_vf_finish(VfsecPlugin *plugin, GAsyncResult *result, VfsecContractReclaim *out,
-                        GError **error)
-{
-    if (!g_task_propagate_boolean(G_TASK(result), error))
-        return FALSE;
-    if (out)
-        *out = (VfsecContractReclaim){ .removed = 0, .failed = 0, .remaining = 0 };
-    return TRUE;
-}
-
-static void
-linux_get_macs_async(VfsecPlugin *plugin, GCancellable *cancellable,
-                     GAsyncReadyCallback callback, gpointer user_data)
-{
-    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
-    GTask *task = linux_task(linux_get_macs_async, cancellable, callback, user_data);
-
-    return_pointer(task, vfsec_plugin_mac_table_copy(self->macs),
-                   (GDestroyNotify)vfsec_contract_mac_table_free, NULL);
-}
-
-static VfsecContractMacTable *
-linux_get_macs_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
-{
-    return linux_pointer_finish(result, error);
-}
-
-static void
-linux_set_macs_async(VfsecPlugin *plugin, const VfsecContractMacTable *table,
-                     GCancellable *cancellable, GAsyncReadyCallback callback,
-                     gpointer user_data)
-{
-    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
-    GTask *task = linux_task(linux_set_macs_async, cancellable, callback, user_data);
-    guint64 *generation;
-
-    if (table->generation != self->macs->generation) {
-        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
-                                "local-MAC table of PF %s is at generation %" G_GUINT64_FORMAT
-                                ", not %" G_GUINT64_FORMAT,
-                                self->base.label, self->macs->generation, table->generation);
-        g_object_unref(task);
-        return;
-    }
-    vfsec_contract_mac_table_free(self->macs);
-    self->macs = vfsec_plugin_mac_table_copy(table);
-    self->macs->generation = table->generation + 1;
-    generation = g_new(guint64, 1);
-    *generation = self->macs->generation;
-    return_pointer(task, generation, g_free, NULL);
-}
-
-static gboolean
-linux_set_macs_finish(VfsecPlugin *plugin, GAsyncResult *result, guint64 *generation,
-                      GError **error)
-{
-    g_autofree guint64 *gen = linux_pointer_finish(result, error);
-
-    if (!gen)
-        return FALSE;
-    if (generation)
-        *generation = *gen;
-    return TRUE;
 }
 
 static gboolean
@@ -722,7 +646,304 @@ linux_switch_mode(VfsecPluginLinux *self, VfsecContractSwitchMode mode, GError *
                     vfsec_bridge_mode_to_string(bmode), self->base.label, self->netdev, why);
         return FALSE;
     }
-    self->base.port->switch_mode = mode;
+    return TRUE;  /* port->switch_mode follows in the finish (main thread) */
+}
+
+/* Every operation: a GTask completed on the caller's context. */
+static GTask *
+linux_task(gpointer tag, GCancellable *cancellable, GAsyncReadyCallback callback,
+           gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+
+    g_task_set_source_tag(task, tag);
+    return task;
+}
+
+static void
+task_return_bool(GTask *task, gboolean ok, GError *error)
+{
+    if (ok)
+        g_task_return_boolean(task, TRUE);
+    else
+        g_task_return_error(task, error);
+}
+
+static void
+task_return_pointer(GTask *task, gpointer ptr, GDestroyNotify destroy, GError *error)
+{
+    if (ptr)
+        g_task_return_pointer(task, ptr, destroy);
+    else
+        g_task_return_error(task, error);
+}
+
+/* FALSE with the error on @task (and @task unreffed) when start has not
+ * succeeded. */
+static gboolean
+linux_ready(VfsecPluginLinux *self, GTask *task)
+{
+    if (self->ifindex)
+        return TRUE;
+    g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_IO, "PF %s (%s) is not started",
+                            self->base.label, self->netdev);
+    g_object_unref(task);
+    return FALSE;
+}
+
+/* ---- Worker-thread operations ------------------------------------------ */
+
+/* One operation's arguments, the task data of a worker. */
+typedef struct {
+    VfsecPluginLinux *self;         /* a reference */
+    VfsecContractSetVfFields fields;
+    VfsecContractVf want;           /* netdev unused (NULL) */
+    guint vf;
+    VfsecContractSwitchMode mode;
+} LinuxOp;
+
+static void linux_unref(VfsecPluginLinux *self);
+
+static void
+linux_op_free(LinuxOp *op)
+{
+    linux_unref(op->self);
+    g_free(op);
+}
+
+/* Runs @func on @task in the thread pool with @op as its data; takes @task. */
+static void
+linux_run(VfsecPluginLinux *self, GTask *task, LinuxOp *op, GTaskThreadFunc func)
+{
+    op->self = g_atomic_rc_box_acquire(self);
+    g_task_set_task_data(task, op, (GDestroyNotify)linux_op_free);
+    g_task_run_in_thread(task, func);
+    g_object_unref(task);
+}
+
+static LinuxOp *
+linux_op_new(void)
+{
+    return g_new0(LinuxOp, 1);
+}
+
+static void
+list_vfs_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    LinuxOp *op = data;
+    GError *error = NULL;
+    GPtrArray *vfs;
+
+    g_mutex_lock(&op->self->lock);
+    vfs = linux_list(op->self, &error);
+    g_mutex_unlock(&op->self->lock);
+    if (vfs)
+        g_ptr_array_sort(vfs, vf_cmp);
+    task_return_pointer(task, vfs, (GDestroyNotify)g_ptr_array_unref, error);
+}
+
+static void
+set_vf_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    LinuxOp *op = data;
+    GError *error = NULL;
+    VfsecContractVf *vf;
+
+    g_mutex_lock(&op->self->lock);
+    vf = vf_apply(op->self, op->fields, &op->want, &error);
+    g_mutex_unlock(&op->self->lock);
+    task_return_pointer(task, vf, (GDestroyNotify)vfsec_contract_vf_free, error);
+}
+
+static void
+reclaim_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    LinuxOp *op = data;
+    GError *error = NULL;
+    gboolean ok;
+
+    /* The reset touches no shared state: outside the lock, so a reset the
+     * kernel sits on holds up this VF only. */
+    ok = vf_reset(op->self, op->vf, &error);
+    if (ok) {
+        g_mutex_lock(&op->self->lock);
+        ok = vf_reverify(op->self, op->vf, &error);
+        g_mutex_unlock(&op->self->lock);
+    }
+    task_return_bool(task, ok, error);
+}
+
+static void
+switch_mode_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    LinuxOp *op = data;
+    GError *error = NULL;
+    gboolean ok;
+
+    g_mutex_lock(&op->self->lock);
+    ok = linux_switch_mode(op->self, op->mode, &error);
+    g_mutex_unlock(&op->self->lock);
+    task_return_bool(task, ok, error);
+}
+
+/* ---- Operations -------------------------------------------------------- */
+
+static void
+linux_start_async(VfsecPlugin *plugin, GCancellable *cancellable, GAsyncReadyCallback callback,
+                  gpointer user_data)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+    GTask *task = linux_task(linux_start_async, cancellable, callback, user_data);
+    GError *error = NULL;
+    gboolean ok;
+
+    /* Before any worker exists: nothing else touches the seam yet. */
+    g_mutex_lock(&self->lock);
+    ok = linux_start(self, &error);
+    g_mutex_unlock(&self->lock);
+    task_return_bool(task, ok, error);
+    g_object_unref(task);
+}
+
+static gboolean
+linux_bool_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+static gpointer
+linux_pointer_finish(GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static void
+linux_list_vfs_async(VfsecPlugin *plugin, GCancellable *cancellable,
+                     GAsyncReadyCallback callback, gpointer user_data)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+    GTask *task = linux_task(linux_list_vfs_async, cancellable, callback, user_data);
+
+    if (linux_ready(self, task))
+        linux_run(self, task, linux_op_new(), list_vfs_thread);
+}
+
+static GPtrArray *
+linux_list_vfs_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    return linux_pointer_finish(result, error);
+}
+
+static void
+linux_set_vf_async(VfsecPlugin *plugin, VfsecContractSetVfFields fields,
+                   const VfsecContractVf *want, GCancellable *cancellable,
+                   GAsyncReadyCallback callback, gpointer user_data)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+    GTask *task = linux_task(linux_set_vf_async, cancellable, callback, user_data);
+    LinuxOp *op;
+
+    if (!linux_ready(self, task))
+        return;
+    op = linux_op_new();
+    op->fields = fields;
+    op->want = *want;
+    op->want.netdev = NULL;     /* the caller's string: not the worker's */
+    linux_run(self, task, op, set_vf_thread);
+}
+
+static VfsecContractVf *
+linux_set_vf_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+
+    /* What the worker learnt, in the caps the main thread reads. */
+    if (g_atomic_int_get(&self->refuses_8021ad))
+        self->base.caps.port_tag_8021ad = FALSE;
+    return linux_pointer_finish(result, error);
+}
+
+static void
+linux_reclaim_vf_async(VfsecPlugin *plugin, guint vf, guint timeout_ms,
+                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                       gpointer user_data)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+    GTask *task = linux_task(linux_reclaim_vf_async, cancellable, callback, user_data);
+    LinuxOp *op;
+
+    if (!linux_ready(self, task))
+        return;
+    op = linux_op_new();
+    op->vf = vf;
+    linux_run(self, task, op, reclaim_thread);
+}
+
+static gboolean
+linux_reclaim_vf_finish(VfsecPlugin *plugin, GAsyncResult *result, VfsecContractReclaim *out,
+                        GError **error)
+{
+    if (!g_task_propagate_boolean(G_TASK(result), error))
+        return FALSE;
+    if (out)
+        *out = (VfsecContractReclaim){ .removed = 0, .failed = 0, .remaining = 0 };
+    return TRUE;
+}
+
+static void
+linux_get_macs_async(VfsecPlugin *plugin, GCancellable *cancellable,
+                     GAsyncReadyCallback callback, gpointer user_data)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+    GTask *task = linux_task(linux_get_macs_async, cancellable, callback, user_data);
+
+    task_return_pointer(task, vfsec_plugin_mac_table_copy(self->macs),
+                        (GDestroyNotify)vfsec_contract_mac_table_free, NULL);
+    g_object_unref(task);
+}
+
+static VfsecContractMacTable *
+linux_get_macs_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    return linux_pointer_finish(result, error);
+}
+
+static void
+linux_set_macs_async(VfsecPlugin *plugin, const VfsecContractMacTable *table,
+                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
+    GTask *task = linux_task(linux_set_macs_async, cancellable, callback, user_data);
+    guint64 *generation;
+
+    if (table->generation != self->macs->generation) {
+        g_task_return_new_error(task, VFSEC_ERROR, VFSEC_ERROR_CONFLICT,
+                                "local-MAC table of PF %s is at generation %" G_GUINT64_FORMAT
+                                ", not %" G_GUINT64_FORMAT,
+                                self->base.label, self->macs->generation, table->generation);
+        g_object_unref(task);
+        return;
+    }
+    vfsec_contract_mac_table_free(self->macs);
+    self->macs = vfsec_plugin_mac_table_copy(table);
+    self->macs->generation = table->generation + 1;
+    generation = g_new(guint64, 1);
+    *generation = self->macs->generation;
+    task_return_pointer(task, generation, g_free, NULL);
+    g_object_unref(task);
+}
+
+static gboolean
+linux_set_macs_finish(VfsecPlugin *plugin, GAsyncResult *result, guint64 *generation,
+                      GError **error)
+{
+    g_autofree guint64 *gen = linux_pointer_finish(result, error);
+
+    if (!gen)
+        return FALSE;
+    if (generation)
+        *generation = *gen;
     return TRUE;
 }
 
@@ -733,28 +954,50 @@ linux_set_switch_mode_async(VfsecPlugin *plugin, VfsecContractSwitchMode mode,
 {
     VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
     GTask *task = linux_task(linux_set_switch_mode_async, cancellable, callback, user_data);
-    GError *error = NULL;
-    gboolean ok;
+    LinuxOp *op;
 
     if (!linux_ready(self, task))
         return;
-    ok = linux_switch_mode(self, mode, &error);
-    return_bool(task, ok, error);
+    op = linux_op_new();
+    op->mode = mode;
+    linux_run(self, task, op, switch_mode_thread);
+}
+
+static gboolean
+linux_set_switch_mode_finish(VfsecPlugin *plugin, GAsyncResult *result, GError **error)
+{
+    LinuxOp *op = g_task_get_task_data(G_TASK(result));
+
+    if (!g_task_propagate_boolean(G_TASK(result), error))
+        return FALSE;
+    plugin->port->switch_mode = op->mode;
+    return TRUE;
 }
 
 static void
-linux_free(VfsecPlugin *plugin)
+linux_clear(VfsecPluginLinux *self)
 {
-    VfsecPluginLinux *self = (VfsecPluginLinux *)plugin;
-
     g_free(self->netdev);
     vfsec_topology_free(self->topo);
     vfsec_pf_info_free(self->pf);
     vfsec_netlink_free(self->nl);
     g_hash_table_unref(self->applied);
     vfsec_contract_mac_table_free(self->macs);
-    vfsec_plugin_base_clear(plugin);
-    g_free(self);
+    vfsec_plugin_base_clear(&self->base);
+    g_mutex_clear(&self->lock);
+}
+
+/* The last reference (the owner's or a worker's) frees the plugin. */
+static void
+linux_unref(VfsecPluginLinux *self)
+{
+    g_atomic_rc_box_release_full(self, (GDestroyNotify)linux_clear);
+}
+
+static void
+linux_free(VfsecPlugin *plugin)
+{
+    linux_unref((VfsecPluginLinux *)plugin);
 }
 
 static const VfsecPluginOps linux_ops = {
@@ -773,7 +1016,7 @@ static const VfsecPluginOps linux_ops = {
     .set_macs_async = linux_set_macs_async,
     .set_macs_finish = linux_set_macs_finish,
     .set_switch_mode_async = linux_set_switch_mode_async,
-    .set_switch_mode_finish = linux_bool_finish,
+    .set_switch_mode_finish = linux_set_switch_mode_finish,
 };
 
 VfsecPlugin *
@@ -785,7 +1028,8 @@ vfsec_plugin_linux_new(const VfsecConfPf *pf, const char *sysfs_root, GError **e
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "PF %s names no netdev", pf->label);
         return NULL;
     }
-    self = g_new0(VfsecPluginLinux, 1);
+    self = g_atomic_rc_box_new0(VfsecPluginLinux);
+    g_mutex_init(&self->lock);
     vfsec_plugin_base_init(&self->base, &linux_ops, pf->label);
     self->netdev = g_strdup(pf->netdev);
     self->topo = vfsec_topology_new(sysfs_root);

@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <linux/if_bridge.h>
 #include <linux/if_ether.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vfsec-plugin.h"
 #include "vfsec-test-util.h"
@@ -23,6 +26,8 @@ typedef struct {
     gboolean ignore_trust;      /* accepts trust and keeps it on (a quirk) */
     int bridge_mode;            /* -1: the driver reports none */
     int bridge_set_rc;
+    guint netdev_ups;           /* link set-up / set-down requests taken */
+    guint netdev_downs;
 } FakeKernel;
 
 typedef struct {
@@ -190,6 +195,13 @@ fake_transact(struct nlmsghdr *nlh, VfsecPluginLinuxReplyFunc func, gpointer rep
         if (k->bridge_set_rc < 0)
             return k->bridge_set_rc;
         k->bridge_mode = info->bridge_mode;
+        return 0;
+    }
+    if (nlh->nlmsg_type == RTM_SETLINK && ifi->ifi_change == IFF_UP) {
+        if (ifi->ifi_flags & IFF_UP)
+            k->netdev_ups++;
+        else
+            k->netdev_downs++;
         return 0;
     }
     if (nlh->nlmsg_type == RTM_SETLINK)
@@ -624,6 +636,102 @@ test_reclaim_no_reset(void)
     fixture_free(fx);
 }
 
+/* The reset write blocks (a FIFO stands in for the sysfs file: the write's
+ * open() waits for a reader, as a reset the kernel sits on waits): the
+ * main loop keeps running, and another VF's set_vf completes meanwhile. */
+static void
+test_reclaim_blocked_reset(void)
+{
+    Fixture *fx = fixture_new("igb", "enp1s0", TRUE);
+    g_autofree char *reset = reset_path(fx, "igb", "0000:01:10.2");
+    g_auto(VfsecTestAsync) rw = { 0 };
+    g_auto(VfsecTestAsync) sw = { 0 };
+    g_autoptr(VfsecContractVf) got = NULL;
+    g_autoptr(GError) error = NULL;
+    VfsecContractReclaim out;
+    VfsecContractVf want;
+    char byte = 0;
+    int fd;
+
+    g_assert_cmpint(mkfifo(reset, 0600), ==, 0);
+    vfsec_plugin_reclaim_vf_async(fx->plugin, 1, 2000, NULL, vfsec_test_async_cb, &rw);
+
+    /* A kernel request for VF 0 runs and completes while VF 1's reset is
+     * stuck: neither the main loop nor the plugin's lock waits on it. */
+    quarantine(&want, 0);
+    vfsec_plugin_set_vf_async(fx->plugin, VFSEC_CONTRACT_SET_VF_ALL, &want, NULL,
+                              vfsec_test_async_cb, &sw);
+    got = vfsec_plugin_set_vf_finish(fx->plugin, vfsec_test_async_wait(NULL, &sw), &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(got->port_tag.vid, ==, 4092);
+    g_assert_false(rw.done);
+
+    /* The "kernel" finishes the reset: the reclaim completes. */
+    fd = open(reset, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_true(vfsec_plugin_reclaim_vf_finish(fx->plugin, vfsec_test_async_wait(NULL, &rw),
+                                                 &out, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(read(fd, &byte, 1), ==, 1);
+    g_assert_cmpint(byte, ==, '1');
+    close(fd);
+    fixture_free(fx);
+}
+
+/* Whether @req is a link set-up (@up) or set-down of @ifname. */
+static gboolean
+sent_names_up(GBytes *req, const char *ifname, gboolean up)
+{
+    const struct nlmsghdr *nlh = g_bytes_get_data(req, NULL);
+    const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+    const struct nlattr *attr;
+
+    if (nlh->nlmsg_type != RTM_SETLINK || ifi->ifi_change != IFF_UP ||
+        !(ifi->ifi_flags & IFF_UP) != !up)
+        return FALSE;
+    mnl_attr_for_each(attr, nlh, sizeof(*ifi)) {
+        if (mnl_attr_get_type(attr) == IFLA_IFNAME)
+            return g_strcmp0(mnl_attr_get_str(attr), ifname) == 0;
+    }
+    return FALSE;
+}
+
+/* igbvf hangs resetting a closed netdev: the plugin opens it for the reset
+ * and closes it again; an open one, or another driver's, is left alone. */
+static void
+test_reclaim_closed_igbvf(void)
+{
+    Fixture *fx = fixture_new("igb", "enp1s0", TRUE);
+    g_autofree char *reset = reset_path(fx, "igb", "0000:01:10.2");
+    g_autofree char *flags = g_build_filename(fx->root, "igb", "bus", "pci", "devices",
+                                              "0000:01:10.2", "net", "enp1s16f2", "flags", NULL);
+    g_autofree char *written = NULL;
+    g_autoptr(GError) error = NULL;
+    guint before;
+
+    g_assert_true(g_file_set_contents(reset, "", 0, NULL));
+    g_assert_true(g_file_set_contents(flags, "0x1002\n", -1, NULL));
+    before = fx->kernel.sent->len;
+    g_assert_true(reclaim(fx, 1, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_file_get_contents(reset, &written, NULL, NULL));
+    g_assert_cmpstr(written, ==, "1");
+    g_assert_cmpuint(fx->kernel.netdev_ups, ==, 1);
+    g_assert_cmpuint(fx->kernel.netdev_downs, ==, 1);
+    /* up, down (the reset between them), then the read back. */
+    g_assert_cmpuint(fx->kernel.sent->len, ==, before + 3);
+    g_assert_true(sent_names_up(sent(fx, 2), "enp1s16f2", TRUE));
+    g_assert_true(sent_names_up(sent(fx, 1), "enp1s16f2", FALSE));
+    g_assert_cmpuint(sent_type(sent(fx, 0)), ==, RTM_GETLINK);
+
+    /* Open already: nothing but the reset and the read back. */
+    g_assert_true(g_file_set_contents(flags, "0x1003\n", -1, NULL));
+    g_assert_true(reclaim(fx, 1, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(fx->kernel.netdev_ups, ==, 1);
+    fixture_free(fx);
+}
+
 static gboolean
 set_mode(Fixture *fx, VfsecContractSwitchMode mode, GError **error)
 {
@@ -741,6 +849,8 @@ main(int argc, char **argv)
     g_test_add_func("/plugin-linux/set-vf/8021ad-refused", test_set_vf_8021ad_refused);
     g_test_add_func("/plugin-linux/reclaim/reset", test_reclaim);
     g_test_add_func("/plugin-linux/reclaim/no-reset", test_reclaim_no_reset);
+    g_test_add_func("/plugin-linux/reclaim/blocked-reset", test_reclaim_blocked_reset);
+    g_test_add_func("/plugin-linux/reclaim/closed-igbvf", test_reclaim_closed_igbvf);
     g_test_add_func("/plugin-linux/switch-mode", test_switch_mode);
     g_test_add_func("/plugin-linux/macs-cas", test_macs_cas);
     return g_test_run();

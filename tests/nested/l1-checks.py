@@ -379,6 +379,34 @@ def wait_file_line(path, proc, want, what):
         tail.wait()
 
 
+def dump_stacks(comms):
+    """Prints the kernel stack, wchan and state of every thread of the
+    processes named @comms (what a stalled daemon waits on)."""
+    for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            comm = read(f"/proc/{pid}/comm")
+        except OSError:
+            continue
+        if comm not in comms:
+            continue
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            t = f"/proc/{pid}/task/{tid}"
+            try:
+                state = [l for l in open(t + "/status") if l.startswith("State:")][0].split(None, 1)[1]
+                print(f"STACK {comm} {pid}/{tid} [{read(t + '/comm')}] {state.strip()} "
+                      f"wchan={read(t + '/wchan')}", flush=True)
+                for line in open(t + "/stack"):
+                    print(f"STACK   {line.rstrip()}", flush=True)
+            except OSError as e:
+                print(f"STACK {comm} {pid}/{tid}: {e}", flush=True)
+
+
+def vfsecd_vf(build, sock, vf):
+    """VF @vf as vfsecd reports it (`vfsecctl vfs --json`)."""
+    r = run([os.path.join(build, "tools", "vfsecctl"), "vfs", "--json", "--socket", sock])
+    return [v for v in json.loads(r.stdout)["vfs"] if v["vf"] == vf][0]
+
+
 def group_libvirt(build):
     pf, dev = igb_pf(2)
     vfpci = os.path.basename(os.readlink(os.path.join(dev, "virtfn1")))
@@ -432,19 +460,35 @@ netdev = {pf}
 <source><address type='pci' domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' function='0x{fn}'/></source>
 </interface><memballoon model='none'/></devices></domain>""")
         run(["/usr/bin/virsh", "-c", "qemu:///system", "define", work + "/l2.xml"])
+        start = subprocess.Popen(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            r = run(["/usr/bin/virsh", "-c", "qemu:///system", "start", "l2"], check=False, timeout=240)
-        except RuntimeError as e:
-            report("lv-start", False, e)
-            log = "/var/log/libvirt/libvirtd.log"
-            print(open(log).read()[-3000:] if os.path.exists(log) else "no libvirtd.log", flush=True)
-            return
+            # A start still pending after 45 s is stalled: show where every
+            # daemon's thread is in the kernel while it is, then keep waiting.
+            out, err = start.communicate(timeout=45)
+        except subprocess.TimeoutExpired:
+            dump_stacks(["vfsecd", "libvirtd", "vfsec-hook", "qemu-system-x86", "virsh"])
+            try:
+                out, err = start.communicate(timeout=195)
+            except subprocess.TimeoutExpired:
+                start.kill()
+                start.communicate()
+                report("lv-start", False, "virsh start l2 did not finish within 240 s")
+                log = "/var/log/libvirt/libvirtd.log"
+                print(open(log).read()[-3000:] if os.path.exists(log) else "no libvirtd.log", flush=True)
+                return
+        r = subprocess.CompletedProcess(start.args, start.returncode, out, err)
         if not report("lv-start", r.returncode == 0, r.stderr.strip() or f"virsh start l2 with VF {vfpci}"):
             return
         running = ip_vfs(pf)[1]
         diff = expect_vf(running, QTAG_VID, 0, "802.1Q", L2_MAC, False, True)
         report("lv-running-quarantined", not diff and vf_driver(dev, 1) == "vfio-pci",
                diff or f"VF 1 on vfio-pci: libvirt's MAC {L2_MAC}, vfsec's port tag {QTAG_VID}, trust off, spoofchk on")
+        # The prepare hook reclaimed the VF (a reset: the first reclaim of
+        # this vfsecd, whose idle quarantine reclaims nothing) for owner l2.
+        st = vfsecd_vf(build, sock, 1)
+        report("lv-owned-reclaimed", st["owner"] == "l2" and st["last_reclaim"] is not None and st["quarantined"],
+               f"vfsecd: VF 1 owner {st['owner']}, last reclaim {st['last_reclaim']}, quarantined {st['quarantined']}")
         xml = run(["/usr/bin/virsh", "-c", "qemu:///system", "dumpxml", "l2"]).stdout
         write(work + "/live.xml", xml)
         r = run([os.path.join(build, "tools", "vfsecctl"), "inspect-domain", "--json", "--sysfs-root", "/sys",
@@ -454,6 +498,14 @@ netdev = {pf}
                f"live XML of l2 resolves to {res.get('pf')} VF {res.get('vf')}")
         r = run(["/usr/bin/virsh", "-c", "qemu:///system", "destroy", "l2"], check=False)
         report("lv-destroy", r.returncode == 0, r.stderr.strip() or "virsh destroy l2")
+        # virsh destroy returns after the release hook, which waits for
+        # vfsecd's release (reclaim, re-quarantine): no reclaim pending, no job.
+        st = vfsecd_vf(build, sock, 1)
+        report("lv-released-reclaimed",
+               st["owner"] is None and not st["reclaim_pending"] and st["jobs"] == 0 and
+               st["quarantined"] and st["last_reclaim"] is not None,
+               f"vfsecd: VF 1 owner {st['owner']}, reclaim pending {st['reclaim_pending']}, "
+               f"jobs {st['jobs']}, last reclaim {st['last_reclaim']}, quarantined {st['quarantined']}")
         after = ip_vfs(pf)[1]
         diff = expect_vf(after, QTAG_VID, 0, "802.1Q", ip_mac(after), False, True)
         report("lv-released-quarantined", not diff and ip_mac(after) != L2_MAC,

@@ -1,6 +1,7 @@
 #!/bin/sh
-# nested-run.sh CHECK TIMEOUT: one meson test of the nested suite. Boots L1
-# with tools/nested-kit, runs tests/nested/l1-checks.py CHECK in it and turns
+# nested-run.sh CHECK TIMEOUT [MEMORY-MIB VCPUS]: one meson test of the
+# nested suite. Boots L1 with tools/nested-kit (1024 MiB, 1 vCPU unless
+# given), runs tests/nested/l1-checks.py CHECK in it and turns
 # its "VFSEC-NESTED <name> ok|fail <detail>" serial lines into the result:
 # 0 when every line is ok and L1's command exited 0, 1 otherwise (a hung L1
 # is killed after TIMEOUT seconds and fails), 77 when this machine cannot
@@ -9,6 +10,8 @@ set -eu
 
 check=$1
 timeout=$2
+memory=${3:-1024}
+smp=${4:-1}
 src=${VFSEC_SOURCE_DIR:?}
 build=${VFSEC_BUILD_DIR:?}
 
@@ -24,7 +27,7 @@ fi
 log=$(mktemp "${TMPDIR:-/tmp}/vfsec-nested-$check.XXXXXX")
 trap 'rm -f -- "$log"' EXIT
 status=0
-"$src/tools/nested-kit" run --timeout "$timeout" --serial "$log" -- \
+"$src/tools/nested-kit" run --timeout "$timeout" --memory "$memory" --smp "$smp" --serial "$log" -- \
     /usr/bin/python3 "$src/tests/nested/l1-checks.py" "$check" "$build" || status=$?
 
 # The L1 console as it was, for the test log.
