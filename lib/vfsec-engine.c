@@ -3227,6 +3227,20 @@ json_add_string(JsonBuilder *jb, const char *name, const char *value)
         json_builder_add_null_value(jb);
 }
 
+static void
+json_add_bool(JsonBuilder *jb, const char *name, gboolean value)
+{
+    json_builder_set_member_name(jb, name);
+    json_builder_add_boolean_value(jb, value);
+}
+
+static void
+json_add_int(JsonBuilder *jb, const char *name, gint64 value)
+{
+    json_builder_set_member_name(jb, name);
+    json_builder_add_int_value(jb, value);
+}
+
 JsonNode *
 vfsec_engine_status_json(VfsecEngine *engine)
 {
@@ -3239,10 +3253,8 @@ vfsec_engine_status_json(VfsecEngine *engine)
         json_builder_begin_object(jb);
         json_add_string(jb, "pf", pf->conf->label);
         json_add_string(jb, "plugin", pf->plugin->ops->kind);
-        json_builder_set_member_name(jb, "connected");
-        json_builder_add_boolean_value(jb, pf->connected);
-        json_builder_set_member_name(jb, "vfs");
-        json_builder_add_int_value(jb, pf->vfs->len);
+        json_add_bool(jb, "connected", pf->connected);
+        json_add_int(jb, "vfs", pf->vfs->len);
         json_builder_end_object(jb);
     }
     json_builder_end_array(jb);
@@ -3264,8 +3276,7 @@ vfsec_engine_vfs_json(VfsecEngine *engine)
 
             json_builder_begin_object(jb);
             json_add_string(jb, "pf", pf->conf->label);
-            json_builder_set_member_name(jb, "vf");
-            json_builder_add_int_value(jb, vf->index);
+            json_add_int(jb, "vf", vf->index);
             json_add_string(jb, "pci", vf->pci);
             json_add_string(jb, "netdev", vf->state ? vf->state->netdev : NULL);
             json_add_string(jb, "owner", vf->owned ? vf->own.name : NULL);
@@ -3275,23 +3286,16 @@ vfsec_engine_vfs_json(VfsecEngine *engine)
             json_add_vlans(jb, vf->owned ? vf->own.vlans : NULL);
             json_add_string(jb, "trust", vf->owned ? vfsec_trust_to_string(vf->own.policy.trust)
                                                    : NULL);
-            json_builder_set_member_name(jb, "hairpin");
-            json_builder_add_boolean_value(jb, vf->owned && vf->own.policy.hairpin);
-            json_builder_set_member_name(jb, "quarantined");
-            json_builder_add_boolean_value(jb, vf_port_ok(vf));
-            json_builder_set_member_name(jb, "published");
-            json_builder_add_boolean_value(jb, vf->published);
-            json_builder_set_member_name(jb, "sa_count");
-            json_builder_add_int_value(jb, vf->state ? (gint64)vf->state->sa_count : 0);
+            json_add_bool(jb, "hairpin", vf->owned && vf->own.policy.hairpin);
+            json_add_bool(jb, "quarantined", vf_port_ok(vf));
+            json_add_bool(jb, "published", vf->published);
+            json_add_int(jb, "sa_count", vf->state ? (gint64)vf->state->sa_count : 0);
             json_add_string(jb, "last_reclaim", vf->last_reclaim);
-            json_builder_set_member_name(jb, "releasing");
-            json_builder_add_boolean_value(jb, vf->releasing);
-            json_builder_set_member_name(jb, "reclaim_pending");
-            json_builder_add_boolean_value(jb, vf->reclaim_pending);
-            json_builder_set_member_name(jb, "jobs");
-            json_builder_add_int_value(jb, g_queue_get_length(&vf->queue) +
-                                               g_queue_get_length(&vf->parked) +
-                                               (vf->current ? 1 : 0));
+            json_add_bool(jb, "releasing", vf->releasing);
+            json_add_bool(jb, "reclaim_pending", vf->reclaim_pending);
+            json_add_int(jb, "jobs", g_queue_get_length(&vf->queue) +
+                                         g_queue_get_length(&vf->parked) +
+                                         (vf->current ? 1 : 0));
             json_builder_end_object(jb);
         }
     }
@@ -3310,8 +3314,7 @@ vfsec_engine_macs_json(VfsecEngine *engine)
 
         json_builder_begin_object(jb);
         json_add_string(jb, "pf", pf->conf->label);
-        json_builder_set_member_name(jb, "generation");
-        json_builder_add_int_value(jb, (gint64)pf->table->generation);
+        json_add_int(jb, "generation", (gint64)pf->table->generation);
         json_builder_set_member_name(jb, "entries");
         json_builder_begin_array(jb);
         for (guint i = 0; i < pf->table->entries->len; i++) {
@@ -3321,11 +3324,9 @@ vfsec_engine_macs_json(VfsecEngine *engine)
             json_builder_begin_object(jb);
             json_add_string(jb, "mac", vfsec_mac_format(&e->mac, mbuf));
             if (e->n_tags > 0) {
-                json_builder_set_member_name(jb, "vlan");
-                json_builder_add_int_value(jb, e->tags[0].vid);
+                json_add_int(jb, "vlan", e->tags[0].vid);
             }
-            json_builder_set_member_name(jb, "vf");
-            json_builder_add_int_value(jb, e->vf);
+            json_add_int(jb, "vf", e->vf);
             json_add_string(jb, "owner", e->owner_name);
             json_builder_end_object(jb);
         }
@@ -3386,8 +3387,7 @@ vfsec_engine_domains_json(VfsecEngine *engine)
         json_builder_end_array(jb);
         json_add_string(jb, "uuid", uuid);
         json_add_string(jb, "refusal", rec ? rec->refusal : NULL);
-        json_builder_set_member_name(jb, "defined");
-        json_builder_add_boolean_value(jb, rec && (rec->defined || rec->unparsable));
+        json_add_bool(jb, "defined", rec && (rec->defined || rec->unparsable));
         json_builder_set_member_name(jb, "problems");
         json_builder_begin_array(jb);
         if (rec) {
