@@ -179,9 +179,9 @@ vfsec_dir_sync(const char *dir, GError **error)
     return TRUE;
 }
 
-char *
-vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len, int mode,
-                 GError **error)
+static char *
+vfsec_file_stage_full(const char *dir, const char *name, const void *data, gsize len,
+                      int mode, gboolean sync, GError **error)
 {
     g_autofree char *tmpl = NULL;
     int fd;
@@ -199,7 +199,7 @@ vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len,
         unlink(tmpl);
         return NULL;
     }
-    if (fsync(fd) < 0) {
+    if (sync && fsync(fd) < 0) {
         int saved = errno;
 
         close(fd);
@@ -214,6 +214,20 @@ vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len,
         return NULL;
     }
     return g_path_get_basename(tmpl);
+}
+
+char *
+vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len, int mode,
+                 GError **error)
+{
+    return vfsec_file_stage_full(dir, name, data, len, mode, TRUE, error);
+}
+
+char *
+vfsec_file_stage_unsynced(const char *dir, const char *name, const void *data, gsize len,
+                          int mode, GError **error)
+{
+    return vfsec_file_stage_full(dir, name, data, len, mode, FALSE, error);
 }
 
 gboolean

@@ -38,6 +38,12 @@ gboolean vfsec_file_read_input(const char *path, gsize max, char **data, gsize *
  * name (new string), or NULL with nothing left behind. */
 char *vfsec_file_stage(const char *dir, const char *name, const void *data, gsize len,
                        int mode, GError **error);
+/* vfsec_file_stage() without the fsync: for a caller that makes the file
+ * durable later (fsync of @name after the rename, then of @dir). Until
+ * then a kernel crash may leave @name empty or torn; a vfsecd crash cannot
+ * (the page cache survives it). */
+char *vfsec_file_stage_unsynced(const char *dir, const char *name, const void *data,
+                                gsize len, int mode, GError **error);
 /* Renames the staged file over @name and fsyncs @dir. On failure the staged
  * file is removed; @name holds either its old or its new content, never a
  * mix, and may already be the new one when only the directory fsync failed. */

@@ -1,6 +1,13 @@
 /* vfsec-journal.h: vfsecd's crash-safe state (VF assignments and pending
  * operations, one checksummed JSON file per VF, replaced atomically through
- * vfsec-file.h). */
+ * vfsec-file.h).
+ *
+ * Guarantee of every write below: when it returns TRUE the change is in
+ * place for any later reader, a vfsecd restarted after a crash included;
+ * it is durable against a kernel crash or power loss once the journal's
+ * flusher thread has fsynced it (batched, off the caller's path; see
+ * vfsec_journal_sync() and the theory in vfsec-journal.c for why losing
+ * that last round to a host crash is harmless). */
 #pragma once
 
 #include <glib.h>
@@ -89,34 +96,37 @@ typedef struct _VfsecJournal VfsecJournal;
  * @dir cannot be created or listed. Single writer: one vfsecd per state dir,
  * called from one thread. */
 VfsecJournal *vfsec_journal_open(const char *dir, GPtrArray **warnings, GError **error);
+/* Makes every change durable (vfsec_journal_sync()), then frees. */
 void vfsec_journal_free(VfsecJournal *journal);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecJournal, vfsec_journal_free)
 
-/* Durably records that operation @kind on VF @vf of @pf is about to happen,
- * before the caller acts. *id receives its sequence number, for
+/* Records that operation @kind on VF @vf of @pf is about to happen, before
+ * the caller acts. *id receives its sequence number, for
  * vfsec_journal_mark_done(). On failure the caller must not act. */
 gboolean vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind,
                                      const char *pf, guint vf, const char *owner_name,
                                      const char *owner_uuid, guint64 *id, GError **error);
 /* Marks operation @id done (VFSEC_ERROR_NOT_FOUND if it is not pending).
- * The VF's file keeps only its latest done operation, for operators. Not
- * durable at once: after a crash the operation may be pending again (and
- * is replayed) until the next record_intent/set/clear_assignment or
- * vfsec_journal_free(), which fsync the directory. */
+ * The VF's file keeps only its latest done operation, for operators. */
 gboolean vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error);
 
 /* Both NULL, or the same VF, owner and settings. */
 gboolean vfsec_journal_assignment_equal(const VfsecJournalAssignment *a,
                                         const VfsecJournalAssignment *b);
 
-/* Durably records @assignment (copied), replacing the VF's previous one.
+/* Records @assignment (copied), replacing the VF's previous one.
  * An assignment equal to the recorded one writes nothing. */
 gboolean vfsec_journal_set_assignment(VfsecJournal *journal,
                                       const VfsecJournalAssignment *assignment,
                                       GError **error);
-/* Durably forgets the VF's assignment; a VF without one is not an error. */
+/* Forgets the VF's assignment; a VF without one is not an error. */
 gboolean vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
                                         GError **error);
+
+/* Waits until every change made so far is durable (fsynced with its
+ * directory; a failure there was logged by the flusher). For shutdown and
+ * tests: the operations themselves never wait for the disk. */
+void vfsec_journal_sync(VfsecJournal *journal);
 
 /* The VF's assignment, borrowed until the next change, or NULL. */
 const VfsecJournalAssignment *vfsec_journal_get_assignment(VfsecJournal *journal,

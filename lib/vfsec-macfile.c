@@ -9,9 +9,13 @@
  * the PF driver and writes it to <run-dir>/local-macs/<port>.xml, for
  * operators and for its own reconcile after a restart.
  *
- * The file is replaced, never edited: the new document is staged next to it,
- * fsynced and renamed over it (vfsec_file_replace()), so a reader opening
- * the name at any moment gets a complete old or new table. Every write
+ * The file is replaced, never edited: the new document is staged next to it
+ * and renamed over it, so a reader opening the name at any moment gets a
+ * complete old or new table. It is not fsynced: it describes the running
+ * host's table, lives in run-dir (a tmpfs, /run, by default), is never read
+ * back by vfsecd, and a host crash that could lose it also empties the
+ * agents' tables it describes; the atomic rename is what readers need, and
+ * two fsyncs per table change were a third of a domain start's latency. Every write
  * carries a generation one above the table's last, so two readings of the
  * file can be ordered.
  *
@@ -361,6 +365,7 @@ vfsec_macfile_write(const char *dir, VfsecMacTable *table, GError **error)
 {
     g_autofree char *name = NULL;
     g_autofree char *text = NULL;
+    g_autofree char *staged = NULL;
     gsize len;
 
     g_return_val_if_fail(dir != NULL && table != NULL, FALSE);
@@ -376,7 +381,8 @@ vfsec_macfile_write(const char *dir, VfsecMacTable *table, GError **error)
     }
     name = g_strconcat(table->port, ".xml", NULL);
     text = vfsec_macfile_serialize(table, table->generation + 1, &len);
-    if (!vfsec_file_replace(dir, name, text, len, 0644, error))
+    staged = vfsec_file_stage_unsynced(dir, name, text, len, 0644, error);
+    if (!staged || !vfsec_file_commit_unsynced(dir, staged, name, error))
         return FALSE;
     table->generation++;
     g_debug("local-MAC table of port %s: generation %" G_GUINT64_FORMAT ", %u entries",

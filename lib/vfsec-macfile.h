@@ -76,7 +76,8 @@ VfsecMacTable *vfsec_macfile_parse(const char *xml, gsize len, const char *what,
 /* <dir>/<port>.xml (new string). */
 char *vfsec_macfile_path(const char *dir, const char *port);
 /* Writes @table as <dir>/<port>.xml with generation + 1, atomically (a
- * reader sees the old or the new file, never a part), creating @dir (0755)
+ * reader sees the old or the new file, never a part; not fsynced: run-time
+ * state, see vfsec-macfile.c), creating @dir (0755)
  * if needed; on success table->generation is the new generation, on failure
  * @table and the old file are unchanged. */
 gboolean vfsec_macfile_write(const char *dir, VfsecMacTable *table, GError **error);
