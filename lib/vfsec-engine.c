@@ -111,6 +111,7 @@ struct _VfsecEngine {
     GPtrArray *plugins;
     GPtrArray *pfs;             /* EnginePf* */
     VfsecJournal *journal;
+    GSource *journal_idle;      /* writes the journal's staged changes; NULL: none due */
     GCancellable *alive;
     GHashTable *domains;        /* name -> DomainRecord* */
     VfsecEngineReconnectFunc reconnect_func;
@@ -370,17 +371,56 @@ owner_from_attachment(Owner *o, VfsecEngine *engine, const EngineVf *vf,
                                       att->portgroup, &att->written_policy);
 }
 
-/* Records (or replaces) the VF's assignment in the journal. */
+/* The main loop is idle: what the journal staged goes to its files. */
+static gboolean
+engine_journal_idle(gpointer data)
+{
+    VfsecEngine *engine = data;
+    g_autoptr(GError) error = NULL;
+
+    g_clear_pointer(&engine->journal_idle, g_source_unref);
+    if (!vfsec_journal_write_staged(engine->journal, &error))
+        audit(G_LOG_LEVEL_WARNING, "journal", NULL, NULL, 0, "%s", error->message);
+    return G_SOURCE_REMOVE;
+}
+
+/* Has the journal's staged changes written once the main loop has nothing
+ * else to do: after the burst of plugin calls an event causes, not between
+ * them. (A failed write stays staged; the next change retries.) */
+static void
+engine_journal_later(VfsecEngine *engine)
+{
+    if (engine->journal_idle || !vfsec_journal_has_staged(engine->journal))
+        return;
+    engine->journal_idle = g_idle_source_new();
+    g_source_set_priority(engine->journal_idle, G_PRIORITY_LOW);
+    g_source_set_callback(engine->journal_idle, engine_journal_idle, engine, NULL);
+    g_source_attach(engine->journal_idle, g_main_context_get_thread_default());
+}
+
+/* Records (or replaces) the VF's assignment in the journal, staged (see
+ * docs/engine.md, "Crash safety"): it reaches the VF's file with the VF's
+ * next intent, which a claim is always followed by (the reclaim's), or
+ * when the main loop is idle. What a vfsecd crash can lose that way is the
+ * assignment's port and table flags and a release's forgetting of the
+ * owner; reconcile re-derives all three (it re-reads the port, rebuilds the
+ * table, releases an owner that is not running). */
 static gboolean vf_port_ok(EngineVf *vf);
 
 static gboolean
 vf_save(EngineVf *vf, GError **error)
 {
-    VfsecJournal *journal = vf->pf->engine->journal;
+    VfsecEngine *engine = vf->pf->engine;
+    VfsecJournal *journal = engine->journal;
     g_autoptr(VfsecJournalAssignment) a = NULL;
+    gboolean ok;
 
-    if (!vf->owned)
-        return vfsec_journal_clear_assignment(journal, vf->pf->conf->label, vf->index, error);
+    if (!vf->owned) {
+        ok = vfsec_journal_stage_clear_assignment(journal, vf->pf->conf->label, vf->index,
+                                                  error);
+        engine_journal_later(engine);
+        return ok;
+    }
     a = vfsec_journal_assignment_new(vf->pf->conf->label, vf->index);
     if (vf->state) {
         a->has_pci = TRUE;
@@ -394,7 +434,9 @@ vf_save(EngineVf *vf, GError **error)
     a->trust = vf->own.policy.trust;
     a->quarantined = vf_port_ok(vf);
     a->published = vf->published;
-    return vfsec_journal_set_assignment(journal, a, error);
+    ok = vfsec_journal_stage_assignment(journal, a, error);
+    engine_journal_later(engine);
+    return ok;
 }
 
 /* Saves, logging a failure: for paths that must go on (release, reconcile). */
@@ -709,14 +751,22 @@ job_intent(VfJob *job, VfsecJournalOpKind kind, guint64 *id)
                                        vf->index, name, uuid, id, &job->step_error);
 }
 
+/* Marks an intent done. @now: written before the caller goes on — a
+ * reclaim's, whose replay after a vfsecd crash would remove the SAs of a
+ * guest that runs by then; otherwise staged (a replayed release finds the
+ * VF given back and does nothing). */
 static void
-job_done_intent(VfJob *job, guint64 id)
+job_done_intent(VfJob *job, guint64 id, gboolean now)
 {
+    VfsecEngine *engine = job->vf->pf->engine;
     g_autoptr(GError) error = NULL;
+    gboolean ok = now ? vfsec_journal_mark_done(engine->journal, id, &error)
+                      : vfsec_journal_stage_done(engine->journal, id, &error);
 
-    if (!vfsec_journal_mark_done(job->vf->pf->engine->journal, id, &error))
+    if (!ok)
         audit(G_LOG_LEVEL_WARNING, "journal", job->vf, job_owner_name(job), 0, "%s",
               error->message);
+    engine_journal_later(engine);
 }
 
 /* ------------------------------------------------------------------ */
@@ -879,7 +929,7 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, const GError *expired, gpo
         vf->last_reclaim = g_strdup_printf("removed %" G_GUINT64_FORMAT, out.removed);
         if (vf->state)
             vf->state->sa_count = 0;
-        job_done_intent(job, call->intent);
+        job_done_intent(job, call->intent, TRUE);
         audit(G_LOG_LEVEL_MESSAGE, "reclaim", vf, job_owner_name(job), out.removed,
               "%s: %" G_GUINT64_FORMAT " SAs reclaimed", vf->name, out.removed);
         if (!vf->pf->plugin->caps.reclaims_sas) {
@@ -922,9 +972,14 @@ job_reclaim(VfJob *job, JobStep next)
 /* Primitive: apply the desired port settings (if they differ) and verify
  * the read-back. job->acted tells whether the plugin was called. */
 
+/* No intent is journaled for port settings nor for the local-MAC table
+ * (publish, unpublish): both are idempotent and re-derived by every
+ * reconcile — the one at start-up included — from the owners and the
+ * device's read-back, so after a vfsecd crash an intent would only repeat
+ * what reconcile does anyway; the engine acts at once (docs/engine.md,
+ * "Crash safety"). */
 typedef struct {
     VfJob *job;
-    guint64 intent;
     VfsecContractSetVfFields fields;
     VfsecContractVf want;
 } PortCall;
@@ -963,7 +1018,6 @@ job_port_cb(GObject *source, GAsyncResult *result, const GError *expired, gpoint
         audit(G_LOG_LEVEL_WARNING, "quarantine", vf, job_owner_name(job), 0, "%s",
               job->step_error->message);
     } else {
-        job_done_intent(job, call->intent);
         audit(G_LOG_LEVEL_MESSAGE, "quarantine", vf, job_owner_name(job), 1,
               "%s: %s", vf->name,
               call->want.has_port_tag ? "quarantine tag set, trust off, spoofchk on"
@@ -996,11 +1050,6 @@ job_apply_port(VfJob *job, JobStep next)
         g_set_error(&job->step_error, VFSEC_ERROR, VFSEC_ERROR_UNSUPPORTED,
                     "%s: PF %s does not accept an 802.1ad port tag", vf->name,
                     vf->pf->conf->label);
-        g_free(call);
-        next(job);
-        return;
-    }
-    if (!job_intent(job, VFSEC_JOURNAL_OP_QUARANTINE, &call->intent)) {
         g_free(call);
         next(job);
         return;
@@ -1208,16 +1257,10 @@ pf_sync(EnginePf *pf, SyncFunc func, gpointer data)
     pf_sync_round(pf);
 }
 
-typedef struct {
-    VfJob *job;
-    guint64 intent;
-} SyncJobCall;
-
 static void
 job_sync_cb(gpointer data, const GError *error)
 {
-    g_autofree SyncJobCall *call = data;
-    VfJob *job = call->job;
+    VfJob *job = data;
 
     if (engine_dead(job->alive)) {
         job_abandon(job);
@@ -1225,25 +1268,15 @@ job_sync_cb(gpointer data, const GError *error)
     }
     if (error)
         job->step_error = g_error_copy(error);
-    else if (call->intent)
-        job_done_intent(job, call->intent);
     job->next(job);
 }
 
-/* Primitive: record @kind's intent, then sync the VF's table. */
+/* Primitive: sync the VF's table (no intent: see PortCall). */
 static void
-job_sync(VfJob *job, VfsecJournalOpKind kind, JobStep next)
+job_sync(VfJob *job, JobStep next)
 {
-    SyncJobCall *call = g_new0(SyncJobCall, 1);
-
     job->next = next;
-    call->job = job;
-    if (!job_intent(job, kind, &call->intent)) {
-        g_free(call);
-        next(job);
-        return;
-    }
-    pf_sync(job->vf->pf, job_sync_cb, call);
+    pf_sync(job->vf->pf, job_sync_cb, job);
 }
 
 static gboolean
@@ -1562,7 +1595,7 @@ publish_start(VfJob *job)
     }
     vf->published = TRUE;
     vf_save_or_log(vf, "publish");
-    job_sync(job, VFSEC_JOURNAL_OP_PUBLISH, publish_synced);
+    job_sync(job, publish_synced);
 }
 
 /* Primitive: remove the VF from its table (if published) and sync. */
@@ -1583,7 +1616,7 @@ job_unpublish(VfJob *job, JobStep next)
     audit(G_LOG_LEVEL_MESSAGE, "unpublish", vf, vf->own.name, n,
           "%s: MAC of domain %s unpublished from PF %s", vf->name, job_owner_name(job),
           vf->pf->conf->label);
-    job_sync(job, VFSEC_JOURNAL_OP_UNPUBLISH, next);
+    job_sync(job, next);
 }
 
 static void
@@ -1594,7 +1627,7 @@ release_quarantined(VfJob *job)
     /* A port that could not be re-quarantined keeps its intent pending
      * for reconcile; the release itself is done. */
     g_clear_error(&job->step_error);
-    job_done_intent(job, job->op_intent);
+    job_done_intent(job, job->op_intent, FALSE);
     audit(G_LOG_LEVEL_MESSAGE, "release", vf, job->own.name, 1, "%s released by domain %s",
           vf->name, job->own.name);
     job_finish(job);
@@ -1754,7 +1787,7 @@ converge_finish(VfJob *job)
     if (vf->owned)
         vf_save_or_log(vf, "reconcile");
     for (guint i = 0; job->intents && i < job->intents->len && !failed; i++) {
-        job_done_intent(job, g_array_index(job->intents, guint64, i));
+        job_done_intent(job, g_array_index(job->intents, guint64, i), TRUE);
         b->summary.intents_finished++;
     }
     job_finish(job);
@@ -2032,7 +2065,11 @@ vfsec_engine_free(VfsecEngine *engine)
     g_ptr_array_unref(engine->plugins);
     g_ptr_array_unref(engine->pfs);
     g_hash_table_unref(engine->domains);
-    vfsec_journal_free(engine->journal);
+    if (engine->journal_idle) {
+        g_source_destroy(engine->journal_idle);
+        g_clear_pointer(&engine->journal_idle, g_source_unref);
+    }
+    vfsec_journal_free(engine->journal);   /* writes what is staged */
     vfsec_conf_free(engine->conf);
     g_object_unref(engine->alive);
     g_free(engine);

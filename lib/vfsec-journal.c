@@ -26,13 +26,13 @@
  * returns. When an error is returned the caller does not act.
  *
  * Durability (surviving a kernel crash or power loss) is written behind,
- * off the caller's path: a flusher thread fsyncs every file changed since
- * its last round, then the directory, in one batch (the changes of one
- * operation, and of every operation meanwhile, share one directory fsync).
- * vfsec_journal_sync() waits for it; vfsec_journal_free() flushes. A kernel
- * crash or power loss can therefore lose the changes of the last round
- * (a few ms: a VF file may be its older version, or empty/torn, which the
- * checksum rejects). That loses nothing that matters, because such a
+ * off the caller's path: a flusher thread, VFSEC_JOURNAL_FLUSH_MS after the
+ * first change of a round, fsyncs every file changed since its last round,
+ * then the directory, in one batch (every operation of that second shares
+ * it). vfsec_journal_sync() asks for a round at once and waits for it;
+ * vfsec_journal_free() flushes. A kernel crash or power loss can therefore
+ * lose the changes of the last second or so (a VF file may be its older
+ * version, or empty/torn, which the checksum rejects). That loses nothing that matters, because such a
  * crash also stops every domain on the host and resets the NIC (its SADs
  * are device memory): at the next start no domain runs, and reconcile
  * releases every owner it finds, reclaims every VF that holds SAs (owned
@@ -707,6 +707,11 @@ vfsec_journal_vf_parse(const char *data, gsize len, GError **error)
 /* ------------------------------------------------------------------ */
 /* The journal */
 
+/* How long a round of fsyncs waits for more changes to share it: the bound
+ * on what a host crash can take from the journal (ext4 itself commits
+ * every 5 s by default). */
+#define VFSEC_JOURNAL_FLUSH_MS 1000
+
 /* The write-behind of durability: what the flusher thread shares with the
  * writer (the journal's one calling thread), under @lock. */
 typedef struct {
@@ -715,6 +720,7 @@ typedef struct {
     GHashTable *dirty;      /* file base names (owned) renamed since the last round */
     guint64 requested;      /* rounds asked for: bumped by every write */
     guint64 synced;         /* the last request a finished round covered */
+    guint64 urgent;         /* a vfsec_journal_sync() waits for this request */
     gboolean quit;
     GThread *thread;
     char *dir;
@@ -724,6 +730,7 @@ struct _VfsecJournal {
     char *dir;
     GHashTable *vfs;        /* file base name (owned by the value) → VfsecJournalVf* */
     GHashTable *ops;        /* operation id → file base name (owned by the entry) */
+    GHashTable *unwritten;  /* file base names (owned) whose entry was staged, not written */
     guint64 next_seq;
     guint64 writes;         /* files replaced since open, see vfsec_journal_get_writes() */
     VfsecJournalFlusher *flusher;   /* NULL until the first write */
@@ -773,10 +780,20 @@ vfsec_journal_flusher_main(gpointer data)
         g_autoptr(GError) error = NULL;
         guint64 target;
 
+        gint64 deadline;
+
         while (!f->quit && f->synced == f->requested)
             g_cond_wait(&f->cond, &f->lock);
         if (f->synced == f->requested)
             break;  /* quit, nothing left */
+        /* Let the changes of the next moments join this round: on ext4 an
+         * fsync commits the file system's journal, and the writer's next
+         * create or rename waits behind that commit, so rounds must be
+         * rare, not merely off the writer's thread. */
+        deadline = g_get_monotonic_time() + VFSEC_JOURNAL_FLUSH_MS * G_TIME_SPAN_MILLISECOND;
+        while (!f->quit && f->urgent <= f->synced &&
+               g_cond_wait_until(&f->cond, &f->lock, deadline))
+            ;
         /* Everything renamed until now: the writes that come while this
          * round runs wait for the next one, and share it. */
         target = f->requested;
@@ -857,6 +874,8 @@ vfsec_journal_sync(VfsecJournal *journal)
         return;
     g_mutex_lock(&f->lock);
     target = f->requested;
+    f->urgent = MAX(f->urgent, target);
+    g_cond_broadcast(&f->cond);
     while (f->synced < target)
         g_cond_wait(&f->cond, &f->lock);
     g_mutex_unlock(&f->lock);
@@ -865,8 +884,13 @@ vfsec_journal_sync(VfsecJournal *journal)
 void
 vfsec_journal_free(VfsecJournal *journal)
 {
+    g_autoptr(GError) error = NULL;
+
     if (!journal)
         return;
+    if (journal->unwritten && !vfsec_journal_write_staged(journal, &error))
+        g_warning("journal %s: %s", journal->dir, error->message);
+    g_clear_pointer(&journal->unwritten, g_hash_table_unref);
     vfsec_journal_flusher_free(journal->flusher);
     g_free(journal->dir);
     g_clear_pointer(&journal->ops, g_hash_table_unref);
@@ -1000,6 +1024,7 @@ vfsec_journal_open(const char *dir, GPtrArray **warnings, GError **error)
     /* Ids fit a pointer: vfsecd runs on 64-bit hosts (SR-IOV servers). */
     G_STATIC_ASSERT(sizeof(gsize) >= sizeof(guint64));
     journal->ops = g_hash_table_new(g_direct_hash, g_direct_equal);
+    journal->unwritten = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
     if (g_mkdir_with_parents(dir, 0700) < 0) {
         vfsec_file_set_error(error, errno, "create journal directory", dir);
@@ -1052,25 +1077,42 @@ vfsec_journal_edit(VfsecJournal *journal, const char *pf, guint vf)
     return entry ? vfsec_journal_vf_copy(entry) : vfsec_journal_vf_new(pf, vf);
 }
 
-/* Writes @next (taken) under a new sequence number and, once in place (a
- * vfsecd crash keeps it; durable after the flusher's round, see the top),
- * makes it the VF's entry. On failure nothing in memory changes. */
+/* Writes @entry's file (in place for a restarted vfsecd once this returns;
+ * durable after the flusher's round, see the top). */
 static gboolean
-vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, GError **error)
+vfsec_journal_write(VfsecJournal *journal, const VfsecJournalVf *entry, GError **error)
 {
-    g_autoptr(VfsecJournalVf) entry = next;
     g_autofree char *text = NULL;
     g_autofree char *staged = NULL;
-    const VfsecJournalVf *old;
     gsize len;
 
     text = vfsec_journal_vf_serialize(entry, &len);
     staged = vfsec_file_stage_unsynced(journal->dir, entry->file, text, len, 0600, error);
     if (!staged || !vfsec_file_commit_unsynced(journal->dir, staged, entry->file, error))
         return FALSE;
+    g_hash_table_remove(journal->unwritten, entry->file);
     vfsec_journal_flusher_add(journal, entry->file);
     journal->writes++;
     g_debug("journal: wrote %s (sequence %" G_GUINT64_FORMAT ")", entry->file, entry->sequence);
+    return TRUE;
+}
+
+/* Makes @next (taken, under a new sequence number) the VF's entry. @now:
+ * its file is written first (together with whatever was staged for that
+ * VF), and on failure nothing in memory changes; otherwise the change is
+ * staged: in memory at once, on disk with the VF's next written change or
+ * vfsec_journal_write_staged(). */
+static gboolean
+vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, gboolean now,
+                     GError **error)
+{
+    g_autoptr(VfsecJournalVf) entry = next;
+    const VfsecJournalVf *old;
+
+    if (now && !vfsec_journal_write(journal, entry, error))
+        return FALSE;
+    if (!now)
+        g_hash_table_add(journal->unwritten, g_strdup(entry->file));
     next = g_steal_pointer(&entry);
     if ((old = g_hash_table_lookup(journal->vfs, next->file)))
         vfsec_journal_index(journal, old, FALSE);
@@ -1114,11 +1156,11 @@ vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, cons
         }
     }
     *id = op->id;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), TRUE, error);
 }
 
-gboolean
-vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
+static gboolean
+vfsec_journal_done(VfsecJournal *journal, guint64 id, gboolean now, GError **error)
 {
     g_autoptr(VfsecJournalVf) next = NULL;
     VfsecJournalVf *entry = NULL;
@@ -1148,7 +1190,19 @@ vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
     done->state = VFSEC_JOURNAL_STATE_DONE;
     g_ptr_array_add(next->ops, done);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), now, error);
+}
+
+gboolean
+vfsec_journal_mark_done(VfsecJournal *journal, guint64 id, GError **error)
+{
+    return vfsec_journal_done(journal, id, TRUE, error);
+}
+
+gboolean
+vfsec_journal_stage_done(VfsecJournal *journal, guint64 id, GError **error)
+{
+    return vfsec_journal_done(journal, id, FALSE, error);
 }
 
 gboolean
@@ -1169,9 +1223,9 @@ vfsec_journal_assignment_equal(const VfsecJournalAssignment *a,
            !a->published == !b->published;
 }
 
-gboolean
-vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment *assignment,
-                             GError **error)
+static gboolean
+vfsec_journal_assign(VfsecJournal *journal, const VfsecJournalAssignment *assignment,
+                     gboolean now, GError **error)
 {
     g_autoptr(VfsecJournalVf) next = NULL;
 
@@ -1188,12 +1242,26 @@ vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment
     vfsec_journal_assignment_free(next->assignment);
     next->assignment = vfsec_journal_assignment_copy(assignment);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), now, error);
 }
 
 gboolean
-vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
+vfsec_journal_set_assignment(VfsecJournal *journal, const VfsecJournalAssignment *assignment,
+                             GError **error)
+{
+    return vfsec_journal_assign(journal, assignment, TRUE, error);
+}
+
+gboolean
+vfsec_journal_stage_assignment(VfsecJournal *journal, const VfsecJournalAssignment *assignment,
                                GError **error)
+{
+    return vfsec_journal_assign(journal, assignment, FALSE, error);
+}
+
+static gboolean
+vfsec_journal_unassign(VfsecJournal *journal, const char *pf, guint vf, gboolean now,
+                       GError **error)
 {
     g_autoptr(VfsecJournalVf) next = NULL;
 
@@ -1206,7 +1274,54 @@ vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
     next = vfsec_journal_edit(journal, pf, vf);
     g_clear_pointer(&next->assignment, vfsec_journal_assignment_free);
     next->sequence = journal->next_seq++;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), now, error);
+}
+
+gboolean
+vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
+                               GError **error)
+{
+    return vfsec_journal_unassign(journal, pf, vf, TRUE, error);
+}
+
+gboolean
+vfsec_journal_stage_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
+                                     GError **error)
+{
+    return vfsec_journal_unassign(journal, pf, vf, FALSE, error);
+}
+
+gboolean
+vfsec_journal_has_staged(VfsecJournal *journal)
+{
+    g_return_val_if_fail(journal != NULL, FALSE);
+
+    return g_hash_table_size(journal->unwritten) > 0;
+}
+
+gboolean
+vfsec_journal_write_staged(VfsecJournal *journal, GError **error)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer key;
+
+    g_return_val_if_fail(journal != NULL, FALSE);
+
+    /* A copy: each write takes its name out of the set. */
+    g_hash_table_iter_init(&iter, journal->unwritten);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(names, g_strdup(key));
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = names->pdata[i];
+        const VfsecJournalVf *entry = g_hash_table_lookup(journal->vfs, name);
+
+        if (entry && !vfsec_journal_write(journal, entry, error))
+            return FALSE;
+        if (!entry)
+            g_hash_table_remove(journal->unwritten, name);
+    }
+    return TRUE;
 }
 
 guint64

@@ -123,6 +123,25 @@ gboolean vfsec_journal_set_assignment(VfsecJournal *journal,
 gboolean vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
                                         GError **error);
 
+/* Staged variants of mark_done, set_assignment and clear_assignment, for
+ * changes whose loss in a vfsecd crash reconcile repairs (the caller's
+ * argument): the change is in memory at once (every query sees it) and
+ * reaches the VF's file with that VF's next written change (an intent, or
+ * one of the writing variants above) or vfsec_journal_write_staged(),
+ * which the caller runs when it is idle; vfsec_journal_free() writes what
+ * is left. Same checks and errors as the writing variants. */
+gboolean vfsec_journal_stage_done(VfsecJournal *journal, guint64 id, GError **error);
+gboolean vfsec_journal_stage_assignment(VfsecJournal *journal,
+                                        const VfsecJournalAssignment *assignment,
+                                        GError **error);
+gboolean vfsec_journal_stage_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
+                                              GError **error);
+/* TRUE when a staged change has not reached its file yet. */
+gboolean vfsec_journal_has_staged(VfsecJournal *journal);
+/* Writes every VF file with a staged change (one write per VF, however
+ * many changes it gathered). On failure the rest stays staged. */
+gboolean vfsec_journal_write_staged(VfsecJournal *journal, GError **error);
+
 /* Waits until every change made so far is durable (fsynced with its
  * directory; a failure there was logged by the flusher). For shutdown and
  * tests: the operations themselves never wait for the disk. */
