@@ -241,6 +241,26 @@ vfsec_file_commit_unsynced(const char *dir, const char *staged, const char *name
 
     from = g_build_filename(dir, staged, NULL);
     to = g_build_filename(dir, name, NULL);
+    /* Exchanging the two names, then removing the old file under the staged
+     * name, is as atomic for readers as a rename over @name, and ext4 does
+     * not flush the staged file's data first as it does when a rename
+     * replaces a file (auto_da_alloc: ~0.2 ms per replace here); a staged
+     * file still fsyncs it (vfsec_file_stage), an unsynced one leaves it to
+     * its caller. A crash between the two steps leaves a staged file, as
+     * one before the rename would. Without the file (ENOENT) or where the
+     * file system cannot exchange (EINVAL), a plain rename. */
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0) {
+        if (unlink(from) < 0)
+            g_debug("cannot remove the replaced %s (removed at the next clean-up): %s", from,
+                    g_strerror(errno));
+        return TRUE;
+    }
+    if (errno != ENOENT && errno != EINVAL && errno != ENOSYS) {
+        int saved = errno;
+
+        unlink(from);
+        return vfsec_file_set_error(error, saved, "exchange a staged file with", to);
+    }
     if (rename(from, to) < 0) {
         int saved = errno;
 
