@@ -929,7 +929,11 @@ job_reclaim_cb(GObject *source, GAsyncResult *result, const GError *expired, gpo
         vf->last_reclaim = g_strdup_printf("removed %" G_GUINT64_FORMAT, out.removed);
         if (vf->state)
             vf->state->sa_count = 0;
-        job_done_intent(job, call->intent, TRUE);
+        /* Written now where a guest may run (prepare, reboot, reconcile): a
+         * replay after a vfsecd crash would remove its SAs. A stopped
+         * domain's (release, stop) is staged: any later claim of the VF
+         * writes its file, this done included, before its own reclaim. */
+        job_done_intent(job, call->intent, job->kind != JOB_RELEASE && job->kind != JOB_STOP);
         audit(G_LOG_LEVEL_MESSAGE, "reclaim", vf, job_owner_name(job), out.removed,
               "%s: %" G_GUINT64_FORMAT " SAs reclaimed", vf->name, out.removed);
         if (!vf->pf->plugin->caps.reclaims_sas) {
@@ -1690,10 +1694,15 @@ release_start(VfJob *job)
         job_finish(job);
         return;
     }
-    if (!job_intent(job, VFSEC_JOURNAL_OP_RELEASE, &job->op_intent)) {
+    /* Staged: it rides on the reclaim intent's write; lost in a crash, it is
+     * re-derived (reconcile releases an owner that is not running). */
+    if (!vfsec_journal_stage_intent(job->vf->pf->engine->journal, VFSEC_JOURNAL_OP_RELEASE,
+                                    job->vf->pf->conf->label, job->vf->index, job->own.name,
+                                    job->own.uuid, &job->op_intent, &job->step_error)) {
         job_finish_step(job);
         return;
     }
+    engine_journal_later(job->vf->pf->engine);
     /* Stopped before: its SAs were reclaimed then (a failure left pending
      * for reconcile), and nothing could add any since. */
     if (job->vf->releasing) {

@@ -857,8 +857,11 @@ vfsec_journal_flusher_add(VfsecJournal *journal, const char *name)
     f = journal->flusher;
     g_mutex_lock(&f->lock);
     g_hash_table_add(f->dirty, g_strdup(name));
-    f->requested++;
-    g_cond_signal(&f->cond);
+    /* Only the first change of a round wakes the thread (a context switch
+     * per write would cost the writer on a busy machine); the others are
+     * collected when its delay ends. */
+    if (f->requested++ == f->synced)
+        g_cond_signal(&f->cond);
     g_mutex_unlock(&f->lock);
 }
 
@@ -1121,10 +1124,10 @@ vfsec_journal_commit(VfsecJournal *journal, VfsecJournalVf *next, gboolean now,
     return TRUE;
 }
 
-gboolean
-vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, const char *pf,
-                            guint vf, const char *owner_name, const char *owner_uuid,
-                            guint64 *id, GError **error)
+static gboolean
+vfsec_journal_intent(VfsecJournal *journal, VfsecJournalOpKind kind, const char *pf, guint vf,
+                     const char *owner_name, const char *owner_uuid, gboolean now,
+                     guint64 *id, GError **error)
 {
     g_autoptr(VfsecJournalVf) next = NULL;
     VfsecJournalOp *op;
@@ -1156,7 +1159,24 @@ vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, cons
         }
     }
     *id = op->id;
-    return vfsec_journal_commit(journal, g_steal_pointer(&next), TRUE, error);
+    return vfsec_journal_commit(journal, g_steal_pointer(&next), now, error);
+}
+
+gboolean
+vfsec_journal_record_intent(VfsecJournal *journal, VfsecJournalOpKind kind, const char *pf,
+                            guint vf, const char *owner_name, const char *owner_uuid,
+                            guint64 *id, GError **error)
+{
+    return vfsec_journal_intent(journal, kind, pf, vf, owner_name, owner_uuid, TRUE, id, error);
+}
+
+gboolean
+vfsec_journal_stage_intent(VfsecJournal *journal, VfsecJournalOpKind kind, const char *pf,
+                           guint vf, const char *owner_name, const char *owner_uuid,
+                           guint64 *id, GError **error)
+{
+    return vfsec_journal_intent(journal, kind, pf, vf, owner_name, owner_uuid, FALSE, id,
+                                error);
 }
 
 static gboolean

@@ -123,13 +123,16 @@ gboolean vfsec_journal_set_assignment(VfsecJournal *journal,
 gboolean vfsec_journal_clear_assignment(VfsecJournal *journal, const char *pf, guint vf,
                                         GError **error);
 
-/* Staged variants of mark_done, set_assignment and clear_assignment, for
- * changes whose loss in a vfsecd crash reconcile repairs (the caller's
- * argument): the change is in memory at once (every query sees it) and
+/* Staged variants of record_intent, mark_done, set_assignment and
+ * clear_assignment, for changes whose loss in a vfsecd crash reconcile
+ * repairs (the caller's argument): the change is in memory at once (every query sees it) and
  * reaches the VF's file with that VF's next written change (an intent, or
  * one of the writing variants above) or vfsec_journal_write_staged(),
  * which the caller runs when it is idle; vfsec_journal_free() writes what
  * is left. Same checks and errors as the writing variants. */
+gboolean vfsec_journal_stage_intent(VfsecJournal *journal, VfsecJournalOpKind kind,
+                                    const char *pf, guint vf, const char *owner_name,
+                                    const char *owner_uuid, guint64 *id, GError **error);
 gboolean vfsec_journal_stage_done(VfsecJournal *journal, guint64 id, GError **error);
 gboolean vfsec_journal_stage_assignment(VfsecJournal *journal,
                                         const VfsecJournalAssignment *assignment,
