@@ -1212,6 +1212,129 @@ test_crash_journal(Fixture *fx, gconstpointer data)
     g_assert_null(vfsec_journal_get_assignment(journal, "p0", 1));
 }
 
+/* The files of the flat directory @from, copied into @to (created). */
+static void
+copy_flat_dir(const char *from, const char *to)
+{
+    g_autoptr(GDir) dir = g_dir_open(from, 0, NULL);
+    const char *name;
+
+    g_assert_nonnull(dir);
+    g_assert_cmpint(g_mkdir_with_parents(to, 0700), ==, 0);
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *src = g_build_filename(from, name, NULL);
+        g_autofree char *dst = g_build_filename(to, name, NULL);
+        g_autofree char *text = NULL;
+        gsize len;
+
+        g_assert_true(g_file_get_contents(src, &text, &len, NULL));
+        g_assert_true(g_file_set_contents(dst, text, (gssize)len, NULL));
+    }
+}
+
+/* The device as a domain's start left it (its SAs, its port without the
+ * quarantine tag, its MAC in the agent's table), after a restart of the
+ * engine, whose fakes start blank. */
+static void
+device_as_started(Fixture *fx, guint sas)
+{
+    VfsecMac mac;
+
+    fake_vf(fx->p0, 1)->sa_count = sas;
+    fake_vf(fx->p0, 1)->has_port_tag = FALSE;
+    g_assert_true(vfsec_mac_parse(MAC_A, &mac, NULL));
+    g_ptr_array_add(fx->p0->macs->entries, vfsec_contract_mac_entry_new(&mac));
+}
+
+typedef enum {
+    LOST_STAGED_RUNNING,    /* vfsecd crash: the start's staged writes lost, A runs on */
+    LOST_RELEASE,           /* vfsecd crash: everything the release wrote lost */
+    LOST_ALL,               /* host crash: nothing of the journal reached the disk */
+} LostKind;
+
+/* docs/engine.md, "Crash safety": what a crash can take from the journal
+ * (staged changes, the flusher's last round) reconcile puts back from the
+ * running domains and the device. The journal is rolled back to a copy
+ * taken before the writes in question; the device keeps the worst state
+ * it could have then. */
+static void
+crash_lost_writes(Fixture *fx, LostKind kind)
+{
+    const Att att = { 0, 1, MAC_A, -1 };
+    g_autoptr(VfsecDomain) a = make_domain("A", UUID_A, "trusted", &att, 1);
+    g_autoptr(GPtrArray) running = g_ptr_array_new();
+    g_autofree char *state = g_build_filename(fx->dir, "state", NULL);
+    g_autofree char *copy = g_build_filename(fx->dir, "state-copy", NULL);
+    VfsecEngineSummary s;
+
+    if (kind == LOST_ALL)
+        g_assert_cmpint(g_mkdir_with_parents(copy, 0700), ==, 0);   /* nothing durable */
+    run_ok(fx, VFSEC_ENGINE_OP_PREPARE, a);
+    drain();
+    if (kind == LOST_STAGED_RUNNING)
+        copy_flat_dir(state, copy);     /* the claim, the reclaim and its done only */
+    run_ok(fx, VFSEC_ENGINE_OP_QUARANTINE, a);
+    run_ok(fx, VFSEC_ENGINE_OP_PUBLISH, a);
+    drain();
+    g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);   /* trusted: untagged */
+    assert_fake_table(fx->p0, MAC_A, 1);
+    if (kind == LOST_RELEASE) {
+        copy_flat_dir(state, copy);     /* A owns the VF, published */
+        run_ok(fx, VFSEC_ENGINE_OP_RELEASE, a);
+        drain();
+        assert_owner(fx, "p0", 1, NULL);
+    }
+    g_clear_pointer(&fx->engine, vfsec_engine_free);
+    remove_tree(state);
+    copy_flat_dir(copy, state);
+
+    fixture_engine(fx, NULL);
+    if (kind == LOST_STAGED_RUNNING) {
+        /* A runs on, with SAs of its own since its start. */
+        device_as_started(fx, 6);
+        g_ptr_array_add(running, a);
+        run_reconcile(fx, running, &s);
+        g_assert_cmpuint(s.failed, ==, 0);
+        assert_owner(fx, "p0", 1, "A");
+        g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 6);  /* a running guest's */
+        g_assert_cmpuint(fx->p0->n_reclaim, ==, 0);
+        g_assert_false(fake_vf(fx->p0, 1)->has_port_tag);
+        assert_fake_table(fx->p0, MAC_A, 1);
+    } else {
+        /* A is gone (destroyed, or the host went down), but the device
+         * still holds what its start left: the worst case. */
+        device_as_started(fx, 6);
+        run_reconcile(fx, running, &s);
+        g_assert_cmpuint(s.failed, ==, 0);
+        assert_owner(fx, "p0", 1, NULL);
+        g_assert_cmpuint(fake_vf(fx->p0, 1)->sa_count, ==, 0);
+        g_assert_true(fake_vf(fx->p0, 1)->has_port_tag);        /* quarantined again */
+        assert_fake_table(fx->p0, NULL, 0);
+    }
+    remove_tree(copy);
+}
+
+static void
+test_crash_lost_staged(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    crash_lost_writes(fx, LOST_STAGED_RUNNING);
+}
+
+static void
+test_crash_lost_release(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    crash_lost_writes(fx, LOST_RELEASE);
+}
+
+static void
+test_crash_lost_host(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    crash_lost_writes(fx, LOST_ALL);
+}
+
 /* vfsecd restarts while the PF drivers are away: a VF it knows (journal)
  * to be on fail-closed p0 refuses the start; on p1 (not fail-closed) the
  * start goes on, logged. */
@@ -2026,6 +2149,9 @@ main(int argc, char **argv)
     ADD("detach-missing", test_detach_missing);
     ADD("transient-forgotten", test_transient_forgotten);
     ADD("crash-journal", test_crash_journal);
+    ADD("crash-lost/staged-running", test_crash_lost_staged);
+    ADD("crash-lost/release", test_crash_lost_release);
+    ADD("crash-lost/host", test_crash_lost_host);
     ADD("unreached-pf", test_unreached_pf);
     ADD("no-sa-reclaim", test_no_sa_reclaim);
     ADD("plain-hostdev", test_plain_hostdev);

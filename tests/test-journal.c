@@ -127,6 +127,109 @@ test_intent_survives_crash(void)
     vfsec_test_remove_dir(dir);
 }
 
+/* The pending operations a vfsecd restarted now would read. */
+static guint
+pending_on_disk(const char *dir)
+{
+    g_autoptr(VfsecJournal) reader = open_clean(dir);
+    g_autoptr(GPtrArray) pending = vfsec_journal_list_pending(reader);
+
+    return pending->len;
+}
+
+/* Staged changes are in memory at once and reach the file with the VF's
+ * next written change or write_staged(), one write for all of them; what
+ * a restarted reader sees until then is the last written state. */
+static void
+test_staged(void)
+{
+    g_autofree char *dir = vfsec_test_make_dir("test-journal");
+    g_autoptr(VfsecJournal) journal = open_clean(dir);
+    g_autoptr(VfsecJournalAssignment) a = vfsec_journal_assignment_new("p0", 2);
+    g_autoptr(GPtrArray) pending = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 reclaim = 0, release = 0;
+
+    a->owner_name = g_strdup("web1");
+    a->owner_uuid = g_strdup(UUID_A);
+    g_assert_true(vfsec_journal_stage_assignment(journal, a, &error));
+    g_assert_no_error(error);
+    g_assert_true(vfsec_journal_has_staged(journal));
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 0);
+    g_assert_cmpstr(vfsec_journal_get_assignment(journal, "p0", 2)->owner_name, ==, "web1");
+    {
+        g_autoptr(VfsecJournal) reader = open_clean(dir);
+
+        g_assert_null(vfsec_journal_get_assignment(reader, "p0", 2));
+    }
+
+    /* The intent's write carries the staged assignment: one file write. */
+    g_assert_true(vfsec_journal_record_intent(journal, VFSEC_JOURNAL_OP_RECLAIM, "p0", 2,
+                                              "web1", UUID_A, &reclaim, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 1);
+    g_assert_false(vfsec_journal_has_staged(journal));
+    {
+        g_autoptr(VfsecJournal) reader = open_clean(dir);
+
+        g_assert_cmpstr(vfsec_journal_get_assignment(reader, "p0", 2)->owner_uuid, ==,
+                        UUID_A);
+    }
+    g_assert_cmpuint(pending_on_disk(dir), ==, 1);
+
+    /* A staged done and a staged intent: memory now, the disk later. */
+    g_assert_true(vfsec_journal_stage_done(journal, reclaim, &error));
+    g_assert_no_error(error);
+    g_assert_true(vfsec_journal_stage_intent(journal, VFSEC_JOURNAL_OP_RELEASE, "p0", 2,
+                                             "web1", UUID_A, &release, &error));
+    g_assert_no_error(error);
+    g_assert_true(vfsec_journal_stage_clear_assignment(journal, "p0", 2, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(release, >, reclaim);
+    pending = vfsec_journal_list_pending(journal);
+    g_assert_cmpuint(pending->len, ==, 1);
+    g_assert_cmpuint(((VfsecJournalOp *)g_ptr_array_index(pending, 0))->id, ==, release);
+    g_assert_null(vfsec_journal_get_assignment(journal, "p0", 2));
+    g_assert_cmpuint(pending_on_disk(dir), ==, 1);      /* still the reclaim */
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 1);
+
+    g_assert_true(vfsec_journal_write_staged(journal, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfsec_journal_get_writes(journal), ==, 2);     /* three changes, one write */
+    g_assert_false(vfsec_journal_has_staged(journal));
+    {
+        g_autoptr(VfsecJournal) reader = open_clean(dir);
+        g_autoptr(GPtrArray) on_disk = vfsec_journal_list_pending(reader);
+
+        g_assert_cmpuint(on_disk->len, ==, 1);
+        g_assert_cmpuint(((VfsecJournalOp *)g_ptr_array_index(on_disk, 0))->id, ==, release);
+        g_assert_null(vfsec_journal_get_assignment(reader, "p0", 2));
+    }
+
+    /* Marking done goes through the operation index: an id never recorded,
+     * and one already done, are refused by name. */
+    g_assert_false(vfsec_journal_mark_done(journal, release + 100, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_false(vfsec_journal_stage_done(journal, reclaim, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND);
+    {
+        g_autofree char *want = g_strdup_printf("journal operation %" G_GUINT64_FORMAT
+                                                " is already done", reclaim);
+
+        g_assert_cmpstr(error->message, ==, want);
+    }
+    g_clear_error(&error);
+
+    /* Staged at the end: the journal writes it when it is freed. */
+    g_assert_true(vfsec_journal_stage_done(journal, release, &error));
+    g_assert_no_error(error);
+    vfsec_journal_sync(journal);
+    g_clear_pointer(&journal, vfsec_journal_free);
+    g_assert_cmpuint(pending_on_disk(dir), ==, 0);
+    vfsec_test_remove_dir(dir);
+}
+
 /* Ids grow across reopenings, even when the newest operation is done. */
 static void
 test_sequence_monotonic(void)
@@ -638,6 +741,7 @@ main(int argc, char **argv)
 
     g_test_add_func("/journal/intent-survives-crash", test_intent_survives_crash);
     g_test_add_func("/journal/sequence-monotonic", test_sequence_monotonic);
+    g_test_add_func("/journal/staged", test_staged);
     g_test_add_func("/journal/file-format", test_file_format);
     g_test_add_func("/journal/assignments", test_assignments);
     g_test_add_func("/journal/assignment-unchanged-not-written",
