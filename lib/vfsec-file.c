@@ -161,22 +161,35 @@ vfsec_file_write_all(int fd, const char *path, const void *data, gsize len, GErr
 }
 
 
+static gboolean
+vfsec_path_sync(const char *path, int flags, const char *what_open, const char *what_sync,
+                GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    int saved;
+
+    if (fd < 0)
+        return vfsec_file_set_error(error, errno, what_open, path);
+    if (fsync(fd) < 0) {
+        saved = errno;
+        close(fd);
+        return vfsec_file_set_error(error, saved, what_sync, path);
+    }
+    close(fd);
+    return TRUE;
+}
+
 /* fsync() on the directory makes a rename in it durable. */
 gboolean
 vfsec_dir_sync(const char *dir, GError **error)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int saved;
+    return vfsec_path_sync(dir, O_DIRECTORY, "open directory", "fsync directory", error);
+}
 
-    if (fd < 0)
-        return vfsec_file_set_error(error, errno, "open directory", dir);
-    if (fsync(fd) < 0) {
-        saved = errno;
-        close(fd);
-        return vfsec_file_set_error(error, saved, "fsync directory", dir);
-    }
-    close(fd);
-    return TRUE;
+gboolean
+vfsec_file_sync(const char *path, GError **error)
+{
+    return vfsec_path_sync(path, 0, "open", "fsync", error);
 }
 
 static char *

@@ -54,6 +54,9 @@ gboolean vfsec_file_commit(const char *dir, const char *staged, const char *name
  * until a vfsec_dir_sync() of @dir, or any later commit in it. */
 gboolean vfsec_file_commit_unsynced(const char *dir, const char *staged, const char *name,
                                     GError **error);
+/* fsync()s the file @path (written unsynced before); a missing file is
+ * VFSEC_ERROR_NOT_FOUND. */
+gboolean vfsec_file_sync(const char *path, GError **error);
 /* fsync()s the directory @dir: the renames done in it are durable. */
 gboolean vfsec_dir_sync(const char *dir, GError **error);
 /* Stage + commit: a reader of @dir/@name sees the old file or the new one. */

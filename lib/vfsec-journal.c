@@ -741,18 +741,13 @@ static gboolean
 vfsec_journal_sync_file(const char *dir, const char *name, GError **error)
 {
     g_autofree char *path = g_build_filename(dir, name, NULL);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int saved;
+    g_autoptr(GError) local = NULL;
 
-    if (fd < 0)
-        return errno == ENOENT ? TRUE : vfsec_file_set_error(error, errno, "open", path);
-    if (fsync(fd) < 0) {
-        saved = errno;
-        close(fd);
-        return vfsec_file_set_error(error, saved, "fsync", path);
-    }
-    close(fd);
-    return TRUE;
+    if (vfsec_file_sync(path, &local) ||
+        g_error_matches(local, VFSEC_ERROR, VFSEC_ERROR_NOT_FOUND))
+        return TRUE;
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
 }
 
 /* One round: the files, then the directory that names them. */
