@@ -8,9 +8,11 @@
  * stops one byte past it, however long the input would go on.
  *
  * Writing: a file is never modified in place. The new content goes to a
- * staged file ".NAME.tmp-XXXXXX" in the same directory, is fsynced, renamed
- * over NAME (atomic within one file system) and the directory is fsynced so
- * the rename itself is durable. A crash leaves the old or the new file, plus
+ * staged file ".NAME.tmp-XXXXXX" in the same directory, is fsynced, takes
+ * NAME's place (names exchanged, atomic within one file system, the old file
+ * then removed) and the directory is fsynced so the exchange itself is
+ * durable. The unsynced variants leave both fsyncs to their caller (the
+ * journal batches them on a thread of its own). A crash leaves the old or the new file, plus
  * at worst a staged file, which vfsec_file_clean_staged() removes. When an
  * error is returned the change may still have reached the disk (only the
  * directory fsync failed); callers treat that as "not done" and redo it.
