@@ -144,6 +144,20 @@ vfsec_ctl_check_extra(const char *what, const char *extra, GError **error)
     return FALSE;
 }
 
+gboolean
+vfsec_ctl_hook_candidate(const VfsecAttachment *att)
+{
+    if (att->kind == VFSEC_ATTACHMENT_INTERFACE_NETWORK && !att->from_actual)
+        return FALSE;
+    return att->has_pci || att->source_dev;
+}
+
+gboolean
+vfsec_ctl_hook_port_candidate(const VfsecNetworkPort *port)
+{
+    return port->has_pci || port->plug_dev;
+}
+
 /* Which side is reading: a malformed request is the peer's invalid input,
  * a malformed reply is vfsecd breaking the protocol. */
 typedef struct {

@@ -73,6 +73,17 @@ gboolean vfsec_ctl_check_name(const char *what, const char *name, GError **error
  * without control characters. */
 gboolean vfsec_ctl_check_extra(const char *what, const char *extra, GError **error);
 
+/* Whether @att names a device that may be an SR-IOV VF, the hook's
+ * "candidate": a PCI address (hostdev) or a netdev (macvtap). A network
+ * interface before libvirt chose its port (prepare, or any NAT/bridge
+ * network) names no device: a VF from a pool is gated by the network
+ * hook's port-created instead. The full hook and vfsecd both decide with
+ * this whether a hook call concerns vfsec at all. */
+gboolean vfsec_ctl_hook_candidate(const VfsecAttachment *att);
+/* The same for a network port: a VF handed over whole, or a macvtap on a
+ * device that may be one. */
+gboolean vfsec_ctl_hook_port_candidate(const VfsecNetworkPort *port);
+
 /* args of a "hook" request: the libvirt hook call as vfsec-hook saw it. */
 typedef struct {
     VfsecHookKind kind;

@@ -13,6 +13,12 @@
 /* The hook's 4th argument ("-" or libvirt's shutoff reason). */
 #define VFSEC_CTL_MAX_EXTRA 255
 
+/* The hook's stdin is at most this (VFSEC_DOMAIN_XML_MAX, which the full
+ * hook checks is the same). */
+#define VFSEC_HOOK_XML_MAX (16 * 1024 * 1024)
+/* The longest control-protocol line (VFSEC_CTL_MAX_LINE, likewise). */
+#define VFSEC_HOOK_REPLY_MAX (2 * (size_t)VFSEC_HOOK_XML_MAX + 1024 * 1024)
+
 /* Which libvirt hook script the call came through. */
 typedef enum {
     VFSEC_HOOK_KIND_QEMU,     /* /etc/libvirt/hooks/qemu.d/ */
