@@ -527,6 +527,31 @@ vfsec_front_has_word(const char *text, size_t len, const char *word)
     return false;
 }
 
+/* Whether @xml starts with an XML declaration, returning the length of
+ * it, 0 when there is none, -1 when it names an encoding other than UTF-8
+ * (or is not closed). */
+static long
+vfsec_front_xml_decl(const char *xml, size_t len)
+{
+    const char *end;
+    const char *enc;
+
+    if (len < 5 || strncmp(xml, "<?xml", 5) != 0)
+        return 0;
+    if (!(end = memmem(xml, len, "?>", 2)))
+        return -1;
+    enc = memmem(xml, (size_t)(end - xml), "encoding", 8);
+    if (enc) {
+        enc += 8;
+        while (enc < end && (*enc == ' ' || *enc == '=' || *enc == '\t'))
+            enc++;
+        if (end - enc < 7 || (*enc != '"' && *enc != '\'') ||
+            strncasecmp(enc + 1, "UTF-8", 5) != 0 || enc[6] != *enc)
+            return -1;
+    }
+    return end + 2 - xml;
+}
+
 /* Whether no parse of @xml can yield an SR-IOV candidate, so the hook may
  * exit 0 without vfsecd. lib/vfsec-domain.c makes a candidate only from a
  * <hostdev> element, an <interface type='hostdev'|'direct'>, or an
@@ -534,20 +559,29 @@ vfsec_front_has_word(const char *text, size_t len, const char *word)
  * port only from <plug type='hostdev-pci'|'direct'>: each needs the text
  * "hostdev" or "direct" after parsing. The parsed text can differ from the
  * bytes only through character references (&#104;), entities a DOCTYPE
- * declares (<!ENTITY), CDATA (<![CDATA[) or another encoding (a declaration
- * <?xml encoding=...?>, UTF-16's NUL bytes, EBCDIC's invalid UTF-8): with
- * none of them, and every '&' one of the five predefined references (which
- * expand to & < > " '), the parsed text holds "hostdev" or "direct" only if
- * the bytes do (compared without case, to be safe). */
+ * declares (<!DOCTYPE, <!ENTITY), CDATA (<![CDATA[) or another encoding
+ * (an XML declaration's encoding=, UTF-16's NUL bytes, EBCDIC's invalid
+ * UTF-8). So: valid UTF-8 without NUL, no "<!" but comments ("<!--", whose
+ * text is no content), no "<?" but a leading UTF-8 XML declaration, every
+ * '&' one of the five predefined references (which expand to & < > " '
+ * only), and neither word in the bytes (compared without case, to be
+ * safe). Such XML passes even when it is malformed or names another
+ * object: it cannot name a VF, so there is nothing for vfsec to guard. */
 static bool
 vfsec_front_cannot_name_vf(const char *xml, size_t len)
 {
     static const char *const refs[] = { "amp;", "lt;", "gt;", "quot;", "apos;" };
+    long decl = vfsec_front_xml_decl(xml, len);
 
-    if (memchr(xml, '\0', len) || !vfsec_hook_utf8_valid(xml, len) ||
+    if (decl < 0 || memchr(xml, '\0', len) || !vfsec_hook_utf8_valid(xml, len) ||
         vfsec_front_has_word(xml, len, "hostdev") || vfsec_front_has_word(xml, len, "direct") ||
-        vfsec_front_has_word(xml, len, "<!") || vfsec_front_has_word(xml, len, "<?"))
+        memmem(xml + decl, len - (size_t)decl, "<?", 2))
         return false;
+    for (const char *lt = memmem(xml, len, "<!", 2); lt;
+         lt = memmem(lt + 1, len - (size_t)(lt + 1 - xml), "<!", 2)) {
+        if ((size_t)(xml + len - lt) < 4 || strncmp(lt + 2, "--", 2) != 0)
+            return false;
+    }
     for (const char *amp = memchr(xml, '&', len); amp;
          amp = memchr(amp + 1, '&', len - (size_t)(amp + 1 - xml))) {
         size_t left = len - (size_t)(amp + 1 - xml);
