@@ -709,6 +709,9 @@ vfsec_front_connect(const char *path, int64_t deadline)
 
     if (strlen(path) >= sizeof(addr.sun_path))
         return -ENAMETOOLONG;
+    /* A zero SO_SNDTIMEO would mean no bound at all. */
+    if (left <= 0)
+        return -ETIMEDOUT;
     memcpy(addr.sun_path, path, strlen(path));
     if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
         return -errno;
