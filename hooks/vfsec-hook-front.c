@@ -179,25 +179,6 @@ vfsec_front_parse_ms(const char *s, size_t len)
     return v >= 1 && v <= 600000 ? v : 0;
 }
 
-/* "--name=value" or "--name value" before the last four arguments. */
-static bool
-vfsec_front_option(VfsecFront *f, int *i, int end, const char *name, const char **value)
-{
-    const char *arg = f->argv[*i] + 2;
-    size_t n = strlen(name);
-
-    if (strncmp(arg, name, n) != 0)
-        return false;
-    if (arg[n] == '=') {
-        *value = arg + n + 1;
-        return true;
-    }
-    if (arg[n] != '\0')
-        return false;
-    *value = *i + 1 < end ? f->argv[++*i] : NULL;
-    return true;
-}
-
 /* The kind from argv[0]: .../qemu.d/NAME, .../network.d/NAME, or libvirt's
  * single script .../hooks/qemu; -1 when not that simple. */
 static int
@@ -237,14 +218,14 @@ vfsec_front_parse_args(VfsecFront *f)
 
         if (strncmp(f->argv[i], "--", 2) != 0)
             return false;
-        if (vfsec_front_option(f, &i, end, "kind", &value)) {
+        if (vfsec_hook_option_value(f->argv, &i, end, "kind", &value)) {
             if (!value || (f->kind = vfsec_hook_kind_from_string(value)) < 0)
                 return false;
-        } else if (vfsec_front_option(f, &i, end, "socket", &value)) {
+        } else if (vfsec_hook_option_value(f->argv, &i, end, "socket", &value)) {
             if (!value || !*value)
                 return false;
             f->socket_opt = value;
-        } else if (vfsec_front_option(f, &i, end, "timeout-ms", &value)) {
+        } else if (vfsec_hook_option_value(f->argv, &i, end, "timeout-ms", &value)) {
             if (!value || !(f->timeout_opt = vfsec_front_parse_ms(value, strlen(value))))
                 return false;
         } else {
@@ -697,39 +678,6 @@ vfsec_front_build_request(const VfsecFront *f, VfsecFrontBuf *b)
     return !b->failed && b->len - 1 <= VFSEC_HOOK_REPLY_MAX;
 }
 
-/* Connects before @deadline; returns the fd (non-blocking) or -errno. */
-static int
-vfsec_front_connect(const char *path, int64_t deadline)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int64_t left = deadline - vfsec_front_now_us();
-    struct timeval tv = { .tv_sec = left / 1000000, .tv_usec = left % 1000000 };
-    int fd;
-    int rc;
-
-    if (strlen(path) >= sizeof(addr.sun_path))
-        return -ENAMETOOLONG;
-    /* A zero SO_SNDTIMEO would mean no bound at all. */
-    if (left <= 0)
-        return -ETIMEDOUT;
-    memcpy(addr.sun_path, path, strlen(path));
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-        return -errno;
-    /* A blocking connect() to a Unix socket waits for room in the backlog
-     * for at most SO_SNDTIMEO, then fails with EAGAIN. */
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-        rc = -1;
-    else
-        do {
-            rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-        } while (rc < 0 && errno == EINTR);
-    if (rc == 0 && fcntl(fd, F_SETFL, O_NONBLOCK) == 0)
-        return fd;
-    rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
-    close(fd);
-    return rc;
-}
-
 /* Waits for @events until @deadline: 0, or -ETIMEDOUT / -errno. */
 static int
 vfsec_front_wait(int fd, short events, int64_t deadline)
@@ -1091,7 +1039,7 @@ vfsec_front_ask_vfsecd(VfsecFront *f)
         free(req.data);
         return VFSEC_FRONT_CONTINUE;   /* too large: the full hook says so */
     }
-    fd = vfsec_front_connect(f->socket_path, deadline);
+    fd = vfsec_hook_connect(f->socket_path, deadline - vfsec_front_now_us());
     if (fd < 0) {
         snprintf(f->outcome_buf, sizeof(f->outcome_buf), "unreachable:%d", -fd);
         f->outcome = f->outcome_buf;
@@ -1120,22 +1068,6 @@ vfsec_front_ask_vfsecd(VfsecFront *f)
     free(reply.data);
     free(message.data);
     return rc;
-}
-
-/* Points fd 1 at /dev/null (or closes it), whatever happens later. */
-static void
-vfsec_front_seal_stdout(void)
-{
-    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        close(STDOUT_FILENO);
-        return;
-    }
-    if (fd != STDOUT_FILENO) {
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-    }
 }
 
 static int
@@ -1171,7 +1103,7 @@ main(int argc, char **argv)
     VfsecFront front = { .argc = argc, .argv = argv, .kind = -1, .reply_fd = -1 };
     int rc;
 
-    vfsec_front_seal_stdout();
+    vfsec_hook_seal_stdout();
     /* vfsecd may close the socket under us: an error, not a signal. */
     signal(SIGPIPE, SIG_IGN);
     rc = vfsec_front_run(&front);

@@ -289,25 +289,6 @@ vfsec_hook_read_env(VfsecHookRun *run)
     return VFSEC_HOOK_CONTINUE;
 }
 
-/* "--name=value" or "--name value" among the options argv[*i..end). */
-static gboolean
-vfsec_hook_option_value(char **argv, int *i, int end, const char *name, const char **value)
-{
-    const char *arg = argv[*i] + 2;
-    gsize n = strlen(name);
-
-    if (strncmp(arg, name, n) != 0)
-        return FALSE;
-    if (arg[n] == '=') {
-        *value = arg + n + 1;
-        return TRUE;
-    }
-    if (arg[n] != '\0')
-        return FALSE;
-    *value = *i + 1 < end ? argv[++*i] : NULL;
-    return TRUE;
-}
-
 /* libvirt's four arguments: NAME OP SUBOP EXTRA. */
 static int
 vfsec_hook_parse_positional(VfsecHookRun *run, char **pos)
@@ -730,22 +711,6 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
      * sees in virsh. */
     vfsec_hook_print_line(reply->error.message);
     return vfsec_hook_gates(run) ? VFSEC_HOOK_EXIT_FAILED : VFSEC_HOOK_EXIT_OK;
-}
-
-/* Points fd 1 at /dev/null (or closes it), whatever libraries do later. */
-static void
-vfsec_hook_seal_stdout(void)
-{
-    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        close(STDOUT_FILENO);
-        return;
-    }
-    if (fd != STDOUT_FILENO) {
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-    }
 }
 
 int

@@ -64,17 +64,6 @@ static const char *const vfsec_ctl_error_code_names[] = {
     [VFSEC_ERROR_TOO_LARGE] = "too-large",
 };
 
-static int
-vfsec_ctl_name_lookup(const char *const *names, guint n, const char *str)
-{
-    if (!str)
-        return -1;
-    for (guint i = 0; i < n; i++)
-        if (names[i] && g_str_equal(names[i], str))
-            return (int)i;
-    return -1;
-}
-
 const char *
 vfsec_ctl_op_to_string(VfsecCtlOp op)
 {
@@ -84,7 +73,7 @@ vfsec_ctl_op_to_string(VfsecCtlOp op)
 int
 vfsec_ctl_op_from_string(const char *str)
 {
-    return vfsec_ctl_name_lookup(vfsec_ctl_op_names, VFSEC_CTL_OP_LAST, str);
+    return vfsec_hook_name_lookup(vfsec_ctl_op_names, VFSEC_CTL_OP_LAST, str);
 }
 
 const char *
@@ -105,7 +94,7 @@ vfsec_ctl_error_code_from_gerror(const GError *err)
 int
 vfsec_ctl_error_code_from_string(const char *str)
 {
-    return vfsec_ctl_name_lookup(vfsec_ctl_error_code_names,
+    return vfsec_hook_name_lookup(vfsec_ctl_error_code_names,
                                  G_N_ELEMENTS(vfsec_ctl_error_code_names), str);
 }
 
@@ -780,43 +769,7 @@ vfsec_ctl_ms_left(gint64 deadline)
 int
 vfsec_ctl_connect(const char *path, gint64 deadline)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    gint64 left = deadline - g_get_monotonic_time();
-    struct timeval tv;
-    int fd;
-    int rc;
-
-    if (strlen(path) >= sizeof(addr.sun_path))
-        return -ENAMETOOLONG;
-    if (left <= 0)
-        return -ETIMEDOUT;
-    memcpy(addr.sun_path, path, strlen(path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    /* A blocking connect() to a Unix socket waits for room in the listener's
-     * backlog for at most SO_SNDTIMEO, then fails with EAGAIN. */
-    tv.tv_sec = left / G_USEC_PER_SEC;
-    tv.tv_usec = left % G_USEC_PER_SEC;
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    do {
-        rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
-        close(fd);
-        return rc;
-    }
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    return fd;
+    return vfsec_hook_connect(path, deadline - g_get_monotonic_time());
 }
 
 struct _VfsecCtlClient {

@@ -2,9 +2,14 @@
  * libc only (the hook front links nothing else; see vfsec-hookops.h). */
 #include "vfsec-hookops.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static const char *const vfsec_hook_kind_names[VFSEC_HOOK_KIND_LAST] = {
     [VFSEC_HOOK_KIND_QEMU] = "qemu",
@@ -44,7 +49,7 @@ static const VfsecHookOpInfo vfsec_hook_ops[VFSEC_HOOK_OP_LAST] = {
     [VFSEC_HOOK_OP_NETWORK_UPDATED] = { VFSEC_HOOK_KIND_NETWORK, "updated", false, false },
 };
 
-static int
+int
 vfsec_hook_name_lookup(const char *const *names, unsigned n, const char *str)
 {
     if (!str)
@@ -197,4 +202,76 @@ bool
 vfsec_hook_extra_check(const char *what, const char *extra, char *msg, size_t msg_size)
 {
     return vfsec_hook_text_check(what, extra, VFSEC_CTL_MAX_EXTRA, false, msg, msg_size);
+}
+
+bool
+vfsec_hook_option_value(char **argv, int *i, int end, const char *name, const char **value)
+{
+    const char *arg = argv[*i] + 2;
+    size_t n = strlen(name);
+
+    if (strncmp(arg, name, n) != 0)
+        return false;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return true;
+    }
+    if (arg[n] != '\0')
+        return false;
+    *value = *i + 1 < end ? argv[++*i] : NULL;
+    return true;
+}
+
+void
+vfsec_hook_seal_stdout(void)
+{
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        close(STDOUT_FILENO);
+        return;
+    }
+    if (fd != STDOUT_FILENO) {
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+    }
+}
+
+int
+vfsec_hook_connect(const char *path, int64_t left_us)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct timeval tv = { .tv_sec = left_us / 1000000, .tv_usec = left_us % 1000000 };
+    int fd;
+    int rc;
+
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    /* A zero SO_SNDTIMEO would mean no bound at all. */
+    if (left_us <= 0)
+        return -ETIMEDOUT;
+    memcpy(addr.sun_path, path, strlen(path));
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return -errno;
+    /* A blocking connect() to a Unix socket waits for room in the listener's
+     * backlog for at most SO_SNDTIMEO, then fails with EAGAIN. */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    do {
+        rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+        close(fd);
+        return rc;
+    }
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Domain and network names: libvirt stores NAME.xml, so NAME_MAX - 4 would
  * do; the bound is NAME_MAX itself. */
@@ -25,6 +26,9 @@ typedef enum {
     VFSEC_HOOK_KIND_NETWORK,  /* /etc/libvirt/hooks/network.d/ */
     VFSEC_HOOK_KIND_LAST
 } VfsecHookKind;
+
+/* The index of @str in @names (@n entries, NULL ones skipped), or -1. */
+int vfsec_hook_name_lookup(const char *const *names, unsigned n, const char *str);
 
 /* "qemu", "network" */
 const char *vfsec_hook_kind_to_string(VfsecHookKind kind);
@@ -93,3 +97,19 @@ bool vfsec_hook_text_check(const char *what, const char *text, size_t max, bool 
 bool vfsec_hook_name_check(const char *what, const char *name, char *msg, size_t msg_size);
 /* The hook's EXTRA: a text of 1..VFSEC_CTL_MAX_EXTRA bytes. */
 bool vfsec_hook_extra_check(const char *what, const char *extra, char *msg, size_t msg_size);
+
+/* "--@name=value" or "--@name value" at argv[*@i] among the options
+ * argv[*@i..@end): true when it is that option, with *@value set (NULL when
+ * the value is missing) and *@i moved past a separate value. */
+bool vfsec_hook_option_value(char **argv, int *i, int end, const char *name,
+                             const char **value);
+
+/* Points fd 1 at /dev/null (or closes it), so that nothing run later can
+ * write the stdout libvirt takes as domain XML for migrate and restore. */
+void vfsec_hook_seal_stdout(void);
+
+/* Connects to the Unix socket @path, waiting at most @left_us for room in
+ * its backlog. Returns a non-blocking, close-on-exec fd, or -errno
+ * (-ETIMEDOUT when the time ran out, -ENAMETOOLONG for a path longer than
+ * a socket address holds). */
+int vfsec_hook_connect(const char *path, int64_t left_us);
