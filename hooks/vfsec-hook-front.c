@@ -502,8 +502,10 @@ vfsec_front_has_word(const char *text, size_t len, const char *word)
 {
     size_t n = strlen(word);
 
+    /* @word is lower case: (c | 0x20) folds only ASCII letters' case among
+     * the bytes that can match its first letter. */
     for (size_t i = 0; i + n <= len; i++)
-        if (strncasecmp(text + i, word, n) == 0)
+        if ((text[i] | 0x20) == word[0] && strncasecmp(text + i, word, n) == 0)
             return true;
     return false;
 }
