@@ -458,7 +458,7 @@ vfsec_hook_check_args(const VfsecHookRun *run)
 /* Reads all of @fd into @buf, at most @max bytes. Returns 0 or -errno
  * (-EFBIG beyond @max). */
 static int
-vfsec_hook_read_stdin_fd(int fd, GByteArray *buf, gsize max)
+vfsec_hook_read_all(int fd, GByteArray *buf, gsize max)
 {
     for (;;) {
         guint8 chunk[65536];
@@ -569,7 +569,7 @@ vfsec_hook_take_input(VfsecHookRun *run)
     int rc;
 
     run->xml = g_byte_array_new();
-    rc = vfsec_hook_read_stdin_fd(STDIN_FILENO, run->xml, VFSEC_DOMAIN_XML_MAX);
+    rc = vfsec_hook_read_all(STDIN_FILENO, run->xml, VFSEC_DOMAIN_XML_MAX);
     g_byte_array_append(run->xml, (const guint8 *)"", 1);
     if (rc == -EFBIG)
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
@@ -595,7 +595,7 @@ vfsec_hook_read_fd(int fd, gsize *len)
     int rc = (int)lseek(fd, 0, SEEK_SET);
 
     if (rc == 0)
-        rc = vfsec_hook_read_stdin_fd(fd, buf, VFSEC_CTL_MAX_LINE);
+        rc = vfsec_hook_read_all(fd, buf, VFSEC_CTL_MAX_LINE);
     close(fd);
     if (rc < 0)
         return NULL;
