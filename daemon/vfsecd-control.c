@@ -173,6 +173,57 @@ vfsecd_port_domain(const VfsecNetworkPort *port, GError **error)
     return domain;
 }
 
+/* The hook's XML, which the hook front forwards unparsed: refusing a gating
+ * op's unusable XML is vfsecd's job, in the words the full hook uses
+ * (docs/hook-contract.md, "Fail-closed rules"), which virsh shows. (The
+ * port's owner is not known when its XML is unusable.) */
+static void
+vfsecd_hook_refuse_xml(VfsecJsonlCall *call, const VfsecCtlHookArgs *args, const GError *why)
+{
+    g_autoptr(GError) error = NULL;
+    const char *reason = why ? why->message : "the XML on stdin is empty";
+
+    if (args->kind == VFSEC_HOOK_KIND_QEMU)
+        error = g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                            "vfsec: domain %s: %s; refusing to start %s", args->name, reason,
+                            args->name);
+    else
+        error = g_error_new(VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                            "vfsec: network %s: %s; refusing the new port on network %s",
+                            args->name, reason, args->name);
+    vfsec_jsonl_call_return_error(call, error);
+}
+
+/* The domain the hook's XML describes, when it parses and names the
+ * domain in argv. */
+static VfsecDomain *
+vfsecd_hook_domain(const VfsecCtlHookArgs *args, GError **error)
+{
+    g_autoptr(VfsecDomain) domain = NULL;
+
+    if (!args->xml[0]) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "the XML on stdin is empty");
+        return NULL;
+    }
+    if (!(domain = vfsec_domain_parse_string(args->xml, -1, error)))
+        return NULL;
+    if (strcmp(domain->name, args->name) != 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "the XML on stdin describes domain %s", domain->name);
+        return NULL;
+    }
+    return g_steal_pointer(&domain);
+}
+
+static gboolean
+vfsecd_hook_has_candidate(const VfsecDomain *domain)
+{
+    for (guint i = 0; i < domain->attachments->len; i++)
+        if (vfsec_ctl_hook_candidate(domain->attachments->pdata[i]))
+            return TRUE;
+    return FALSE;
+}
+
 static void
 vfsecd_hook_network(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookArgs *args)
 {
@@ -187,8 +238,25 @@ vfsecd_hook_network(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHo
         return;
     }
     port = vfsec_network_port_parse_string(args->xml, -1, &error);
-    if (port)
-        domain = vfsecd_port_domain(port, &error);
+    if (port && port->network && strcmp(port->network, args->name) != 0) {
+        g_clear_error(&error);
+        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
+                    "the XML on stdin describes network %s", port->network);
+        g_clear_pointer(&port, vfsec_network_port_free);
+    }
+    if (port && !vfsec_ctl_hook_port_candidate(port)) {
+        /* A tap on a bridge or NAT network: nothing for vfsec. */
+        vfsec_jsonl_call_return_result(call, NULL);
+        return;
+    }
+    if (!port) {
+        if (created)
+            vfsecd_hook_refuse_xml(call, args, error);
+        else
+            vfsec_jsonl_call_return_result(call, NULL);  /* the event path releases it */
+        return;
+    }
+    domain = vfsecd_port_domain(port, &error);
     if (!domain) {
         if (!created) {
             /* Not gating: the event path and reconcile release it. */
@@ -254,25 +322,17 @@ vfsecd_hook_qemu(VfsecdDaemon *daemon, VfsecJsonlCall *call, const VfsecCtlHookA
         return;
     }
 
-    if (args->xml[0])
-        domain = vfsec_domain_parse_string(args->xml, -1, &error);
-    if (!domain && n_ops == 1 &&
-        (ops[0] == VFSEC_ENGINE_OP_RELEASE || ops[0] == VFSEC_ENGINE_OP_STOP)) {
-        /* Stop and release work on what the domain owns: its name is enough. */
-        g_clear_error(&error);
-        domain = vfsec_domain_new(args->name, NULL);
-    }
+    domain = vfsecd_hook_domain(args, &error);
     if (!domain) {
-        if (!error)
-            g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "domain %s: no domain XML",
-                        args->name);
-        vfsec_jsonl_call_return_error(call, error);
-        return;
-    }
-    if (strcmp(domain->name, args->name) != 0) {
-        g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_INVALID,
-                    "domain %s: the hook's XML describes domain %s", args->name, domain->name);
-        vfsec_jsonl_call_return_error(call, error);
+        if (vfsec_hook_op_gates(args->op)) {
+            vfsecd_hook_refuse_xml(call, args, error);
+            return;
+        }
+        /* Stop and release work on what the domain owns: its name is enough. */
+        domain = vfsec_domain_new(args->name, NULL);
+    } else if (!vfsecd_hook_has_candidate(domain)) {
+        /* Nothing that may be a VF: nothing for vfsec to do or refuse. */
+        vfsec_jsonl_call_return_result(call, NULL);
         return;
     }
     c = vfsecd_call_new(daemon, call, domain->name);

@@ -1,5 +1,11 @@
-/* vfsec-hook: libvirt's qemu and network hook; forwards a lifecycle call to
- * vfsecd and turns its answer into an exit status (docs/hook-contract.md).
+/* vfsec-hook-full: libvirt's qemu and network hook with all its rules;
+ * forwards a lifecycle call to vfsecd and turns its answer into an exit
+ * status (docs/hook-contract.md). libvirt runs the lean front, vfsec-hook
+ * (vfsec-hook-front.c, libc only), which decides the common cases and
+ * execs this program with the same argv for the rest; when it already
+ * asked vfsecd, its internal option --front-outcome= says what happened
+ * (not reachable, timed out, no or an unclear reply) and this program
+ * applies its rules to that instead of asking again.
  *
  * libvirt runs it as qemu.d/vfsec DOMAIN OP SUBOP EXTRA or network.d/vfsec
  * NETWORK OP SUBOP -, with the object's XML on stdin, synchronously, with no
@@ -63,7 +69,12 @@ typedef struct {
     GPtrArray *candidates;      /* VfsecHookDevice*: what may be a VF */
     VfsecConf *conf;            /* vfsecd.conf when it exists and is valid */
     char *conf_error;           /* why vfsecd.conf could not be used, or NULL */
+    const char *front_outcome;  /* --front-outcome: the front asked vfsecd */
 } VfsecHookRun;
+
+/* The front (libc only) repeats these bounds. */
+G_STATIC_ASSERT(VFSEC_HOOK_XML_MAX == VFSEC_DOMAIN_XML_MAX);
+G_STATIC_ASSERT(VFSEC_HOOK_REPLY_MAX == VFSEC_CTL_MAX_LINE);
 
 /* A device the XML hands to the object that may be an SR-IOV VF: a PCI
  * address (hostdev) or a netdev (macvtap). */
@@ -278,25 +289,6 @@ vfsec_hook_read_env(VfsecHookRun *run)
     return VFSEC_HOOK_CONTINUE;
 }
 
-/* "--name=value" or "--name value" among the options argv[*i..end). */
-static gboolean
-vfsec_hook_option_value(char **argv, int *i, int end, const char *name, const char **value)
-{
-    const char *arg = argv[*i] + 2;
-    gsize n = strlen(name);
-
-    if (strncmp(arg, name, n) != 0)
-        return FALSE;
-    if (arg[n] == '=') {
-        *value = arg + n + 1;
-        return TRUE;
-    }
-    if (arg[n] != '\0')
-        return FALSE;
-    *value = *i + 1 < end ? argv[++*i] : NULL;
-    return TRUE;
-}
-
 /* libvirt's four arguments: NAME OP SUBOP EXTRA. */
 static int
 vfsec_hook_parse_positional(VfsecHookRun *run, char **pos)
@@ -370,6 +362,9 @@ vfsec_hook_parse_args(int argc, char **argv, VfsecHookRun *run)
             if (!value || !*value)
                 return vfsec_hook_usage_error("--sysfs-root needs a directory");
             run->sysfs_root = value;
+        } else if (g_str_has_prefix(argv[i], "--front-outcome=")) {
+            /* Internal, from vfsec-hook-front.c; checked where it is used. */
+            run->front_outcome = argv[i] + strlen("--front-outcome=");
         } else if (vfsec_hook_option_value(argv, &i, end, "timeout-ms", &value)) {
             if (!value)
                 return vfsec_hook_usage_error("--timeout-ms needs a number");
@@ -460,14 +455,14 @@ vfsec_hook_check_args(const VfsecHookRun *run)
     return VFSEC_HOOK_EXIT_USAGE;
 }
 
-/* Reads all of stdin into @buf, at most @max bytes. Returns 0 or -errno
+/* Reads all of @fd into @buf, at most @max bytes. Returns 0 or -errno
  * (-EFBIG beyond @max). */
 static int
-vfsec_hook_read_stdin(GByteArray *buf, gsize max)
+vfsec_hook_read_all(int fd, GByteArray *buf, gsize max)
 {
     for (;;) {
         guint8 chunk[65536];
-        ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+        ssize_t n = read(fd, chunk, sizeof(chunk));
 
         if (n == 0)
             return 0;
@@ -541,12 +536,7 @@ vfsec_hook_inspect_xml(VfsecHookRun *run, gboolean *has_vfs, GError **error)
         for (guint i = 0; i < dom->attachments->len; i++) {
             const VfsecAttachment *att = dom->attachments->pdata[i];
 
-            /* A network interface before libvirt chose its port (prepare,
-             * or any NAT/bridge network) names no device: a VF from a pool
-             * is gated by the network hook's port-created instead. */
-            if (att->kind == VFSEC_ATTACHMENT_INTERFACE_NETWORK && !att->from_actual)
-                continue;
-            if (!att->has_pci && !att->source_dev)
+            if (!vfsec_ctl_hook_candidate(att))
                 continue;
             vfsec_hook_add_candidate(run, att->has_pci, &att->pci, att->source_dev);
         }
@@ -562,8 +552,7 @@ vfsec_hook_inspect_xml(VfsecHookRun *run, gboolean *has_vfs, GError **error)
             return FALSE;
         }
         run->owner = g_strdup(port->owner_name);
-        /* A VF handed over whole, or a macvtap on a device that may be one. */
-        if (port->has_pci || port->plug_dev)
+        if (vfsec_ctl_hook_port_candidate(port))
             vfsec_hook_add_candidate(run, port->has_pci, &port->pci, port->plug_dev);
     }
     *has_vfs = run->candidates->len > 0;
@@ -580,7 +569,7 @@ vfsec_hook_take_input(VfsecHookRun *run)
     int rc;
 
     run->xml = g_byte_array_new();
-    rc = vfsec_hook_read_stdin(run->xml, VFSEC_DOMAIN_XML_MAX);
+    rc = vfsec_hook_read_all(STDIN_FILENO, run->xml, VFSEC_DOMAIN_XML_MAX);
     g_byte_array_append(run->xml, (const guint8 *)"", 1);
     if (rc == -EFBIG)
         g_set_error(&error, VFSEC_ERROR, VFSEC_ERROR_TOO_LARGE,
@@ -596,6 +585,67 @@ vfsec_hook_take_input(VfsecHookRun *run)
         return vfsec_hook_problem(run, FALSE, "%s %s: %s", vfsec_hook_object(run), run->name,
                                   error->message);
     return VFSEC_HOOK_CONTINUE;
+}
+
+/* Reads a memfd the front left (at most one control line). */
+static char *
+vfsec_hook_read_fd(int fd, gsize *len)
+{
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    int rc = (int)lseek(fd, 0, SEEK_SET);
+
+    if (rc == 0)
+        rc = vfsec_hook_read_all(fd, buf, VFSEC_CTL_MAX_LINE);
+    close(fd);
+    if (rc < 0)
+        return NULL;
+    *len = buf->len;
+    g_byte_array_append(buf, (const guint8 *)"", 1);
+    return (char *)g_byte_array_free(g_steal_pointer(&buf), FALSE);
+}
+
+/* What the front met when it asked vfsecd (docs/hook-contract.md, "The
+ * front"), as vfsec_ctl_connect() and vfsec_ctl_client_call() would have
+ * reported it: -errno when vfsecd was not reachable; otherwise 0 with
+ * *@reply or @error set as the call would have. VFSEC_HOOK_EXIT_USAGE when
+ * the option is not one the front sends. */
+static int
+vfsec_hook_front_outcome(VfsecHookRun *run, VfsecCtlReply **reply, GError **error)
+{
+    const char *o = run->front_outcome;
+    const char *arg = strchr(o, ':');
+    guint64 n = 0;
+    g_autofree char *line = NULL;
+    gsize len = 0;
+
+    if (arg && !vfsec_parse_uint(arg + 1, G_MAXINT, &n))
+        return VFSEC_HOOK_EXIT_USAGE;
+    if (g_str_has_prefix(o, "unreachable:") && n > 0)
+        return -(int)n;
+    if (g_str_equal(o, "timeout")) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT, "timeout");
+    } else if (g_str_equal(o, "closed")) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
+                    "vfsecd at %s closed the connection without answering control request 1",
+                    run->socket_path);
+    } else if (g_str_equal(o, "too-long")) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
+                    "vfsecd at %s sent a line longer than %" G_GSIZE_FORMAT " bytes",
+                    run->socket_path, VFSEC_CTL_MAX_LINE);
+    } else if (g_str_has_prefix(o, "send:") && n > 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO,
+                    "sending control request 1 to vfsecd at %s: %s", run->socket_path,
+                    g_strerror((int)n));
+    } else if (g_str_has_prefix(o, "recv:") && n > 0) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO,
+                    "receiving the answer to control request 1 from vfsecd at %s: %s",
+                    run->socket_path, g_strerror((int)n));
+    } else if (g_str_has_prefix(o, "reply:") && (line = vfsec_hook_read_fd((int)n, &len))) {
+        *reply = vfsec_ctl_reply_from_line(run->socket_path, 1, line, len, error);
+    } else {
+        return VFSEC_HOOK_EXIT_USAGE;
+    }
+    return 0;
 }
 
 static int
@@ -624,7 +674,13 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
         if (rc != VFSEC_HOOK_EXIT_OK)
             return rc;
     }
-    fd = vfsec_ctl_connect(run->socket_path, deadline);
+    if (run->front_outcome) {
+        if ((fd = vfsec_hook_front_outcome(run, &reply, &error)) == VFSEC_HOOK_EXIT_USAGE)
+            return vfsec_hook_usage_error("--front-outcome=%s is not one vfsec-hook sends",
+                                          run->front_outcome);
+    } else {
+        fd = vfsec_ctl_connect(run->socket_path, deadline);
+    }
     /* Without vfsecd, only a device sysfs shows to be a VF is worth
      * refusing a start for: a hostdev GPU or a macvtap on a plain NIC is
      * none of vfsec's business. */
@@ -640,8 +696,10 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
         return vfsec_hook_problem(run, TRUE, "vfsecd is not reachable at %s: %s",
                                   run->socket_path, g_strerror(-fd));
     }
-    client = vfsec_ctl_client_new(fd, run->socket_path);
-    reply = vfsec_ctl_client_call(client, req, deadline, &error);
+    if (!run->front_outcome) {
+        client = vfsec_ctl_client_new(fd, run->socket_path);
+        reply = vfsec_ctl_client_call(client, req, deadline, &error);
+    }
     if (!reply && g_error_matches(error, VFSEC_ERROR, VFSEC_ERROR_TIMEOUT))
         return vfsec_hook_problem(run, TRUE, "vfsecd at %s did not answer within %u ms",
                                   run->socket_path, run->timeout_ms);
@@ -653,22 +711,6 @@ vfsec_hook_ask_vfsecd(VfsecHookRun *run)
      * sees in virsh. */
     vfsec_hook_print_line(reply->error.message);
     return vfsec_hook_gates(run) ? VFSEC_HOOK_EXIT_FAILED : VFSEC_HOOK_EXIT_OK;
-}
-
-/* Points fd 1 at /dev/null (or closes it), whatever libraries do later. */
-static void
-vfsec_hook_seal_stdout(void)
-{
-    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        close(STDOUT_FILENO);
-        return;
-    }
-    if (fd != STDOUT_FILENO) {
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-    }
 }
 
 int

@@ -64,55 +64,6 @@ static const char *const vfsec_ctl_error_code_names[] = {
     [VFSEC_ERROR_TOO_LARGE] = "too-large",
 };
 
-static const char *const vfsec_hook_kind_names[VFSEC_HOOK_KIND_LAST] = {
-    [VFSEC_HOOK_KIND_QEMU] = "qemu",
-    [VFSEC_HOOK_KIND_NETWORK] = "network",
-};
-
-static const char *const vfsec_hook_subop_names[VFSEC_HOOK_SUBOP_LAST] = {
-    [VFSEC_HOOK_SUBOP_NONE] = "-",
-    [VFSEC_HOOK_SUBOP_BEGIN] = "begin",
-    [VFSEC_HOOK_SUBOP_END] = "end",
-};
-
-typedef struct {
-    VfsecHookKind kind;
-    const char *name;
-    gboolean forwarded;
-    gboolean gates;
-} VfsecHookOpInfo;
-
-/* What libvirt does with the hook's exit status, per op, is in
- * docs/hook-contract.md; "gates" marks the ones where vfsec uses it. */
-static const VfsecHookOpInfo vfsec_hook_ops[VFSEC_HOOK_OP_LAST] = {
-    [VFSEC_HOOK_OP_QEMU_PREPARE] = { VFSEC_HOOK_KIND_QEMU, "prepare", TRUE, TRUE },
-    [VFSEC_HOOK_OP_QEMU_START] = { VFSEC_HOOK_KIND_QEMU, "start", TRUE, TRUE },
-    [VFSEC_HOOK_OP_QEMU_STARTED] = { VFSEC_HOOK_KIND_QEMU, "started", TRUE, TRUE },
-    [VFSEC_HOOK_OP_QEMU_STOPPED] = { VFSEC_HOOK_KIND_QEMU, "stopped", TRUE, FALSE },
-    [VFSEC_HOOK_OP_QEMU_RELEASE] = { VFSEC_HOOK_KIND_QEMU, "release", TRUE, FALSE },
-    [VFSEC_HOOK_OP_QEMU_MIGRATE] = { VFSEC_HOOK_KIND_QEMU, "migrate", FALSE, FALSE },
-    [VFSEC_HOOK_OP_QEMU_RESTORE] = { VFSEC_HOOK_KIND_QEMU, "restore", FALSE, FALSE },
-    [VFSEC_HOOK_OP_QEMU_RECONNECT] = { VFSEC_HOOK_KIND_QEMU, "reconnect", TRUE, FALSE },
-    [VFSEC_HOOK_OP_QEMU_ATTACH] = { VFSEC_HOOK_KIND_QEMU, "attach", FALSE, FALSE },
-    [VFSEC_HOOK_OP_NETWORK_START] = { VFSEC_HOOK_KIND_NETWORK, "start", FALSE, FALSE },
-    [VFSEC_HOOK_OP_NETWORK_STARTED] = { VFSEC_HOOK_KIND_NETWORK, "started", FALSE, FALSE },
-    [VFSEC_HOOK_OP_NETWORK_STOPPED] = { VFSEC_HOOK_KIND_NETWORK, "stopped", FALSE, FALSE },
-    [VFSEC_HOOK_OP_NETWORK_PORT_CREATED] = { VFSEC_HOOK_KIND_NETWORK, "port-created", TRUE, TRUE },
-    [VFSEC_HOOK_OP_NETWORK_PORT_DELETED] = { VFSEC_HOOK_KIND_NETWORK, "port-deleted", TRUE, FALSE },
-    [VFSEC_HOOK_OP_NETWORK_UPDATED] = { VFSEC_HOOK_KIND_NETWORK, "updated", FALSE, FALSE },
-};
-
-static int
-vfsec_ctl_name_lookup(const char *const *names, guint n, const char *str)
-{
-    if (!str)
-        return -1;
-    for (guint i = 0; i < n; i++)
-        if (names[i] && g_str_equal(names[i], str))
-            return (int)i;
-    return -1;
-}
-
 const char *
 vfsec_ctl_op_to_string(VfsecCtlOp op)
 {
@@ -122,7 +73,7 @@ vfsec_ctl_op_to_string(VfsecCtlOp op)
 int
 vfsec_ctl_op_from_string(const char *str)
 {
-    return vfsec_ctl_name_lookup(vfsec_ctl_op_names, VFSEC_CTL_OP_LAST, str);
+    return vfsec_hook_name_lookup(vfsec_ctl_op_names, VFSEC_CTL_OP_LAST, str);
 }
 
 const char *
@@ -143,68 +94,8 @@ vfsec_ctl_error_code_from_gerror(const GError *err)
 int
 vfsec_ctl_error_code_from_string(const char *str)
 {
-    return vfsec_ctl_name_lookup(vfsec_ctl_error_code_names,
+    return vfsec_hook_name_lookup(vfsec_ctl_error_code_names,
                                  G_N_ELEMENTS(vfsec_ctl_error_code_names), str);
-}
-
-const char *
-vfsec_hook_kind_to_string(VfsecHookKind kind)
-{
-    return (guint)kind < VFSEC_HOOK_KIND_LAST ? vfsec_hook_kind_names[kind] : NULL;
-}
-
-int
-vfsec_hook_kind_from_string(const char *str)
-{
-    return vfsec_ctl_name_lookup(vfsec_hook_kind_names, VFSEC_HOOK_KIND_LAST, str);
-}
-
-const char *
-vfsec_hook_op_to_string(VfsecHookOp op)
-{
-    return (guint)op < VFSEC_HOOK_OP_LAST ? vfsec_hook_ops[op].name : NULL;
-}
-
-int
-vfsec_hook_op_from_string(VfsecHookKind kind, const char *str)
-{
-    if (!str)
-        return -1;
-    for (guint i = 0; i < VFSEC_HOOK_OP_LAST; i++)
-        if (vfsec_hook_ops[i].kind == kind && g_str_equal(vfsec_hook_ops[i].name, str))
-            return (int)i;
-    return -1;
-}
-
-VfsecHookKind
-vfsec_hook_op_kind(VfsecHookOp op)
-{
-    g_return_val_if_fail((guint)op < VFSEC_HOOK_OP_LAST, VFSEC_HOOK_KIND_LAST);
-    return vfsec_hook_ops[op].kind;
-}
-
-gboolean
-vfsec_hook_op_forwarded(VfsecHookOp op)
-{
-    return (guint)op < VFSEC_HOOK_OP_LAST && vfsec_hook_ops[op].forwarded;
-}
-
-gboolean
-vfsec_hook_op_gates(VfsecHookOp op)
-{
-    return (guint)op < VFSEC_HOOK_OP_LAST && vfsec_hook_ops[op].gates;
-}
-
-const char *
-vfsec_hook_subop_to_string(VfsecHookSubop subop)
-{
-    return (guint)subop < VFSEC_HOOK_SUBOP_LAST ? vfsec_hook_subop_names[subop] : NULL;
-}
-
-int
-vfsec_hook_subop_from_string(const char *str)
-{
-    return vfsec_ctl_name_lookup(vfsec_hook_subop_names, VFSEC_HOOK_SUBOP_LAST, str);
 }
 
 /* Text that is printed on one line: UTF-8, no C0 control, no DEL. */
@@ -212,48 +103,48 @@ static gboolean
 vfsec_ctl_text_check(const char *what, const char *text, gsize max, gboolean allow_empty,
                      VfsecErrorCode code, GError **error)
 {
-    gsize len = strlen(text);
+    char msg[1024];
 
-    if (len == 0 && !allow_empty) {
-        g_set_error(error, VFSEC_ERROR, code, "%s is empty", what);
-        return FALSE;
-    }
-    if (len > max) {
-        g_set_error(error, VFSEC_ERROR, code, "%s is %" G_GSIZE_FORMAT " bytes, more than %"
-                    G_GSIZE_FORMAT, what, len, max);
-        return FALSE;
-    }
-    if (!g_utf8_validate_len(text, len, NULL)) {
-        g_set_error(error, VFSEC_ERROR, code, "%s is not valid UTF-8", what);
-        return FALSE;
-    }
-    for (const char *p = text; *p; p++) {
-        if ((guchar)*p < 0x20 || *p == 0x7f) {
-            g_set_error(error, VFSEC_ERROR, code, "%s holds control character 0x%02x at byte %"
-                        G_GSIZE_FORMAT, what, (guint)(guchar)*p, (gsize)(p - text));
-            return FALSE;
-        }
-    }
-    return TRUE;
+    if (vfsec_hook_text_check(what, text, max, allow_empty, msg, sizeof(msg)))
+        return TRUE;
+    g_set_error_literal(error, VFSEC_ERROR, code, msg);
+    return FALSE;
 }
 
 gboolean
 vfsec_ctl_check_name(const char *what, const char *name, GError **error)
 {
-    if (!vfsec_ctl_text_check(what, name, VFSEC_CTL_MAX_NAME, FALSE, VFSEC_ERROR_INVALID, error))
-        return FALSE;
-    if (strchr(name, '/')) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, "%s '%s' contains '/'", what, name);
-        return FALSE;
-    }
-    return TRUE;
+    char msg[1024];
+
+    if (vfsec_hook_name_check(what, name, msg, sizeof(msg)))
+        return TRUE;
+    g_set_error_literal(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, msg);
+    return FALSE;
 }
 
 gboolean
 vfsec_ctl_check_extra(const char *what, const char *extra, GError **error)
 {
-    return vfsec_ctl_text_check(what, extra, VFSEC_CTL_MAX_EXTRA, FALSE, VFSEC_ERROR_INVALID,
-                                error);
+    char msg[1024];
+
+    if (vfsec_hook_extra_check(what, extra, msg, sizeof(msg)))
+        return TRUE;
+    g_set_error_literal(error, VFSEC_ERROR, VFSEC_ERROR_INVALID, msg);
+    return FALSE;
+}
+
+gboolean
+vfsec_ctl_hook_candidate(const VfsecAttachment *att)
+{
+    if (att->kind == VFSEC_ATTACHMENT_INTERFACE_NETWORK && !att->from_actual)
+        return FALSE;
+    return att->has_pci || att->source_dev;
+}
+
+gboolean
+vfsec_ctl_hook_port_candidate(const VfsecNetworkPort *port)
+{
+    return port->has_pci || port->plug_dev;
 }
 
 /* Which side is reading: a malformed request is the peer's invalid input,
@@ -878,43 +769,7 @@ vfsec_ctl_ms_left(gint64 deadline)
 int
 vfsec_ctl_connect(const char *path, gint64 deadline)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    gint64 left = deadline - g_get_monotonic_time();
-    struct timeval tv;
-    int fd;
-    int rc;
-
-    if (strlen(path) >= sizeof(addr.sun_path))
-        return -ENAMETOOLONG;
-    if (left <= 0)
-        return -ETIMEDOUT;
-    memcpy(addr.sun_path, path, strlen(path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    /* A blocking connect() to a Unix socket waits for room in the listener's
-     * backlog for at most SO_SNDTIMEO, then fails with EAGAIN. */
-    tv.tv_sec = left / G_USEC_PER_SEC;
-    tv.tv_usec = left % G_USEC_PER_SEC;
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    do {
-        rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
-        close(fd);
-        return rc;
-    }
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    return fd;
+    return vfsec_hook_connect(path, deadline - g_get_monotonic_time());
 }
 
 struct _VfsecCtlClient {
@@ -1049,22 +904,30 @@ vfsec_ctl_client_exchange(VfsecCtlClient *client, const VfsecCtlRequest *req,
                           const char *out, gsize out_len, gint64 deadline, GError **error)
 {
     g_autofree char *line = NULL;
-    g_autoptr(VfsecCtlReply) reply = NULL;
-    g_autoptr(GError) local = NULL;
     gsize len;
 
     if (!vfsec_ctl_client_send(client, out, out_len, req->id, deadline, error) ||
         !(line = vfsec_ctl_client_read_line(client, req->id, deadline, &len, error)))
         return NULL;
+    return vfsec_ctl_reply_from_line(client->path, req->id, line, len, error);
+}
+
+VfsecCtlReply *
+vfsec_ctl_reply_from_line(const char *path, guint64 id, const char *line, gsize len,
+                          GError **error)
+{
+    g_autoptr(VfsecCtlReply) reply = NULL;
+    g_autoptr(GError) local = NULL;
+
     if (!(reply = vfsec_ctl_reply_parse(line, len, &local))) {
-        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL, "vfsecd at %s: %s", client->path,
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL, "vfsecd at %s: %s", path,
                     local->message);
         return NULL;
     }
-    if (reply->id != req->id) {
+    if (reply->id != id) {
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
                     "vfsecd at %s answered control request %" G_GUINT64_FORMAT
-                    " with id %" G_GUINT64_FORMAT, client->path, req->id, reply->id);
+                    " with id %" G_GUINT64_FORMAT, path, id, reply->id);
         return NULL;
     }
     return g_steal_pointer(&reply);

@@ -11,6 +11,7 @@
 #include "vfsec-config.h"
 #include "vfsec-domain.h"
 #include "vfsec-error.h"
+#include "vfsec-hookops.h"
 #include "vfsec-jsonl-server.h"
 
 G_BEGIN_DECLS
@@ -33,11 +34,6 @@ G_BEGIN_DECLS
 #define VFSEC_CTL_MAX_ID ((G_GUINT64_CONSTANT(1) << 53) - 1)
 /* A reply's message is one line for people (the hook prints it for virsh). */
 #define VFSEC_CTL_MAX_MESSAGE 4096
-/* Domain and network names: libvirt stores NAME.xml, so NAME_MAX - 4 would
- * do; the bound is NAME_MAX itself. */
-#define VFSEC_CTL_MAX_NAME 255
-/* The hook's 4th argument ("-" or libvirt's shutoff reason). */
-#define VFSEC_CTL_MAX_EXTRA 255
 /* The hook timeout a request may announce (args.timeout_ms). */
 #define VFSEC_CTL_MAX_TIMEOUT_MS 600000
 
@@ -68,63 +64,6 @@ int vfsec_ctl_error_code_from_string(const char *str);
  * in VFSEC_ERROR, else "failed". */
 const char *vfsec_ctl_error_code_from_gerror(const GError *err);
 
-/* Which libvirt hook script the call came through. */
-typedef enum {
-    VFSEC_HOOK_KIND_QEMU,     /* /etc/libvirt/hooks/qemu.d/ */
-    VFSEC_HOOK_KIND_NETWORK,  /* /etc/libvirt/hooks/network.d/ */
-    VFSEC_HOOK_KIND_LAST
-} VfsecHookKind;
-
-/* "qemu", "network" */
-const char *vfsec_hook_kind_to_string(VfsecHookKind kind);
-int vfsec_hook_kind_from_string(const char *str);
-
-/* Every operation libvirt passes as the hook's 2nd argument (libvirt's
- * src/util/virhook.c), per kind: the same word can mean different things
- * to the two scripts ("start"). */
-typedef enum {
-    VFSEC_HOOK_OP_QEMU_PREPARE,
-    VFSEC_HOOK_OP_QEMU_START,
-    VFSEC_HOOK_OP_QEMU_STARTED,
-    VFSEC_HOOK_OP_QEMU_STOPPED,
-    VFSEC_HOOK_OP_QEMU_RELEASE,
-    VFSEC_HOOK_OP_QEMU_MIGRATE,
-    VFSEC_HOOK_OP_QEMU_RESTORE,
-    VFSEC_HOOK_OP_QEMU_RECONNECT,
-    VFSEC_HOOK_OP_QEMU_ATTACH,
-    VFSEC_HOOK_OP_NETWORK_START,
-    VFSEC_HOOK_OP_NETWORK_STARTED,
-    VFSEC_HOOK_OP_NETWORK_STOPPED,
-    VFSEC_HOOK_OP_NETWORK_PORT_CREATED,
-    VFSEC_HOOK_OP_NETWORK_PORT_DELETED,
-    VFSEC_HOOK_OP_NETWORK_UPDATED,
-    VFSEC_HOOK_OP_LAST
-} VfsecHookOp;
-
-/* libvirt's word for @op, e.g. "prepare", "port-created". */
-const char *vfsec_hook_op_to_string(VfsecHookOp op);
-/* The op @str names for a hook of @kind; -1 when @kind has no such op. */
-int vfsec_hook_op_from_string(VfsecHookKind kind, const char *str);
-VfsecHookKind vfsec_hook_op_kind(VfsecHookOp op);
-/* TRUE for the ops vfsec-hook forwards to vfsecd; the others (XML-rewriting
- * migrate/restore, network lifecycle) exit 0 at once. */
-gboolean vfsec_hook_op_forwarded(VfsecHookOp op);
-/* TRUE when a non-zero exit makes libvirt abort what it is doing and vfsec
- * means to use that: prepare, start, started, port-created. Every other op's
- * failure is either ignored by libvirt or (reconnect) kills a running
- * domain, so vfsec-hook exits 0 for them whatever happens. */
-gboolean vfsec_hook_op_gates(VfsecHookOp op);
-
-typedef enum {
-    VFSEC_HOOK_SUBOP_NONE,   /* "-" */
-    VFSEC_HOOK_SUBOP_BEGIN,  /* "begin" */
-    VFSEC_HOOK_SUBOP_END,    /* "end" */
-    VFSEC_HOOK_SUBOP_LAST
-} VfsecHookSubop;
-
-const char *vfsec_hook_subop_to_string(VfsecHookSubop subop);
-int vfsec_hook_subop_from_string(const char *str);
-
 /* Checks a domain or network name as it travels in argv and in requests:
  * 1..VFSEC_CTL_MAX_NAME bytes of UTF-8, no '/', no control character (the
  * name ends up in one-line messages). @what names the field in the error,
@@ -133,6 +72,17 @@ gboolean vfsec_ctl_check_name(const char *what, const char *name, GError **error
 /* Checks the hook's extra argument: 1..VFSEC_CTL_MAX_EXTRA bytes of UTF-8
  * without control characters. */
 gboolean vfsec_ctl_check_extra(const char *what, const char *extra, GError **error);
+
+/* Whether @att names a device that may be an SR-IOV VF, the hook's
+ * "candidate": a PCI address (hostdev) or a netdev (macvtap). A network
+ * interface before libvirt chose its port (prepare, or any NAT/bridge
+ * network) names no device: a VF from a pool is gated by the network
+ * hook's port-created instead. The full hook and vfsecd both decide with
+ * this whether a hook call concerns vfsec at all. */
+gboolean vfsec_ctl_hook_candidate(const VfsecAttachment *att);
+/* The same for a network port: a VF handed over whole, or a macvtap on a
+ * device that may be one. */
+gboolean vfsec_ctl_hook_port_candidate(const VfsecNetworkPort *port);
 
 /* args of a "hook" request: the libvirt hook call as vfsec-hook saw it. */
 typedef struct {
@@ -231,6 +181,13 @@ typedef struct _VfsecCtlClient VfsecCtlClient;
 VfsecCtlClient *vfsec_ctl_client_new(int fd, const char *path);
 void vfsec_ctl_client_free(VfsecCtlClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecCtlClient, vfsec_ctl_client_free)
+
+/* The reply in @line (@len bytes, no newline) that vfsecd at @path sent to
+ * request @id, as vfsec_ctl_client_call() reads it: NULL with
+ * VFSEC_ERROR_PROTOCOL when it is not a valid reply to @id. (The hook front
+ * reads the line itself and leaves the lines it cannot judge to this.) */
+VfsecCtlReply *vfsec_ctl_reply_from_line(const char *path, guint64 id, const char *line,
+                                         gsize len, GError **error);
 
 /* Gives @req the client's next id, sends it and waits until @deadline for
  * the reply. Returns the reply (a failure reply is still a reply: see

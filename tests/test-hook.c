@@ -84,6 +84,34 @@ static const char domain_actual_vf_xml[] = DOMAIN_XML("pool-vm",
     "<address type='pci' domain='0x0000' bus='0x3b' slot='0x02' function='0x1'/>"
     "</source></actual></interface>");
 
+/* Malformed XML that mentions a hostdev: it could name a VF, so it is
+ * judged (by vfsecd, or by the full hook when vfsecd is down). */
+static const char domain_malformed_hostdev_xml[] = "<domain type='kvm'><name>"
+    "sample-interface-hostdev</name><devices><hostdev mode='subsystem' type='pci'>"
+    "</devices></domain>";
+
+/* The byte prefilter's edges: none of these may take the fast exit. */
+static const char domain_charref_xml[] = DOMAIN_XML("ref-vm",
+    "<interface type='&#104;ostdev'><source><address type='pci' domain='0x0000' "
+    "bus='0x3b' slot='0x02' function='0x1'/></source></interface>");
+static const char domain_entity_xml[] =
+    "<!DOCTYPE domain [<!ENTITY h \"host\">]>" DOMAIN_XML("ent-vm",
+    "<interface type='&h;dev'><source><address type='pci' domain='0x0000' "
+    "bus='0x3b' slot='0x02' function='0x1'/></source></interface>");
+static const char domain_nul_xml[] = DOMAIN_XML("nul-vm", "<!-- a NUL: @NUL@ -->");
+static const char domain_description_xml[] =
+    "<domain type='kvm'><name>desc-vm</name><description>direct attach later"
+    "</description><devices/></domain>";
+/* ... and what may: comments, a UTF-8 declaration, predefined entities. */
+static const char domain_plain_xml[] =
+    "<?xml version='1.0' encoding='utf-8'?><!-- no VF here -->"
+    "<domain type='kvm'><name>plain-vm</name><description>a &lt;b&gt; &amp; "
+    "&quot;c&quot; &apos;d&apos;</description><devices/></domain>";
+/* A declaration of another encoding is never fast. */
+static const char domain_latin1_xml[] =
+    "<?xml version='1.0' encoding='ISO-8859-1'?><domain type='kvm'><name>latin-vm</name>"
+    "<devices/></domain>";
+
 typedef enum {
     DAEMON_NONE,      /* no socket file at all */
     DAEMON_STALE,     /* a socket file nobody listens on */
@@ -95,7 +123,13 @@ typedef enum {
     DAEMON_WRONG_ID,  /* answers another request */
     DAEMON_OLD_REPLY, /* refuses in the envelope of earlier builds (code, message on top) */
     DAEMON_FLOOD,     /* answers a line longer than the protocol allows */
+    DAEMON_ESCAPED,   /* refuses with a message full of JSON escapes, members reordered */
 } DaemonMode;
+
+/* DAEMON_ESCAPED's reply, and the line the hook must print for it. */
+#define ESCAPED_REPLY "{ \"ok\" : false , \"error\":{\"message\":\"vfsecd: VF \\u00e9 \\\"x\\\" " \
+    "\\\\ \\/ \\ud83d\\ude00\",\"code\":\"conflict\",\"more\":[1,{\"a\":null}]},\"id\":1,\"v\":1}\n"
+#define ESCAPED_LINE "vfsecd: VF \u00e9 \"x\" \\ / \U0001F600\n"
 
 typedef enum {
     INPUT_NULL,       /* /dev/null */
@@ -197,6 +231,9 @@ fake_answer(FakeVfsecd *fake, int fd)
         }
         return;
     }
+    case DAEMON_ESCAPED:
+        fake_send(fd, ESCAPED_REPLY);
+        return;
     case DAEMON_SILENT:
         /* Until the hook gives up and its end of the socket closes. */
         while (recv(fd, &c, 1, 0) > 0)
@@ -424,22 +461,87 @@ static const HookCase hook_cases[] = {
     { "pass/named-help", "qemu.d", { "--help", "migrate", "begin", "-" }, INPUT_UNREAD,
       SAMPLE_VF, DAEMON_NONE, {}, 0, NULL, NULL, FALSE },
 
-    /* Bad XML. */
+    /* Bad XML that could name a VF: vfsecd judges it (the fake says ok;
+     * tests/daemon/test-vfsecd-hook.c has vfsecd's refusals), or, when
+     * vfsecd is down, the full hook refuses a start. */
     { "xml/malformed-prepare", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
-      INPUT_FILE, SAMPLE_MALFORMED, DAEMON_OK, {}, 1, NULL, "malformed XML", FALSE },
+      INPUT_TEXT, domain_malformed_hostdev_xml, DAEMON_OK, {}, 0, NULL, NULL, TRUE },
+    { "xml/malformed-prepare-down", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_TEXT, domain_malformed_hostdev_xml, DAEMON_NONE, {}, 1, NULL, "malformed XML",
+      FALSE },
     { "xml/malformed-release", "qemu.d", { SAMPLE_VF_NAME, "release", "end", "-" },
-      INPUT_FILE, SAMPLE_MALFORMED, DAEMON_OK, {}, 0, NULL, NULL, TRUE, TRUE },
-    { "xml/empty-start", "qemu.d", { SAMPLE_VF_NAME, "start", "begin", "-" }, INPUT_NULL, NULL,
-      DAEMON_OK, {}, 1, NULL, "refusing to start " SAMPLE_VF_NAME "\n", FALSE },
+      INPUT_TEXT, domain_malformed_hostdev_xml, DAEMON_OK, {}, 0, NULL, NULL, TRUE },
+    { "xml/malformed-release-down", "qemu.d", { SAMPLE_VF_NAME, "release", "end", "-" },
+      INPUT_TEXT, domain_malformed_hostdev_xml, DAEMON_NONE, {}, 0, NULL,
+      "warning: vfsecd is not reachable", FALSE },
     { "xml/other-domain", "qemu.d", { "vm9", "prepare", "begin", "-" }, INPUT_FILE, SAMPLE_VF,
-      DAEMON_OK, {}, 1, "vfsec: domain vm9: the XML on stdin describes domain " SAMPLE_VF_NAME
+      DAEMON_NONE, {}, 1, "vfsec: domain vm9: the XML on stdin describes domain " SAMPLE_VF_NAME
       "; refusing to start vm9\n", NULL, FALSE },
     { "xml/other-network", "network.d", { "pool2", "port-created", "begin", "-" }, INPUT_TEXT,
-      port_hostdev_xml, DAEMON_OK, {}, 1, NULL, "describes network sriov-pool", FALSE },
+      port_hostdev_xml, DAEMON_NONE, {}, 1, NULL, "describes network sriov-pool", FALSE },
     { "xml/too-large", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_HUGE,
       NULL, DAEMON_OK, {}, 1, NULL, "larger than 16777216 bytes", FALSE },
     { "xml/too-large-release", "qemu.d", { SAMPLE_VF_NAME, "release", "end", "-" }, INPUT_HUGE,
       NULL, DAEMON_OK, {}, 0, NULL, NULL, TRUE, TRUE },
+    /* XML that cannot name a VF passes unjudged, even malformed or empty
+     * (docs/hook-contract.md, "The byte prefilter"). */
+    { "xml/malformed-no-vf", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_MALFORMED, DAEMON_OK, {}, 0, NULL, NULL, FALSE },
+    { "xml/empty-start", "qemu.d", { SAMPLE_VF_NAME, "start", "begin", "-" }, INPUT_NULL, NULL,
+      DAEMON_OK, {}, 0, NULL, NULL, FALSE },
+    { "xml/other-domain-no-vf", "qemu.d", { "vm9", "prepare", "begin", "-" }, INPUT_FILE,
+      SAMPLE_NO_VF, DAEMON_OK, {}, 0, NULL, NULL, FALSE },
+
+    /* The prefilter's edges. */
+    { "prefilter/plain", "qemu.d", { "plain-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_plain_xml, DAEMON_OK, {}, 0, NULL, NULL, FALSE },
+    { "prefilter/char-ref", "qemu.d", { "ref-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_charref_xml, DAEMON_OK, {}, 0, NULL, NULL, TRUE },
+    { "prefilter/char-ref-down", "qemu.d", { "ref-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_charref_xml, DAEMON_NONE, {}, 1, NOT_REACHABLE "No such file or directory; "
+      "refusing to start ref-vm with SR-IOV VFs\n", NULL, FALSE },
+    { "prefilter/entity", "qemu.d", { "ent-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_entity_xml, DAEMON_OK, {}, 0, NULL, NULL, TRUE },
+    { "prefilter/nul", "qemu.d", { "nul-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_nul_xml, DAEMON_OK, {}, 1, NULL, "refusing to start nul-vm", FALSE },
+    { "prefilter/description", "qemu.d", { "desc-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_description_xml, DAEMON_OK, {}, 0, NULL, NULL, TRUE },
+    { "prefilter/latin1", "qemu.d", { "latin-vm", "prepare", "begin", "-" }, INPUT_TEXT,
+      domain_latin1_xml, DAEMON_OK, {}, 0, NULL, NULL, TRUE },
+    /* No candidate by parse: passes while vfsecd is wedged (the full hook
+     * parses it after the front's wait). */
+    { "prefilter/description-wedged", "qemu.d", { "desc-vm", "prepare", "begin", "-" },
+      INPUT_TEXT, domain_description_xml, DAEMON_SILENT, { "VFSEC_HOOK_TIMEOUT_MS=300" }, 0,
+      NULL, NULL, TRUE },
+    { "prefilter/no-vf-wedged", "qemu.d", { "empty", "prepare", "begin", "-" }, INPUT_FILE,
+      SAMPLE_NO_VF, DAEMON_SILENT, {}, 0, NULL, NULL, FALSE },
+
+    /* The front's own reply reader and options. */
+    { "front/escaped-refusal", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_ESCAPED, {}, 1, ESCAPED_LINE, NULL, TRUE },
+    { "front/options", NULL, { "--kind=qemu", "--socket=@SOCK@", "--timeout-ms=4321",
+      SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_OK, {}, 0,
+      NULL, NULL, TRUE },
+    { "front/options-spaced", NULL, { "--socket", "@SOCK@", "--kind", "network", "sriov-pool",
+      "port-created", "begin", "-" }, INPUT_TEXT, port_hostdev_xml, DAEMON_OK, {}, 0, NULL,
+      NULL, TRUE },
+    { "front/socket-option-wins", "qemu.d", { "--socket=@SOCK@", SAMPLE_VF_NAME, "prepare",
+      "begin", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_OK,
+      { "VFSEC_CONTROL_SOCKET=/nonexistent/vfsecd.sock" }, 0, NULL, NULL, TRUE },
+    /* Options only the full hook takes. */
+    { "front/fail-open-option", "qemu.d", { "--fail-open", SAMPLE_VF_NAME, "prepare", "begin",
+      "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_NONE, {}, 0, WARN_NOT_REACHABLE
+      "No such file or directory; starting " SAMPLE_VF_NAME " without vfsec (fail-open)\n",
+      NULL, FALSE },
+    { "front/sysfs-root-option", "qemu.d", { "--sysfs-root=/nonexistent", "pf-vm", "start",
+      "begin", "-" }, INPUT_TEXT, domain_pf_hostdev_xml, DAEMON_NONE, {}, 0, NULL, NULL,
+      FALSE },
+    { "front/hex-timeout", "qemu.d", { "--timeout-ms=0x12c", SAMPLE_VF_NAME, "prepare",
+      "begin", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_SILENT, {}, 1,
+      "vfsec: vfsecd at @SOCK@ did not answer within 300 ms" REFUSE_VF, NULL, TRUE },
+    { "front/internal-option", "qemu.d", { "--front-outcome=bogus", SAMPLE_VF_NAME, "prepare",
+      "begin", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_OK, {}, 2, NULL,
+      "--front-outcome=bogus is not one vfsec-hook sends", FALSE },
 
     /* Garbage argv. */
     { "argv/none", "qemu.d", {}, INPUT_NULL, NULL, DAEMON_OK, {}, 2, NULL,
@@ -621,6 +723,8 @@ hook_stdin(GSubprocessLauncher *launcher, Sandbox *box, const HookCase *c)
     case INPUT_TEXT:
         text = g_strdup(c->source);
         len = strlen(text);
+        if (strstr(text, "@NUL@"))
+            memset(strstr(text, "@NUL@"), '\0', 5);
         break;
     case INPUT_FILE:
     case INPUT_UNREAD:
@@ -706,6 +810,19 @@ run_hook(Sandbox *box, const HookCase *c, const char *socket_path, HookResult *r
     }
 }
 
+/* The hook kind a case runs as: --kind, else its directory. */
+static const char *
+case_kind(const HookCase *c)
+{
+    for (guint i = 0; i + 1 < G_N_ELEMENTS(c->args) && c->args[i]; i++) {
+        if (g_str_equal(c->args[i], "--kind"))
+            return c->args[i + 1];
+        if (g_str_has_prefix(c->args[i], "--kind="))
+            return c->args[i] + 7;
+    }
+    return g_str_equal(c->dir ? c->dir : "qemu.d", "network.d") ? "network" : "qemu";
+}
+
 /* The request must carry libvirt's argv and stdin unchanged. */
 static void
 check_request(const HookCase *c, const FakeVfsecd *fake, guint timeout_ms)
@@ -721,8 +838,7 @@ check_request(const HookCase *c, const FakeVfsecd *fake, guint timeout_ms)
     while (n < G_N_ELEMENTS(c->args) && c->args[n])
         n++;
     pos = c->args + n - 4;
-    g_assert_cmpstr(vfsec_hook_kind_to_string(h->kind), ==,
-                    g_str_equal(c->dir ? c->dir : "qemu.d", "network.d") ? "network" : "qemu");
+    g_assert_cmpstr(vfsec_hook_kind_to_string(h->kind), ==, case_kind(c));
     g_assert_cmpstr(h->name, ==, pos[0]);
     g_assert_cmpstr(vfsec_hook_op_to_string(h->op), ==, pos[1]);
     g_assert_cmpstr(vfsec_hook_subop_to_string(h->subop), ==, pos[2]);
@@ -742,9 +858,12 @@ check_request(const HookCase *c, const FakeVfsecd *fake, guint timeout_ms)
 static guint
 case_timeout_ms(const HookCase *c)
 {
-    for (guint i = 0; i < G_N_ELEMENTS(c->args) && c->args[i]; i++)
+    for (guint i = 0; i < G_N_ELEMENTS(c->args) && c->args[i]; i++) {
         if (g_str_equal(c->args[i], "--timeout-ms"))
             return (guint)g_ascii_strtoull(c->args[i + 1], NULL, 10);
+        if (g_str_has_prefix(c->args[i], "--timeout-ms="))
+            return (guint)g_ascii_strtoull(c->args[i] + 13, NULL, 0);
+    }
     for (guint i = 0; i < G_N_ELEMENTS(c->env) && c->env[i]; i++)
         if (g_str_has_prefix(c->env[i], "VFSEC_HOOK_TIMEOUT_MS="))
             return (guint)g_ascii_strtoull(strchr(c->env[i], '=') + 1, NULL, 10);
@@ -788,7 +907,7 @@ test_hook_case(gconstpointer data)
     else if (c->daemon >= DAEMON_OK)
         g_assert_false(fake->connected);
     /* A silent vfsecd costs the configured wait, not less and not forever. */
-    if (c->daemon == DAEMON_SILENT) {
+    if (c->daemon == DAEMON_SILENT && c->forwarded) {
         g_assert_cmpint(res.elapsed_us, >=, (gint64)timeout_ms * 1000);
         g_assert_cmpint(res.elapsed_us, <, (gint64)timeout_ms * 1000 + 20 * G_USEC_PER_SEC);
     }
@@ -798,10 +917,11 @@ test_hook_case(gconstpointer data)
 #define CONF_PF "[pf p0]\nplugin = contract\nsocket = /nonexistent/pf.sock\nport = 0\n"
 
 /* Runs the hook for @op of the VF sample with vfsecd.conf @conf_text
- * (@SOCK@: the fake's socket) and no socket in the environment. */
+ * (@SOCK@: the fake's socket, @DIR@: a fresh directory) and no socket in
+ * the environment; *@forwarded: the fake received a request. */
 static void
 run_with_conf(DaemonMode mode, const char *op, const char *conf_text, HookResult *res,
-              char **conf_path)
+              char **conf_path, gboolean *forwarded)
 {
     g_autoptr(Sandbox) box = sandbox_new();
     g_autoptr(FakeVfsecd) fake = fake_start(mode, box->dir);
@@ -818,12 +938,15 @@ run_with_conf(DaemonMode mode, const char *op, const char *conf_text, HookResult
     run_hook(box, &c, fake->path, res);
     fake_stop(fake);
     g_test_message("exit %d, stderr: %s", res->status, res->err);
+    g_assert_cmpuint(res->out_len, ==, 0);
+    if (forwarded)
+        *forwarded = fake->request != NULL;
     *conf_path = g_steal_pointer(&path);
 }
 
 /* vfsecd.conf gives the hook its socket, its timeout and its fail-closed
- * rule (option > environment > file > default); a broken file refuses a
- * start, naming the file. */
+ * rule (option > environment > file > default); a value the hook reads
+ * that is broken refuses a start, naming the file. */
 static void
 test_hook_config(void)
 {
@@ -836,26 +959,87 @@ test_hook_config(void)
     run_with_conf(DAEMON_SILENT, "prepare",
                   "[daemon]\ncontrol-socket = @SOCK@\nstate-dir = @DIR@/state\n"
                   "run-dir = @DIR@/run\n[timeouts]\npf-reclaim = 100\n"
-                  "daemon-request = 200\nhook = 300\n" CONF_PF, &silent, &p1);
+                  "daemon-request = 200\nhook = 300\n" CONF_PF, &silent, &p1, NULL);
     g_assert_cmpint(silent.status, ==, 1);
     g_assert_nonnull(strstr(silent.err, "did not answer within 300 ms"));
     g_assert_cmpint(silent.elapsed_us, >=, 300 * 1000);
 
     run_with_conf(DAEMON_NONE, "prepare",
                   "[daemon]\ncontrol-socket = @DIR@/none.sock\nstate-dir = @DIR@/state\n"
-                  "run-dir = @DIR@/run\n[hook]\nfail-closed = false\n" CONF_PF, &open, &p2);
+                  "run-dir = @DIR@/run\n[hook]\nfail-closed = false\n" CONF_PF, &open, &p2, NULL);
     g_assert_cmpint(open.status, ==, 0);
     g_assert_nonnull(strstr(open.err, "(fail-open)"));
     g_assert_nonnull(strstr(open.err, "none.sock"));
 
-    run_with_conf(DAEMON_OK, "prepare", "[bogus]\nkey = 1\n", &broken, &p3);
+    run_with_conf(DAEMON_OK, "prepare", "[timeouts]\nhook = soon\n" CONF_PF, &broken, &p3,
+                  NULL);
     g_assert_cmpint(broken.status, ==, 1);
     g_assert_nonnull(strstr(broken.err, p3));
-    g_assert_nonnull(strstr(broken.err, "bogus"));
+    g_assert_nonnull(strstr(broken.err, "hook='soon'"));
 
-    run_with_conf(DAEMON_OK, "stopped", "[bogus]\nkey = 1\n", &broken_stop, &p4);
+    run_with_conf(DAEMON_OK, "stopped", "[timeouts]\nhook = soon\n" CONF_PF, &broken_stop, &p4,
+                  NULL);
     g_assert_cmpint(broken_stop.status, ==, 0);
     g_assert_true(g_str_has_prefix(broken_stop.err, "vfsec: warning: "));
+}
+
+/* The front reads only the keys it needs, strictly; what it cannot read
+ * with certainty goes to the full hook, which validates like vfsecd. */
+typedef struct {
+    const char *name;
+    DaemonMode mode;
+    const char *conf;
+    int status;
+    const char *err_has;        /* NULL: stderr empty */
+    gboolean forwarded;
+} ConfCase;
+
+static const ConfCase conf_cases[] = {
+    /* Groups and keys the hook does not use are vfsecd's to validate. */
+    { "other-groups", DAEMON_OK, "[bogus]\nkey = 1\n[daemon]\ncontrol-socket=@SOCK@\n"
+      "log-level = chatty\n", 0, NULL, TRUE },
+    /* Comments, blank lines, white space around keys and values. */
+    { "layout", DAEMON_SILENT, "# vfsecd\n\n  [daemon]\n\tcontrol-socket   =   @SOCK@  \n"
+      "[timeouts]\npf-reclaim = 100\ndaemon-request = 200\nhook=300\n# end\n" CONF_PF, 1,
+      "did not answer within 300 ms", TRUE },
+    /* The socket's default is <run-dir>/vfsecd.sock. */
+    { "run-dir", DAEMON_OK, "[daemon]\nrun-dir = @DIR@\n", 0, NULL, TRUE },
+    { "socket-beats-run-dir", DAEMON_OK, "[daemon]\ncontrol-socket = @SOCK@\n"
+      "run-dir = /nonexistent\n", 0, NULL, TRUE },
+    /* What only the full hook reads with certainty, in vfsecd's words. */
+    { "group-twice", DAEMON_OK, "[daemon]\ncontrol-socket = @SOCK@\n[daemon]\n"
+      "run-dir = @DIR@\n", 1, "[daemon] appears twice", FALSE },
+    { "key-twice", DAEMON_OK, "[timeouts]\nhook = 300\nhook = 400\n", 1,
+      "[timeouts] hook is set twice", FALSE },
+    { "no-equals", DAEMON_OK, "[daemon]\ncontrol-socket @SOCK@\n", 1, "not a key file",
+      FALSE },
+    { "relative-socket", DAEMON_OK, "[daemon]\ncontrol-socket = vfsecd.sock\n", 1,
+      "is not an absolute path", FALSE },
+    { "escape", DAEMON_OK, "[daemon]\ncontrol-socket = @SOCK@\\s\n", 1, NULL, FALSE },
+    { "fail-closed-word", DAEMON_OK, "[hook]\nfail-closed = maybe\n", 1,
+      "fail-closed='maybe' is not true or false", FALSE },
+    { "timeout-range", DAEMON_OK, "[timeouts]\nhook = 600001\n", 1,
+      "hook='600001' is not a number from 1 to 600000", FALSE },
+    { "control-char", DAEMON_OK, "[daemon]\ncontrol-socket = @SOCK@\x01\n", 1, NULL, FALSE },
+};
+
+static void
+test_hook_conf_case(gconstpointer data)
+{
+    const ConfCase *cc = data;
+    g_auto(HookResult) res = { 0 };
+    g_autofree char *path = NULL;
+    gboolean forwarded = FALSE;
+
+    run_with_conf(cc->mode, "prepare", cc->conf, &res, &path, &forwarded);
+    g_assert_cmpint(res.status, ==, cc->status);
+    g_assert_cmpint(forwarded, ==, cc->forwarded);
+    if (cc->err_has)
+        g_assert_nonnull(strstr(res.err, cc->err_has));
+    else if (cc->status == 0)
+        g_assert_cmpstr(res.err, ==, "");
+    else
+        g_assert_nonnull(strstr(res.err, path));
 }
 
 static void
@@ -885,5 +1069,10 @@ main(int argc, char **argv)
     }
     g_test_add_func("/hook/help-version", test_hook_help_version);
     g_test_add_func("/hook/config", test_hook_config);
+    for (guint i = 0; i < G_N_ELEMENTS(conf_cases); i++) {
+        g_autofree char *path = g_strconcat("/hook/config/", conf_cases[i].name, NULL);
+
+        g_test_add_data_func(path, &conf_cases[i], test_hook_conf_case);
+    }
     return g_test_run();
 }

@@ -148,6 +148,117 @@ test_hook_path(void)
     daemon_stop(fx);
 }
 
+/* One "hook" request straight to vfsecd, as the hook front sends it (the XML
+ * unparsed); returns whether vfsecd answered ok, its message in *@message. */
+static gboolean
+vfsecd_hook_call(DaemonFixture *fx, VfsecHookKind kind, VfsecHookOp op, const char *name,
+                 const char *xml, char **message)
+{
+    g_autoptr(VfsecCtlRequest) req = vfsec_ctl_request_new(VFSEC_CTL_OP_HOOK);
+    g_autoptr(VfsecCtlClient) client = NULL;
+    g_autoptr(VfsecCtlReply) reply = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 deadline = g_get_monotonic_time() + NICSIM_WAIT_MS * 1000;
+    int fd;
+
+    req->hook.kind = kind;
+    req->hook.op = op;
+    req->hook.subop = VFSEC_HOOK_SUBOP_BEGIN;
+    req->hook.name = g_strdup(name);
+    req->hook.extra = g_strdup("-");
+    req->hook.xml = g_strdup(xml);
+    req->hook.timeout_ms = 10000;
+    fd = vfsec_ctl_connect(fx->control, deadline);
+    g_assert_cmpint(fd, >=, 0);
+    client = vfsec_ctl_client_new(fd, fx->control);
+    reply = vfsec_ctl_client_call(client, req, deadline, &error);
+    g_assert_no_error(error);
+    *message = g_strdup(reply->ok ? "" : reply->error.message);
+    g_test_message("hook %s of %s: %s", vfsec_hook_op_to_string(op), name, *message);
+    return reply->ok;
+}
+
+/* The hook front forwards XML it cannot rule out unparsed: vfsecd parses
+ * it, refuses a gating op's unusable XML in the hook's words, lets a stop
+ * go on by name, and passes a domain without a candidate device. */
+static void
+test_hook_xml(void)
+{
+    static const char malformed[] = "<domain type='test'><name>vm-m</name><devices>"
+                                    "<hostdev mode='subsystem' type='pci'></devices></domain>";
+    static const char no_candidate[] = "<domain type='test'><name>vm-d</name><description>"
+                                       "hostdev and direct, in words only</description>"
+                                       "<devices/></domain>";
+    static const char other_port[] =
+        "<hookData><network><name>pool-a</name></network><networkport>"
+        "<uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid><owner><name>vm-a</name>"
+        "<uuid>" UUID_A "</uuid></owner><mac address='52:54:00:7b:35:93'/>"
+        "<plug type='hostdev-pci'><address domain='0x0000' bus='0x3b' slot='0x02' "
+        "function='0x2'/></plug></networkport></hookData>";
+    static const char bridge_port[] =
+        "<hookData><network><name>br</name><description>direct</description></network>"
+        "<networkport><uuid>0b6c3f1e-3a0e-4a55-9d43-0f4b2b5d1c11</uuid><owner><name>vm-b"
+        "</name><uuid>" UUID_B "</uuid></owner><mac address='52:54:00:aa:bb:cc'/>"
+        "<plug type='network' bridge='virbr0'/>"
+        "</networkport></hookData>";
+    DaemonFixture *fx = daemon_start(NULL);
+    g_autofree char *xml_a = daemon_domain_xml(fx, "vm-a", UUID_A, 1, MAC_A);
+    g_autofree char *msg = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(JsonObject) row = NULL;
+
+    g_assert_false(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_QEMU, VFSEC_HOOK_OP_QEMU_PREPARE, "vm-m",
+                                    malformed, &msg));
+    g_assert_true(g_str_has_prefix(msg, "vfsec: domain vm-m: "));
+    g_assert_true(g_str_has_suffix(msg, "; refusing to start vm-m"));
+    g_clear_pointer(&msg, g_free);
+    /* The same through the hook: vfsecd's line is what virsh shows. */
+    g_assert_cmpint(daemon_hook(fx, "qemu", "vm-m", "prepare", "begin", malformed, &err), ==, 1);
+    g_assert_true(g_str_has_prefix(err, "vfsec: domain vm-m: "));
+    g_assert_true(g_str_has_suffix(err, "; refusing to start vm-m\n"));
+    g_clear_pointer(&err, g_free);
+
+    g_assert_false(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_QEMU, VFSEC_HOOK_OP_QEMU_START, "vm-z",
+                                    xml_a, &msg));
+    g_assert_cmpstr(msg, ==, "vfsec: domain vm-z: the XML on stdin describes domain vm-a; "
+                    "refusing to start vm-z");
+    g_clear_pointer(&msg, g_free);
+    /* Nothing was claimed for the XML's domain. */
+    row = vfsecd_vf_row(fx, 1);
+    g_assert_null(json_object_get_string_member_with_default(row, "owner", NULL));
+    g_clear_pointer(&row, json_object_unref);
+
+    /* Stops go on whatever the XML: vfsecd knows what the name owns. */
+    g_assert_true(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_QEMU, VFSEC_HOOK_OP_QEMU_STOPPED, "vm-z",
+                                   xml_a, &msg));
+    g_clear_pointer(&msg, g_free);
+    g_assert_true(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_QEMU, VFSEC_HOOK_OP_QEMU_RELEASE, "vm-m",
+                                   malformed, &msg));
+    g_clear_pointer(&msg, g_free);
+
+    /* The words alone are no device. */
+    g_assert_true(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_QEMU, VFSEC_HOOK_OP_QEMU_STARTED, "vm-d",
+                                   no_candidate, &msg));
+    g_clear_pointer(&msg, g_free);
+    g_assert_cmpint(daemon_hook(fx, "qemu", "vm-d", "prepare", "begin", no_candidate, &err), ==,
+                    0);
+    g_assert_cmpstr(err, ==, "");
+    g_clear_pointer(&err, g_free);
+    g_assert_true(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_NETWORK,
+                                   VFSEC_HOOK_OP_NETWORK_PORT_CREATED, "br", bridge_port, &msg));
+    g_clear_pointer(&msg, g_free);
+
+    g_assert_false(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_NETWORK,
+                                    VFSEC_HOOK_OP_NETWORK_PORT_CREATED, "pool-b", other_port,
+                                    &msg));
+    g_assert_cmpstr(msg, ==, "vfsec: network pool-b: the XML on stdin describes network pool-a; "
+                    "refusing the new port on network pool-b");
+    g_clear_pointer(&msg, g_free);
+    g_assert_true(vfsecd_hook_call(fx, VFSEC_HOOK_KIND_NETWORK,
+                                   VFSEC_HOOK_OP_NETWORK_PORT_DELETED, "pool-b", other_port, &msg));
+    daemon_stop(fx);
+}
+
 /* 5: a peer that is neither root nor in the control group is refused by the
  * credential check even when the file mode would let it in. */
 /* In a child running as @pw: one @op call; its exit status says how it
@@ -678,6 +789,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     daemon_require();
     g_test_add_func("/vfsecd/hook-path", test_hook_path);
+    g_test_add_func("/vfsecd/hook-xml", test_hook_xml);
     g_test_add_func("/vfsecd/unprivileged-peer", test_unprivileged_peer);
     g_test_add_func("/vfsecd/unprivileged-peer/group-member", test_group_member);
     g_test_add_func("/vfsecd/vfsecctl", test_vfsecctl);
