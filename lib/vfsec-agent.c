@@ -55,6 +55,7 @@
 
 #include "vfsec-error.h"
 #include "vfsec-esp.h"
+#include "vfsec-sakeytab.h"
 
 #define get16 vfsec_wire_get16
 #define get32 vfsec_wire_get32
@@ -73,7 +74,8 @@
 
 typedef struct {
     guint32 index;
-    VfsecWireSaKey key;    /* canonical; the hash table's key */
+    VfsecWireSaKey key;    /* canonical */
+    guint hash;            /* vfsec_wire_sa_key_hash(&key), for the key table */
     VfsecWireDir dir;
     VfsecWireAlg alg;
     guint32 replay_window;
@@ -93,7 +95,7 @@ struct _VfsecAgent {
      * GQueue, because a 10k-SA reclaim would allocate 10k list nodes. */
     GArray *free_slots;
     guint free_head;
-    GHashTable *by_key;     /* &AgentSa.key -> AgentSa* */
+    VfsecSaKeyTab *keys;    /* key -> index of every SA in slots */
     GArray *macs;           /* VfsecWireMacEntry, canonical */
     guint32 generation;
     VfsecAgentTimes times;
@@ -136,6 +138,15 @@ agent_sa_free(AgentSa *sa)
     g_free(sa);
 }
 
+static const VfsecWireSaKey *
+sad_key_at(guint32 index, gpointer data)
+{
+    VfsecAgent *agent = data;
+    const AgentSa *sa = index < agent->slots->len ? g_ptr_array_index(agent->slots, index) : NULL;
+
+    return sa ? &sa->key : NULL;
+}
+
 VfsecAgent *
 vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
 {
@@ -157,7 +168,7 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
         agent->cfg.mac_capacity = VFSEC_AGENT_MAC_CAPACITY_DEFAULT;
     agent->slots = g_ptr_array_new();
     agent->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
-    agent->by_key = g_hash_table_new(vfsec_wire_sa_key_hash, vfsec_wire_sa_key_equal);
+    agent->keys = vfsec_sa_keytab_new(sad_key_at, agent);
     agent->macs = g_array_new(FALSE, TRUE, sizeof(VfsecWireMacEntry));
     return agent;
 }
@@ -185,7 +196,7 @@ free_slot_pop(VfsecAgent *agent)
 static void
 sad_remove(VfsecAgent *agent, AgentSa *sa)
 {
-    g_hash_table_remove(agent->by_key, &sa->key);
+    vfsec_sa_keytab_remove(agent->keys, sa->hash, sa->index);
     g_ptr_array_index(agent->slots, sa->index) = NULL;
     g_array_append_val(agent->free_slots, sa->index);
     agent_sa_free(sa);
@@ -215,7 +226,7 @@ vfsec_agent_free(VfsecAgent *agent)
     sad_remove_all(agent);
     g_ptr_array_unref(agent->slots);
     g_array_unref(agent->free_slots);
-    g_hash_table_unref(agent->by_key);
+    vfsec_sa_keytab_free(agent->keys);
     g_array_unref(agent->macs);
     if (agent->tap_destroy)
         agent->tap_destroy(agent->tap_data);
@@ -225,8 +236,12 @@ vfsec_agent_free(VfsecAgent *agent)
 static AgentSa *
 sad_lookup(const VfsecAgent *agent, VfsecWireSaKey *key)
 {
+    guint32 index;
+
     vfsec_wire_sa_key_normalize(key);
-    return g_hash_table_lookup(agent->by_key, key);
+    if (!vfsec_sa_keytab_lookup(agent->keys, key, vfsec_wire_sa_key_hash(key), &index))
+        return NULL;
+    return g_ptr_array_index(agent->slots, index);
 }
 
 static VfsecWireStatus
@@ -240,7 +255,7 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
         *value = old->index;
         return VFSEC_WIRE_STATUS_DUPLICATE_KEY;
     }
-    if (g_hash_table_size(agent->by_key) >= agent->cfg.sad_capacity)
+    if (vfsec_sa_keytab_size(agent->keys) >= agent->cfg.sad_capacity)
         return VFSEC_WIRE_STATUS_SAD_FULL;
     /* What vfsec_esp_sa_new() will refuse (the codec checked the rest). */
     if ((req->key_len != 16 && req->key_len != 32) ||
@@ -264,7 +279,8 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
         sa->index = free_slot_pop(agent);
         g_ptr_array_index(agent->slots, sa->index) = sa;
     }
-    g_hash_table_insert(agent->by_key, &sa->key, sa);
+    sa->hash = vfsec_wire_sa_key_hash(&sa->key);
+    vfsec_sa_keytab_insert(agent->keys, sa->hash, sa->index);
     *value = sa->index;
     return VFSEC_WIRE_STATUS_OK;
 }
@@ -425,7 +441,7 @@ void
 vfsec_agent_query(const VfsecAgent *agent, VfsecWireQueryInfo *info)
 {
     info->capacity = agent->cfg.sad_capacity;
-    info->sa_count = g_hash_table_size(agent->by_key);
+    info->sa_count = vfsec_sa_keytab_size(agent->keys);
     info->mac_count = agent->macs->len;
     info->generation = agent->generation;
 }
@@ -509,12 +525,12 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
     /* Asked once per frame: the answer reads the environment, and a frame
      * holds up to 124 ops. */
     log = !g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
-    sas_before = g_hash_table_size(agent->by_key);
+    sas_before = vfsec_sa_keytab_size(agent->keys);
     for (guint i = 0; i < req->ops->len; i++)
         op_execute(agent, &g_array_index(req->ops, VfsecWireOp, i),
                    &g_array_index(reply->ops, VfsecWireOp, i), log);
     /* Once per frame, not per op: 124 clock reads would show in a reclaim. */
-    if (g_hash_table_size(agent->by_key) < sas_before)
+    if (vfsec_sa_keytab_size(agent->keys) < sas_before)
         agent->times.sa_removed_us = g_get_monotonic_time();
     n = vfsec_wire_config_encode(&agent->cfg.tags, reply, buf, sizeof(buf), &error);
     if (n < 0) {
@@ -1053,7 +1069,7 @@ vfsec_agent_sad_dump(const VfsecAgent *agent)
 guint
 vfsec_agent_sa_count(const VfsecAgent *agent)
 {
-    return g_hash_table_size(agent->by_key);
+    return vfsec_sa_keytab_size(agent->keys);
 }
 
 const VfsecAgentTimes *

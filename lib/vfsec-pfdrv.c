@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vfsec-error.h"
+#include "vfsec-sakeytab.h"
 
 /*
  * Theory of operation
@@ -57,8 +58,8 @@
  * sa_index, grown on demand up to the agent's capacity (from the last QUERY
  * answered, else VFSEC_PFDRV_MAX_SAS); an ADD_SA answered with an index
  * beyond that fails as a protocol error instead of growing the array. A key
- * table (open addressing, linear probing, the key's hash kept in the record)
- * finds a record by key; removing one rehashes nothing and compares no key.
+ * table (vfsec-sakeytab.h) finds a record by key; removing one rehashes
+ * nothing and compares no key.
  * Each domain keeps its count and bounds on its indexes, so a domain's SAs
  * in index order are a scan of [lo, hi] and a reclaim scans it once, in
  * cursor order. Removal is O(1): no tree, no per-SA allocation or free.
@@ -178,8 +179,7 @@ struct _VfsecPfdrv {
     GMainContext *context;
     guint32 next_seq;
     GArray *slots;        /* Slot, indexed by sa_index (see "The database") */
-    guint32 *keytab;      /* key table: sa_index + 1 per bucket, 0 empty */
-    guint keytab_size;    /* buckets, a power of two, at least twice n_sas */
+    VfsecSaKeyTab *keys;  /* key -> sa_index of every used slot */
     guint n_sas;
     guint32 capacity;     /* the agent's SAD capacity: no index at or above it */
     GHashTable *domains;  /* domain -> Domain*, kept once made (Ops point to them) */
@@ -363,98 +363,34 @@ db_domain(VfsecPfdrv *pfdrv, guint domain, gboolean create)
     return dom;
 }
 
-/* The bucket holding @sa_index (its key hashed to @hash). */
-static guint
-keytab_find_index(VfsecPfdrv *pfdrv, guint hash, guint32 sa_index)
+static const VfsecWireSaKey *
+db_key_at(guint32 sa_index, gpointer data)
 {
-    guint mask = pfdrv->keytab_size - 1;
-    guint b = hash & mask;
+    VfsecPfdrv *pfdrv = data;
+    const Slot *slot = db_slot(pfdrv, sa_index);
 
-    while (pfdrv->keytab[b] != sa_index + 1)
-        b = (b + 1) & mask;
-    return b;
-}
-
-static void
-keytab_put(VfsecPfdrv *pfdrv, guint hash, guint32 sa_index)
-{
-    guint mask = pfdrv->keytab_size - 1;
-    guint b = hash & mask;
-
-    while (pfdrv->keytab[b])
-        b = (b + 1) & mask;
-    pfdrv->keytab[b] = sa_index + 1;
-}
-
-/* Room for one more key at a load of at most one half. */
-static void
-keytab_reserve(VfsecPfdrv *pfdrv)
-{
-    g_autofree guint32 *old = NULL;
-    guint old_size = pfdrv->keytab_size;
-
-    if ((pfdrv->n_sas + 1) * 2 <= pfdrv->keytab_size)
-        return;
-    old = g_steal_pointer(&pfdrv->keytab);
-    pfdrv->keytab_size = MAX(old_size * 2, 64u);
-    pfdrv->keytab = g_new0(guint32, pfdrv->keytab_size);
-    for (guint i = 0; i < old_size; i++) {
-        if (old[i])
-            keytab_put(pfdrv, g_array_index(pfdrv->slots, Slot, old[i] - 1).hash, old[i] - 1);
-    }
-}
-
-/* Empties bucket @b and moves later entries of its run back so that every
- * probe sequence stays unbroken (deletion without tombstones). */
-static void
-keytab_delete(VfsecPfdrv *pfdrv, guint b)
-{
-    guint mask = pfdrv->keytab_size - 1;
-    guint next = (b + 1) & mask;
-
-    pfdrv->keytab[b] = 0;
-    while (pfdrv->keytab[next]) {
-        guint32 entry = pfdrv->keytab[next];
-        guint home = g_array_index(pfdrv->slots, Slot, entry - 1).hash & mask;
-
-        /* The entry may fill the hole unless its home lies cyclically in
-         * (b, next]: then it is already as close to home as it can be. */
-        if (((next - home) & mask) >= ((next - b) & mask)) {
-            pfdrv->keytab[b] = entry;
-            pfdrv->keytab[next] = 0;
-            b = next;
-        }
-        next = (next + 1) & mask;
-    }
+    return slot && slot->used ? &slot->sa.key : NULL;
 }
 
 /* The record holding @key (canonical), or NULL. */
 static Slot *
 db_find_key(VfsecPfdrv *pfdrv, const VfsecWireSaKey *key)
 {
-    guint hash;
-    guint mask;
+    guint32 sa_index;
 
-    if (pfdrv->n_sas == 0)
+    if (pfdrv->n_sas == 0 ||
+        !vfsec_sa_keytab_lookup(pfdrv->keys, key, vfsec_wire_sa_key_hash(key), &sa_index))
         return NULL;
-    hash = vfsec_wire_sa_key_hash(key);
-    mask = pfdrv->keytab_size - 1;
-    for (guint b = hash & mask; pfdrv->keytab[b]; b = (b + 1) & mask) {
-        Slot *slot = &g_array_index(pfdrv->slots, Slot, pfdrv->keytab[b] - 1);
-
-        if (slot->hash == hash && vfsec_wire_sa_key_equal(&slot->sa.key, key))
-            return slot;
-    }
-    return NULL;
+    return db_slot(pfdrv, sa_index);
 }
 
-/* Forgets the SA in @slot. */
+/* Forgets the SA in @slot; @dom is its domain's share, or NULL. */
 static void
-db_remove(VfsecPfdrv *pfdrv, Slot *slot)
+db_remove(VfsecPfdrv *pfdrv, Slot *slot, Domain *dom)
 {
-    Domain *dom = db_domain(pfdrv, slot->sa.domain, FALSE);
-
-    keytab_delete(pfdrv, keytab_find_index(pfdrv, slot->hash, slot->sa.sa_index));
+    if (!dom)
+        dom = db_domain(pfdrv, slot->sa.domain, FALSE);
+    vfsec_sa_keytab_remove(pfdrv->keys, slot->hash, slot->sa.sa_index);
     pfdrv->n_sas--;
     slot->used = FALSE;
     if (--dom->count == 0) {
@@ -472,8 +408,7 @@ db_clear(VfsecPfdrv *pfdrv)
     /* Slots stay (unused), so generations keep counting up. */
     for (guint i = 0; i < pfdrv->slots->len; i++)
         g_array_index(pfdrv->slots, Slot, i).used = FALSE;
-    if (pfdrv->keytab)
-        memset(pfdrv->keytab, 0, pfdrv->keytab_size * sizeof(*pfdrv->keytab));
+    vfsec_sa_keytab_clear(pfdrv->keys);
     pfdrv->n_sas = 0;
     g_hash_table_iter_init(&iter, pfdrv->domains);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&dom)) {
@@ -513,13 +448,12 @@ db_record(VfsecPfdrv *pfdrv, guint domain, const VfsecWireSaKey *key, VfsecWireD
     slot = &g_array_index(pfdrv->slots, Slot, sa_index);
     if (slot->used) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-        db_remove(pfdrv, slot);
+        db_remove(pfdrv, slot, NULL);
     }
     if ((slot = db_find_key(pfdrv, key))) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-        db_remove(pfdrv, slot);
+        db_remove(pfdrv, slot, NULL);
     }
-    keytab_reserve(pfdrv);
     slot = &g_array_index(pfdrv->slots, Slot, sa_index);
     slot->sa.domain = domain;
     slot->sa.sa_index = sa_index;
@@ -528,7 +462,7 @@ db_record(VfsecPfdrv *pfdrv, guint domain, const VfsecWireSaKey *key, VfsecWireD
     slot->hash = vfsec_wire_sa_key_hash(key);
     slot->gen++;
     slot->used = TRUE;
-    keytab_put(pfdrv, slot->hash, sa_index);
+    vfsec_sa_keytab_insert(pfdrv->keys, slot->hash, sa_index);
     pfdrv->n_sas++;
     dom = db_domain(pfdrv, domain, TRUE);
     dom->count++;
@@ -799,32 +733,40 @@ static gboolean
 reclaim_request(Op *op, Request **out, GError **error)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
-    Slot *slot = db_domain_next(pfdrv, op->domain, op->has_cursor ? op->cursor + 1 : 0);
+    Domain *dom = db_domain(pfdrv, op->domain, FALSE);
     Target targets[VFSEC_WIRE_REMOVE_SA_PER_FRAME];
+    guint max = MIN(op->per_frame, G_N_ELEMENTS(targets));
     guint n = 0;
-    guint32 seq;
+    guint32 seq = 0;
+    guint32 end;
 
-    if (!slot)
+    if (!dom || dom->count == 0)
         return TRUE;
-    seq = op_frame_start(op);
-    for (; slot && n < MIN(op->per_frame, G_N_ELEMENTS(targets));
-         slot = db_domain_next(pfdrv, op->domain, slot->sa.sa_index + 1)) {
-        VfsecWireAppend res = vfsec_wire_builder_append_remove_sa(op->builder, slot->sa.sa_index,
-                                                                  slot->sa.key.spi, error);
+    /* The domain's SAs in index order: a scan of its [lo, hi] from the cursor. */
+    end = MIN(dom->hi, pfdrv->slots->len - 1);
+    for (guint32 i = MAX(op->has_cursor ? op->cursor + 1 : 0, dom->lo); i <= end && n < max; i++) {
+        const Slot *slot = &g_array_index(pfdrv->slots, Slot, i);
+        VfsecWireAppend res;
 
+        if (!slot->used || slot->sa.domain != op->domain)
+            continue;
+        if (n == 0)
+            seq = op_frame_start(op);
+        res = vfsec_wire_builder_append_remove_sa(op->builder, i, slot->sa.key.spi, error);
         if (res == VFSEC_WIRE_APPEND_FULL && n > 0)
             break;
         if (res == VFSEC_WIRE_APPEND_FULL)
             g_propagate_error(error, too_large_error(pfdrv, VFSEC_WIRE_OP_REMOVE_SA));
         if (res != VFSEC_WIRE_APPEND_OK)
             return FALSE;
-        targets[n].sa_index = slot->sa.sa_index;
+        targets[n].sa_index = i;
         targets[n].gen = slot->gen;
         n++;
-        op->cursor = slot->sa.sa_index;
+        op->cursor = i;
         op->has_cursor = TRUE;
     }
-    *out = request_new(op, seq, VFSEC_WIRE_OP_REMOVE_SA, n, g_memdup2(targets, n * sizeof(Target)));
+    if (n > 0)
+        *out = request_new(op, seq, VFSEC_WIRE_OP_REMOVE_SA, n, g_memdup2(targets, n * sizeof(Target)));
     return TRUE;
 }
 
@@ -1146,6 +1088,8 @@ static void
 apply_removals(Op *op, const Request *req, const VfsecWireReply *reply)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
+    /* Every target is an SA of the op's domain (its generation says so). */
+    Domain *dom = db_domain(pfdrv, op->domain, FALSE);
 
     for (guint j = 0; j < req->n_items; j++) {
         const VfsecWireReplyOp *rop = &reply->ops[j];
@@ -1155,7 +1099,7 @@ apply_removals(Op *op, const Request *req, const VfsecWireReply *reply)
             if (rop->status == VFSEC_WIRE_STATUS_NO_SUCH_SA && req->tries == 1)
                 pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
             if ((slot = db_target(pfdrv, &req->targets[j])))
-                db_remove(pfdrv, slot);
+                db_remove(pfdrv, slot, dom);
             op->reclaim.removed++;
         } else {
             op->reclaim.failed++;
@@ -1796,6 +1740,7 @@ vfsec_pfdrv_new(const VfsecPfdrvConfig *config, VfsecPfdrvSendFunc send,
     pfdrv->context = g_main_context_ref_thread_default();
     pfdrv->next_seq = 1;
     pfdrv->slots = g_array_new(FALSE, TRUE, sizeof(Slot));
+    pfdrv->keys = vfsec_sa_keytab_new(db_key_at, pfdrv);
     pfdrv->domains = g_hash_table_new_full(NULL, NULL, NULL, g_free);
     pfdrv->pending = g_hash_table_new(NULL, NULL);
     pfdrv->faults = g_hash_table_new_full(NULL, NULL, NULL, g_free);
@@ -1832,7 +1777,7 @@ vfsec_pfdrv_free(VfsecPfdrv *pfdrv)
     g_queue_clear_full(&pfdrv->inbox, (GDestroyNotify)g_bytes_unref);
     g_hash_table_destroy(pfdrv->domains);
     g_array_unref(pfdrv->slots);
-    g_free(pfdrv->keytab);
+    vfsec_sa_keytab_free(pfdrv->keys);
     g_hash_table_destroy(pfdrv->pending);
     g_hash_table_destroy(pfdrv->faults);
     g_hash_table_destroy(pfdrv->gates);
