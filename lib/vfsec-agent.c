@@ -449,30 +449,30 @@ vfsec_agent_query(const VfsecAgent *agent, VfsecWireQueryInfo *info)
 /* Executes request op @req and fills reply op @rep (prefilled with the
  * status decoding gave the request op); logs it when @log. */
 static void
-op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep, gboolean log)
+op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireReplyOp *rep, gboolean log)
 {
     g_autofree char *what = NULL;
 
     if (req->status == VFSEC_WIRE_STATUS_OK) {
         switch ((VfsecWireOpcode)req->opcode) {
         case VFSEC_WIRE_OP_ADD_SA:
-            rep->status = sad_add(agent, &req->add_sa, &rep->value);
+            rep->status = (guint8)sad_add(agent, &req->add_sa, &rep->value);
             break;
         case VFSEC_WIRE_OP_REMOVE_SA:
-            rep->status = sad_remove_op(agent, &req->remove_sa);
+            rep->status = (guint8)sad_remove_op(agent, &req->remove_sa);
             break;
         case VFSEC_WIRE_OP_REMOVE_ALL_SA:
             rep->value = sad_remove_all(agent);
             rep->status = VFSEC_WIRE_STATUS_OK;
             break;
         case VFSEC_WIRE_OP_MAC_ADD:
-            rep->status = mac_add(agent, &req->mac, &rep->value);
+            rep->status = (guint8)mac_add(agent, &req->mac, &rep->value);
             break;
         case VFSEC_WIRE_OP_MAC_REMOVE:
-            rep->status = mac_remove(agent, &req->mac, &rep->value);
+            rep->status = (guint8)mac_remove(agent, &req->mac, &rep->value);
             break;
         case VFSEC_WIRE_OP_MAC_REPLACE:
-            rep->status = mac_replace(agent, req->generation, req->mac_entries, &rep->value);
+            rep->status = (guint8)mac_replace(agent, req->generation, req->mac_entries, &rep->value);
             break;
         case VFSEC_WIRE_OP_QUERY:
             vfsec_agent_query(agent, &rep->query);
@@ -502,9 +502,10 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(VfsecWireConfig) req = NULL;
-    g_autoptr(VfsecWireConfig) reply = NULL;
-    guint8 buf[VFSEC_WIRE_FRAME_MAX];
-    gssize n;
+    g_autoptr(VfsecWireBuilder) reply = NULL;
+    VfsecWireL2 l2;
+    const guint8 *buf;
+    gsize n = 0;
     gboolean log;
     guint sas_before;
 
@@ -520,26 +521,34 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
         g_debug("agent: configuration reply seq %u from the host dropped", req->seq);
         return;
     }
-    reply = vfsec_wire_config_new_reply(req);
-    reply->l2.src = agent->cfg.mac;
+    /* The reply is written op by op as the ops execute: no reply VfsecWireOp
+     * array (a reclaim frame has 124 ops). */
+    l2.dst = req->l2.src;
+    l2.src = agent->cfg.mac;
+    l2.tpid = req->l2.tpid;
+    l2.pcp = req->l2.pcp;
+    reply = vfsec_wire_builder_new(&agent->cfg.tags, &l2, VFSEC_WIRE_KIND_REPLY, req->seq);
     /* Asked once per frame: the answer reads the environment, and a frame
      * holds up to 124 ops. */
     log = !g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
     sas_before = vfsec_sa_keytab_size(agent->keys);
-    for (guint i = 0; i < req->ops->len; i++)
-        op_execute(agent, &g_array_index(req->ops, VfsecWireOp, i),
-                   &g_array_index(reply->ops, VfsecWireOp, i), log);
+    for (guint i = 0; i < req->ops->len; i++) {
+        const VfsecWireOp *op = &g_array_index(req->ops, VfsecWireOp, i);
+        VfsecWireReplyOp rep = { .opcode = op->opcode, .status = (guint8)op->status };
+
+        op_execute(agent, op, &rep, log);
+        /* The decoder refuses requests whose reply would not fit one frame. */
+        if (vfsec_wire_builder_append_reply(reply, &rep) != VFSEC_WIRE_APPEND_OK) {
+            agent->counters.cfg_rejected++;
+            g_warning("agent: reply to seq %u does not fit one frame at op #%u", req->seq, i);
+            return;
+        }
+    }
     /* Once per frame, not per op: 124 clock reads would show in a reclaim. */
     if (vfsec_sa_keytab_size(agent->keys) < sas_before)
         agent->times.sa_removed_us = g_get_monotonic_time();
-    n = vfsec_wire_config_encode(&agent->cfg.tags, reply, buf, sizeof(buf), &error);
-    if (n < 0) {
-        /* The decoder refuses requests whose reply would not fit one frame. */
-        agent->counters.cfg_rejected++;
-        g_warning("agent: reply to seq %u not encodable: %s", req->seq, error->message);
-        return;
-    }
-    vfsec_frame_list_push(out, VFSEC_EGRESS_SWITCH, src_fn, VFSEC_FRAME_REPLY, buf, (gsize)n);
+    buf = vfsec_wire_builder_finish(reply, &n);
+    vfsec_frame_list_push(out, VFSEC_EGRESS_SWITCH, src_fn, VFSEC_FRAME_REPLY, buf, n);
 }
 
 /* ---- Packets ---- */

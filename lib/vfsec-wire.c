@@ -993,27 +993,39 @@ reply_op_size(guint8 opcode)
            (opcode == VFSEC_WIRE_OP_QUERY ? VFSEC_WIRE_QUERY_REPLY_LEN : VFSEC_WIRE_REPLY_LEN);
 }
 
+/* Writes a reply op (header and body, reply_op_size() bytes) at @p. */
+static void
+reply_op_write(guint8 *p, guint8 opcode, guint8 status, guint32 value, const VfsecWireQueryInfo *query)
+{
+    guint8 *b = p + VFSEC_WIRE_OP_HLEN;
+
+    p[0] = opcode;
+    p[1] = status;
+    if (opcode == VFSEC_WIRE_OP_QUERY) {
+        put16(p + 2, VFSEC_WIRE_QUERY_REPLY_LEN);
+        put32(b, query->capacity);
+        put32(b + 4, query->sa_count);
+        put32(b + 8, query->mac_count);
+        put32(b + 12, query->generation);
+    } else {
+        put16(p + 2, VFSEC_WIRE_REPLY_LEN);
+        put32(b, value);
+    }
+}
+
 /* Writes op header and body (body_size() bytes) at @p. */
 static void
 op_write(guint8 *p, const VfsecWireOp *op, VfsecWireKind kind, gsize blen)
 {
     guint8 *b = p + VFSEC_WIRE_OP_HLEN;
 
+    if (kind == VFSEC_WIRE_KIND_REPLY) {
+        reply_op_write(p, op->opcode, (guint8)op->status, op->value, &op->query);
+        return;
+    }
     memset(p, 0, VFSEC_WIRE_OP_HLEN + blen);
     p[0] = op->opcode;
     put16(p + 2, (guint16)blen);
-    if (kind == VFSEC_WIRE_KIND_REPLY) {
-        p[1] = (guint8)op->status;
-        if (op->opcode == VFSEC_WIRE_OP_QUERY) {
-            put32(b, op->query.capacity);
-            put32(b + 4, op->query.sa_count);
-            put32(b + 8, op->query.mac_count);
-            put32(b + 12, op->query.generation);
-        } else {
-            put32(b, op->value);
-        }
-        return;
-    }
     switch ((VfsecWireOpcode)op->opcode) {
     case VFSEC_WIRE_OP_ADD_SA:
         add_sa_write(b, &op->add_sa);
@@ -1467,6 +1479,21 @@ vfsec_wire_builder_append_remove_sa(VfsecWireBuilder *b, guint32 sa_index, guint
     put32(p + VFSEC_WIRE_OP_HLEN + 4, spi);
     b->len += need;
     b->reply_len += rneed;
+    b->count++;
+    return VFSEC_WIRE_APPEND_OK;
+}
+
+VfsecWireAppend
+vfsec_wire_builder_append_reply(VfsecWireBuilder *b, const VfsecWireReplyOp *op)
+{
+    gsize need = reply_op_size(op->opcode);
+
+    g_return_val_if_fail(b->kind == VFSEC_WIRE_KIND_REPLY, VFSEC_WIRE_APPEND_INVALID);
+
+    if (b->count == G_MAXUINT16 || b->len + need > VFSEC_WIRE_FRAME_MAX)
+        return VFSEC_WIRE_APPEND_FULL;
+    reply_op_write(b->buf + b->len, op->opcode, op->status, op->value, &op->query);
+    b->len += need;
     b->count++;
     return VFSEC_WIRE_APPEND_OK;
 }

@@ -457,6 +457,9 @@ VfsecWireAppend vfsec_wire_builder_append(VfsecWireBuilder *builder, const Vfsec
  * SPI 0 is INVALID, as the decoder refuses it. */
 VfsecWireAppend vfsec_wire_builder_append_remove_sa(VfsecWireBuilder *builder, guint32 sa_index,
                                                     guint32 spi, GError **error);
+/* vfsec_wire_builder_append() of a reply op, without a VfsecWireOp: what an
+ * agent answers, op by op. Reply builders only. */
+VfsecWireAppend vfsec_wire_builder_append_reply(VfsecWireBuilder *builder, const VfsecWireReplyOp *op);
 guint vfsec_wire_builder_count(const VfsecWireBuilder *builder);
 /* Completes the frame (op_count, zero padding to 60 bytes) and returns it; the
  * bytes belong to the builder and stay valid until reset or free. */
