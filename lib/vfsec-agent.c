@@ -96,6 +96,9 @@ struct _VfsecAgent {
     GArray *free_slots;
     guint free_head;
     VfsecSaKeyTab *keys;    /* key -> index of every SA in slots */
+    GPtrArray *spare;       /* AgentSa* wiped and free for reuse: a reclaim of
+                             * thousands of SAs frees no memory, the next adds
+                             * allocate none */
     GArray *macs;           /* VfsecWireMacEntry, canonical */
     guint32 generation;
     VfsecAgentTimes times;
@@ -130,12 +133,22 @@ vfsec_agent_config_init(VfsecAgentConfig *cfg)
     cfg->mac = agent_mac;
 }
 
+/* Wipes @sa (key material included) and keeps it for the next sad_add(). */
 static void
-agent_sa_free(AgentSa *sa)
+agent_sa_release(VfsecAgent *agent, AgentSa *sa)
 {
     vfsec_esp_sa_free(sa->esp);
     explicit_bzero(sa, sizeof(*sa));
-    g_free(sa);
+    g_ptr_array_add(agent->spare, sa);
+}
+
+/* A zeroed AgentSa, from the spares if there is one. */
+static AgentSa *
+agent_sa_get(VfsecAgent *agent)
+{
+    if (agent->spare->len == 0)
+        return g_new0(AgentSa, 1);
+    return g_ptr_array_steal_index_fast(agent->spare, agent->spare->len - 1);
 }
 
 static const VfsecWireSaKey *
@@ -169,6 +182,7 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
     agent->slots = g_ptr_array_new();
     agent->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
     agent->keys = vfsec_sa_keytab_new(sad_key_at, agent);
+    agent->spare = g_ptr_array_new_with_free_func(g_free);
     agent->macs = g_array_new(FALSE, TRUE, sizeof(VfsecWireMacEntry));
     return agent;
 }
@@ -199,7 +213,7 @@ sad_remove(VfsecAgent *agent, AgentSa *sa)
     vfsec_sa_keytab_remove(agent->keys, sa->hash, sa->index);
     g_ptr_array_index(agent->slots, sa->index) = NULL;
     g_array_append_val(agent->free_slots, sa->index);
-    agent_sa_free(sa);
+    agent_sa_release(agent, sa);
 }
 
 static guint
@@ -227,6 +241,7 @@ vfsec_agent_free(VfsecAgent *agent)
     g_ptr_array_unref(agent->slots);
     g_array_unref(agent->free_slots);
     vfsec_sa_keytab_free(agent->keys);
+    g_ptr_array_unref(agent->spare);
     g_array_unref(agent->macs);
     if (agent->tap_destroy)
         agent->tap_destroy(agent->tap_data);
@@ -264,7 +279,7 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
                 key.spi, req->key_len, req->replay_window);
         return VFSEC_WIRE_STATUS_UNSUPPORTED_ALG;
     }
-    sa = g_new0(AgentSa, 1);
+    sa = agent_sa_get(agent);
     sa->key = key;
     sa->dir = req->dir;
     sa->alg = req->alg;
