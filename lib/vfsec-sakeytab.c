@@ -128,7 +128,8 @@ vfsec_sa_keytab_remove(VfsecSaKeyTab *tab, guint hash, guint32 index)
 
     if (tab->count == 0)
         return FALSE;
-    for (b = hash & mask; tab->buckets[b].slot != index + 1; b = (b + 1) & mask) {
+    for (b = hash & mask; tab->buckets[b].slot != index + 1 || tab->buckets[b].hash != hash;
+         b = (b + 1) & mask) {
         if (!tab->buckets[b].slot)
             return FALSE;
     }
