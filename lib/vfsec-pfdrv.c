@@ -1091,6 +1091,14 @@ apply_removals(Op *op, const Request *req, const VfsecWireReply *reply)
     /* Every target is an SA of the op's domain (its generation says so). */
     Domain *dom = db_domain(pfdrv, op->domain, FALSE);
 
+    /* The key-table buckets of a frame's SAs are scattered: load them all
+     * at once rather than one miss per removal. */
+    for (guint j = 0; j < req->n_items; j++) {
+        const Slot *slot = db_target(pfdrv, &req->targets[j]);
+
+        if (slot)
+            vfsec_sa_keytab_prefetch(pfdrv->keys, slot->hash);
+    }
     for (guint j = 0; j < req->n_items; j++) {
         const VfsecWireReplyOp *rop = &reply->ops[j];
         Slot *slot;

@@ -151,6 +151,13 @@ vfsec_sa_keytab_remove(VfsecSaKeyTab *tab, guint hash, guint32 index)
 }
 
 void
+vfsec_sa_keytab_prefetch(const VfsecSaKeyTab *tab, guint hash)
+{
+    if (tab->size)
+        __builtin_prefetch(&tab->buckets[hash & (tab->size - 1)], 1);
+}
+
+void
 vfsec_sa_keytab_clear(VfsecSaKeyTab *tab)
 {
     if (tab->buckets)
