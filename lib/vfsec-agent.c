@@ -522,9 +522,15 @@ sad_prefetch(VfsecAgent *agent, const GArray *ops)
     for (guint i = 0; i < ops->len; i++) {
         const VfsecWireOp *op = &g_array_index(ops, VfsecWireOp, i);
 
-        if (op->opcode == VFSEC_WIRE_OP_REMOVE_SA && !op->remove_sa.by_key &&
-            op->remove_sa.sa_index < agent->slots->len)
-            __builtin_prefetch(g_ptr_array_index(agent->slots, op->remove_sa.sa_index));
+        const char *sa;
+
+        if (op->opcode != VFSEC_WIRE_OP_REMOVE_SA || op->remove_sa.by_key ||
+            op->remove_sa.sa_index >= agent->slots->len)
+            continue;
+        /* The whole record: removal reads its ESP context and wipes it. */
+        sa = g_ptr_array_index(agent->slots, op->remove_sa.sa_index);
+        for (gsize off = 0; sa && off < sizeof(AgentSa); off += 64)
+            __builtin_prefetch(sa + off, 1);
     }
     for (guint i = 0; i < ops->len; i++) {
         const VfsecWireOp *op = &g_array_index(ops, VfsecWireOp, i);

@@ -32,7 +32,7 @@ void vfsec_sa_keytab_insert(VfsecSaKeyTab *tab, guint hash, guint32 index);
  * table. Returns FALSE (and changes nothing) when it is not there. */
 gboolean vfsec_sa_keytab_remove(VfsecSaKeyTab *tab, guint hash, guint32 index);
 void vfsec_sa_keytab_clear(VfsecSaKeyTab *tab);
-/* Starts loading the bucket where @hash's probe begins. The buckets of a
+/* Starts loading the buckets where @hash's probe begins. The buckets of a
  * large SAD are cache misses in random order; a caller about to remove or
  * look up many keys (a frame of 124 removals) prefetches them all first, so
  * the misses overlap instead of queueing one by one. A hint only. */
