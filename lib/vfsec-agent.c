@@ -55,6 +55,7 @@
 
 #include "vfsec-error.h"
 #include "vfsec-esp.h"
+#include "vfsec-sakeytab.h"
 
 #define get16 vfsec_wire_get16
 #define get32 vfsec_wire_get32
@@ -73,7 +74,8 @@
 
 typedef struct {
     guint32 index;
-    VfsecWireSaKey key;    /* canonical; the hash table's key */
+    VfsecWireSaKey key;    /* canonical */
+    guint hash;            /* vfsec_wire_sa_key_hash(&key), for the key table */
     VfsecWireDir dir;
     VfsecWireAlg alg;
     guint32 replay_window;
@@ -93,7 +95,10 @@ struct _VfsecAgent {
      * GQueue, because a 10k-SA reclaim would allocate 10k list nodes. */
     GArray *free_slots;
     guint free_head;
-    GHashTable *by_key;     /* &AgentSa.key -> AgentSa* */
+    VfsecSaKeyTab *keys;    /* key -> index of every SA in slots */
+    GPtrArray *spare;       /* AgentSa* wiped and free for reuse: a reclaim of
+                             * thousands of SAs frees no memory, the next adds
+                             * allocate none */
     GArray *macs;           /* VfsecWireMacEntry, canonical */
     guint32 generation;
     VfsecAgentTimes times;
@@ -128,12 +133,31 @@ vfsec_agent_config_init(VfsecAgentConfig *cfg)
     cfg->mac = agent_mac;
 }
 
+/* Wipes @sa (key material included) and keeps it for the next sad_add(). */
 static void
-agent_sa_free(AgentSa *sa)
+agent_sa_release(VfsecAgent *agent, AgentSa *sa)
 {
     vfsec_esp_sa_free(sa->esp);
     explicit_bzero(sa, sizeof(*sa));
-    g_free(sa);
+    g_ptr_array_add(agent->spare, sa);
+}
+
+/* A zeroed AgentSa, from the spares if there is one. */
+static AgentSa *
+agent_sa_get(VfsecAgent *agent)
+{
+    if (agent->spare->len == 0)
+        return g_new0(AgentSa, 1);
+    return g_ptr_array_steal_index_fast(agent->spare, agent->spare->len - 1);
+}
+
+static const VfsecWireSaKey *
+sad_key_at(guint32 index, gpointer data)
+{
+    VfsecAgent *agent = data;
+    const AgentSa *sa = index < agent->slots->len ? g_ptr_array_index(agent->slots, index) : NULL;
+
+    return sa ? &sa->key : NULL;
 }
 
 VfsecAgent *
@@ -157,7 +181,8 @@ vfsec_agent_new(const VfsecAgentConfig *cfg, GError **error)
         agent->cfg.mac_capacity = VFSEC_AGENT_MAC_CAPACITY_DEFAULT;
     agent->slots = g_ptr_array_new();
     agent->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
-    agent->by_key = g_hash_table_new(vfsec_wire_sa_key_hash, vfsec_wire_sa_key_equal);
+    agent->keys = vfsec_sa_keytab_new(sad_key_at, agent);
+    agent->spare = g_ptr_array_new_with_free_func(g_free);
     agent->macs = g_array_new(FALSE, TRUE, sizeof(VfsecWireMacEntry));
     return agent;
 }
@@ -185,10 +210,10 @@ free_slot_pop(VfsecAgent *agent)
 static void
 sad_remove(VfsecAgent *agent, AgentSa *sa)
 {
-    g_hash_table_remove(agent->by_key, &sa->key);
+    vfsec_sa_keytab_remove(agent->keys, sa->hash, sa->index);
     g_ptr_array_index(agent->slots, sa->index) = NULL;
     g_array_append_val(agent->free_slots, sa->index);
-    agent_sa_free(sa);
+    agent_sa_release(agent, sa);
 }
 
 static guint
@@ -215,7 +240,8 @@ vfsec_agent_free(VfsecAgent *agent)
     sad_remove_all(agent);
     g_ptr_array_unref(agent->slots);
     g_array_unref(agent->free_slots);
-    g_hash_table_unref(agent->by_key);
+    vfsec_sa_keytab_free(agent->keys);
+    g_ptr_array_unref(agent->spare);
     g_array_unref(agent->macs);
     if (agent->tap_destroy)
         agent->tap_destroy(agent->tap_data);
@@ -225,8 +251,12 @@ vfsec_agent_free(VfsecAgent *agent)
 static AgentSa *
 sad_lookup(const VfsecAgent *agent, VfsecWireSaKey *key)
 {
+    guint32 index;
+
     vfsec_wire_sa_key_normalize(key);
-    return g_hash_table_lookup(agent->by_key, key);
+    if (!vfsec_sa_keytab_lookup(agent->keys, key, vfsec_wire_sa_key_hash(key), &index))
+        return NULL;
+    return g_ptr_array_index(agent->slots, index);
 }
 
 static VfsecWireStatus
@@ -240,7 +270,7 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
         *value = old->index;
         return VFSEC_WIRE_STATUS_DUPLICATE_KEY;
     }
-    if (g_hash_table_size(agent->by_key) >= agent->cfg.sad_capacity)
+    if (vfsec_sa_keytab_size(agent->keys) >= agent->cfg.sad_capacity)
         return VFSEC_WIRE_STATUS_SAD_FULL;
     /* What vfsec_esp_sa_new() will refuse (the codec checked the rest). */
     if ((req->key_len != 16 && req->key_len != 32) ||
@@ -249,7 +279,7 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
                 key.spi, req->key_len, req->replay_window);
         return VFSEC_WIRE_STATUS_UNSUPPORTED_ALG;
     }
-    sa = g_new0(AgentSa, 1);
+    sa = agent_sa_get(agent);
     sa->key = key;
     sa->dir = req->dir;
     sa->alg = req->alg;
@@ -264,7 +294,8 @@ sad_add(VfsecAgent *agent, const VfsecWireAddSa *req, guint32 *value)
         sa->index = free_slot_pop(agent);
         g_ptr_array_index(agent->slots, sa->index) = sa;
     }
-    g_hash_table_insert(agent->by_key, &sa->key, sa);
+    sa->hash = vfsec_wire_sa_key_hash(&sa->key);
+    vfsec_sa_keytab_insert(agent->keys, sa->hash, sa->index);
     *value = sa->index;
     return VFSEC_WIRE_STATUS_OK;
 }
@@ -425,7 +456,7 @@ void
 vfsec_agent_query(const VfsecAgent *agent, VfsecWireQueryInfo *info)
 {
     info->capacity = agent->cfg.sad_capacity;
-    info->sa_count = g_hash_table_size(agent->by_key);
+    info->sa_count = vfsec_sa_keytab_size(agent->keys);
     info->mac_count = agent->macs->len;
     info->generation = agent->generation;
 }
@@ -433,30 +464,30 @@ vfsec_agent_query(const VfsecAgent *agent, VfsecWireQueryInfo *info)
 /* Executes request op @req and fills reply op @rep (prefilled with the
  * status decoding gave the request op); logs it when @log. */
 static void
-op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep, gboolean log)
+op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireReplyOp *rep, gboolean log)
 {
     g_autofree char *what = NULL;
 
     if (req->status == VFSEC_WIRE_STATUS_OK) {
         switch ((VfsecWireOpcode)req->opcode) {
         case VFSEC_WIRE_OP_ADD_SA:
-            rep->status = sad_add(agent, &req->add_sa, &rep->value);
+            rep->status = (guint8)sad_add(agent, &req->add_sa, &rep->value);
             break;
         case VFSEC_WIRE_OP_REMOVE_SA:
-            rep->status = sad_remove_op(agent, &req->remove_sa);
+            rep->status = (guint8)sad_remove_op(agent, &req->remove_sa);
             break;
         case VFSEC_WIRE_OP_REMOVE_ALL_SA:
             rep->value = sad_remove_all(agent);
             rep->status = VFSEC_WIRE_STATUS_OK;
             break;
         case VFSEC_WIRE_OP_MAC_ADD:
-            rep->status = mac_add(agent, &req->mac, &rep->value);
+            rep->status = (guint8)mac_add(agent, &req->mac, &rep->value);
             break;
         case VFSEC_WIRE_OP_MAC_REMOVE:
-            rep->status = mac_remove(agent, &req->mac, &rep->value);
+            rep->status = (guint8)mac_remove(agent, &req->mac, &rep->value);
             break;
         case VFSEC_WIRE_OP_MAC_REPLACE:
-            rep->status = mac_replace(agent, req->generation, req->mac_entries, &rep->value);
+            rep->status = (guint8)mac_replace(agent, req->generation, req->mac_entries, &rep->value);
             break;
         case VFSEC_WIRE_OP_QUERY:
             vfsec_agent_query(agent, &rep->query);
@@ -481,14 +512,47 @@ op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireOp *rep, gboolean
     g_debug("agent: %s -> %s value %u", what, vfsec_wire_status_to_string(rep->status), rep->value);
 }
 
+/* Loads what the REMOVE_SA-by-index ops of a frame will touch before the
+ * first executes: each SA record (scattered on the heap), then its key-table
+ * bucket (scattered by hash). One pass per level lets the cache misses of
+ * up to 124 removals overlap. A hint only: nothing is changed. */
+static void
+sad_prefetch(VfsecAgent *agent, const GArray *ops)
+{
+    for (guint i = 0; i < ops->len; i++) {
+        const VfsecWireOp *op = &g_array_index(ops, VfsecWireOp, i);
+
+        const char *sa;
+
+        if (op->opcode != VFSEC_WIRE_OP_REMOVE_SA || op->remove_sa.by_key ||
+            op->remove_sa.sa_index >= agent->slots->len)
+            continue;
+        /* The whole record: removal reads its ESP context and wipes it. */
+        sa = g_ptr_array_index(agent->slots, op->remove_sa.sa_index);
+        for (gsize off = 0; sa && off < sizeof(AgentSa); off += 64)
+            __builtin_prefetch(sa + off, 1);
+    }
+    for (guint i = 0; i < ops->len; i++) {
+        const VfsecWireOp *op = &g_array_index(ops, VfsecWireOp, i);
+        const AgentSa *sa;
+
+        if (op->opcode != VFSEC_WIRE_OP_REMOVE_SA || op->remove_sa.by_key ||
+            op->remove_sa.sa_index >= agent->slots->len)
+            continue;
+        if ((sa = g_ptr_array_index(agent->slots, op->remove_sa.sa_index)))
+            vfsec_sa_keytab_prefetch(agent->keys, sa->hash);
+    }
+}
+
 static void
 config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GArray *out)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(VfsecWireConfig) req = NULL;
-    g_autoptr(VfsecWireConfig) reply = NULL;
-    guint8 buf[VFSEC_WIRE_FRAME_MAX];
-    gssize n;
+    g_autoptr(VfsecWireBuilder) reply = NULL;
+    VfsecWireL2 l2;
+    const guint8 *buf;
+    gsize n = 0;
     gboolean log;
     guint sas_before;
 
@@ -504,26 +568,35 @@ config_handle(VfsecAgent *agent, const guint8 *frame, gsize len, int src_fn, GAr
         g_debug("agent: configuration reply seq %u from the host dropped", req->seq);
         return;
     }
-    reply = vfsec_wire_config_new_reply(req);
-    reply->l2.src = agent->cfg.mac;
+    /* The reply is written op by op as the ops execute: no reply VfsecWireOp
+     * array (a reclaim frame has 124 ops). */
+    l2.dst = req->l2.src;
+    l2.src = agent->cfg.mac;
+    l2.tpid = req->l2.tpid;
+    l2.pcp = req->l2.pcp;
+    reply = vfsec_wire_builder_new(&agent->cfg.tags, &l2, VFSEC_WIRE_KIND_REPLY, req->seq);
     /* Asked once per frame: the answer reads the environment, and a frame
      * holds up to 124 ops. */
     log = !g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
-    sas_before = g_hash_table_size(agent->by_key);
-    for (guint i = 0; i < req->ops->len; i++)
-        op_execute(agent, &g_array_index(req->ops, VfsecWireOp, i),
-                   &g_array_index(reply->ops, VfsecWireOp, i), log);
-    /* Once per frame, not per op: 124 clock reads would show in a reclaim. */
-    if (g_hash_table_size(agent->by_key) < sas_before)
-        agent->times.sa_removed_us = g_get_monotonic_time();
-    n = vfsec_wire_config_encode(&agent->cfg.tags, reply, buf, sizeof(buf), &error);
-    if (n < 0) {
+    sas_before = vfsec_sa_keytab_size(agent->keys);
+    sad_prefetch(agent, req->ops);
+    for (guint i = 0; i < req->ops->len; i++) {
+        const VfsecWireOp *op = &g_array_index(req->ops, VfsecWireOp, i);
+        VfsecWireReplyOp rep = { .opcode = op->opcode, .status = (guint8)op->status };
+
+        op_execute(agent, op, &rep, log);
         /* The decoder refuses requests whose reply would not fit one frame. */
-        agent->counters.cfg_rejected++;
-        g_warning("agent: reply to seq %u not encodable: %s", req->seq, error->message);
-        return;
+        if (vfsec_wire_builder_append_reply(reply, &rep) != VFSEC_WIRE_APPEND_OK) {
+            agent->counters.cfg_rejected++;
+            g_warning("agent: reply to seq %u does not fit one frame at op #%u", req->seq, i);
+            return;
+        }
     }
-    vfsec_frame_list_push(out, VFSEC_EGRESS_SWITCH, src_fn, VFSEC_FRAME_REPLY, buf, (gsize)n);
+    /* Once per frame, not per op: 124 clock reads would show in a reclaim. */
+    if (vfsec_sa_keytab_size(agent->keys) < sas_before)
+        agent->times.sa_removed_us = g_get_monotonic_time();
+    buf = vfsec_wire_builder_finish(reply, &n);
+    vfsec_frame_list_push(out, VFSEC_EGRESS_SWITCH, src_fn, VFSEC_FRAME_REPLY, buf, n);
 }
 
 /* ---- Packets ---- */
@@ -1053,7 +1126,7 @@ vfsec_agent_sad_dump(const VfsecAgent *agent)
 guint
 vfsec_agent_sa_count(const VfsecAgent *agent)
 {
-    return g_hash_table_size(agent->by_key);
+    return vfsec_sa_keytab_size(agent->keys);
 }
 
 const VfsecAgentTimes *

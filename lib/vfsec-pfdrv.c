@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vfsec-error.h"
+#include "vfsec-sakeytab.h"
 
 /*
  * Theory of operation
@@ -23,10 +24,9 @@
  * Ops have one item and one frame; a reclaim keeps up to config.pipeline
  * frames in flight and fills each one (one op per frame in that mode) with
  * the next SAs of its domain in sa_index order after a cursor, the last index
- * it sent. The database keeps each domain's SAs in an index-ordered tree, so
- * a frame costs O(its ops * log n) and a reclaim never copies, scans or sorts
- * the whole database; an SA that goes away meanwhile (a stale record replaced
- * by another domain's ADD_SA) is simply not found. A Request in flight sits
+ * it sent. A REMOVE_SA item remembers the slot and its generation, so an SA
+ * that went away meanwhile (a stale record replaced by another domain's
+ * ADD_SA) is not touched by the answer. A Request in flight sits
  * in the pending table under its seq and
  * is resent unchanged, under the same seq, every retry_ms until answered or
  * until the Op's deadline, which runs from the call, queueing included. The
@@ -52,6 +52,17 @@
  * So every entry point runs inside enter()/leave(): frames received inside
  * are queued and handled by the outermost leave(), and finished Ops are
  * answered from an idle source, never from inside the driver.
+ *
+ * The database. The agent's SA indexes are dense (it hands out the lowest
+ * free slot below its capacity), so records live in a flat array indexed by
+ * sa_index, grown on demand up to the agent's capacity (from the last QUERY
+ * answered, else VFSEC_PFDRV_MAX_SAS); an ADD_SA answered with an index
+ * beyond that fails as a protocol error instead of growing the array. A key
+ * table (vfsec-sakeytab.h) finds a record by key; removing one rehashes
+ * nothing and compares no key.
+ * Each domain keeps its count and bounds on its indexes, so a domain's SAs
+ * in index order are a scan of [lo, hi] and a reclaim scans it once, in
+ * cursor order. Removal is O(1): no tree, no per-SA allocation or free.
  *
  * Secrets. ADD_SA key material lives in the Op's item and in the frame bytes
  * only until the reply is in; both are zeroed when freed.
@@ -81,16 +92,40 @@ G_STATIC_ASSERT(G_N_ELEMENTS(op_kind_names) == OP_QUERY + 1);
 
 typedef struct _Op Op;
 
+/* The SA a REMOVE_SA item removes: its slot, as long as the slot's
+ * generation has not moved on. */
+typedef struct {
+    guint32 sa_index;
+    guint32 gen;
+} Target;
+
 typedef struct {
     Op *op;
     guint32 seq;
     guint8 *frame;        /* may hold key material: zeroed when freed */
     gsize len;
-    GArray *items;        /* VfsecWireOp the frame carries (one-op Ops: op->items, shared) */
-    GArray *keys;         /* VfsecWireSaKey each REMOVE_SA item removes, or NULL */
+    guint8 opcode;        /* of every op the frame carries */
+    guint n_items;
+    Target *targets;      /* REMOVE_SA: n_items, else NULL */
     guint tries;
     GSource *retry;
 } Request;
+
+/* A slot of the database: the record of the SA with that sa_index. */
+typedef struct {
+    VfsecPfdrvSa sa;
+    guint hash;           /* vfsec_wire_sa_key_hash() of sa.key */
+    guint32 gen;          /* bumped whenever the slot is filled */
+    gboolean used;
+} Slot;
+
+/* One SAD domain's share of the database. Its SAs' indexes are all in
+ * [lo, hi] (bounds, not tight after removals); reset when it empties. */
+typedef struct {
+    guint count;
+    guint32 lo;
+    guint32 hi;
+} Domain;
 
 struct _Op {
     VfsecPfdrv *pfdrv;    /* NULL once the driver is gone */
@@ -105,6 +140,7 @@ struct _Op {
     GSource *cancel;
     GArray *items;        /* VfsecWireOp of a one-op Op (a reclaim builds its own) */
     GArray *keys;         /* REMOVE_SA: the VfsecWireSaKey it removes */
+    Target target;        /* REMOVE_SA: the record it found for the key */
     VfsecWireBuilder *builder;
     GPtrArray *frames;    /* Request* in flight, once started */
     guint n_frames;       /* frames built so far */
@@ -142,9 +178,11 @@ struct _VfsecPfdrv {
     GDestroyNotify destroy;
     GMainContext *context;
     guint32 next_seq;
-    GHashTable *sas;      /* VfsecWireSaKey* (inside the value) -> VfsecPfdrvSa*, owned */
-    GHashTable *by_index; /* sa_index -> VfsecPfdrvSa* (unique: the agent's index) */
-    GHashTable *domains;  /* domain -> GTree of sa_index -> VfsecPfdrvSa*, never empty */
+    GArray *slots;        /* Slot, indexed by sa_index (see "The database") */
+    VfsecSaKeyTab *keys;  /* key -> sa_index of every used slot */
+    guint n_sas;
+    guint32 capacity;     /* the agent's SAD capacity: no index at or above it */
+    GHashTable *domains;  /* domain -> Domain*, kept once made (Ops point to them) */
     GQueue ops;           /* Op*, queued and running, in arrival order */
     GHashTable *pending;  /* seq -> Request* in flight */
     GQueue done;          /* Op* finished, not answered yet */
@@ -294,133 +332,193 @@ leave(VfsecPfdrv *pfdrv)
 
 /* ---- The SA database ---- */
 
+static Slot *
+db_slot(VfsecPfdrv *pfdrv, guint32 sa_index)
+{
+    if (sa_index >= pfdrv->slots->len)
+        return NULL;
+    return &g_array_index(pfdrv->slots, Slot, sa_index);
+}
+
+/* The record of the SA at @sa_index if it is still the one @target saw. */
+static Slot *
+db_target(VfsecPfdrv *pfdrv, const Target *target)
+{
+    Slot *slot = db_slot(pfdrv, target->sa_index);
+
+    return slot && slot->used && slot->gen == target->gen ? slot : NULL;
+}
+
+/* @domain's share, made on first use when @create. */
+static Domain *
+db_domain(VfsecPfdrv *pfdrv, guint domain, gboolean create)
+{
+    Domain *dom = g_hash_table_lookup(pfdrv->domains, GUINT_TO_POINTER(domain));
+
+    if (!dom && create) {
+        dom = g_new0(Domain, 1);
+        dom->lo = G_MAXUINT32;
+        g_hash_table_insert(pfdrv->domains, GUINT_TO_POINTER(domain), dom);
+    }
+    return dom;
+}
+
+static const VfsecWireSaKey *
+db_key_at(guint32 sa_index, gpointer data)
+{
+    VfsecPfdrv *pfdrv = data;
+    const Slot *slot = db_slot(pfdrv, sa_index);
+
+    return slot && slot->used ? &slot->sa.key : NULL;
+}
+
+/* The record holding @key (canonical), or NULL. */
+static Slot *
+db_find_key(VfsecPfdrv *pfdrv, const VfsecWireSaKey *key)
+{
+    guint32 sa_index;
+
+    if (pfdrv->n_sas == 0 ||
+        !vfsec_sa_keytab_lookup(pfdrv->keys, key, vfsec_wire_sa_key_hash(key), &sa_index))
+        return NULL;
+    return db_slot(pfdrv, sa_index);
+}
+
+/* Forgets the SA in @slot; @dom is its domain's share, or NULL. */
 static void
-sa_free(gpointer data)
+db_remove(VfsecPfdrv *pfdrv, Slot *slot, Domain *dom)
 {
-    explicit_bzero(data, sizeof(VfsecPfdrvSa));
-    g_free(data);
-}
-
-static gint
-index_compare(gconstpointer a, gconstpointer b, gpointer unused)
-{
-    guint x = GPOINTER_TO_UINT(a);
-    guint y = GPOINTER_TO_UINT(b);
-
-    return x < y ? -1 : x > y;
-}
-
-/* @domain's SAs by sa_index, or NULL when it holds none. */
-static GTree *
-db_domain(VfsecPfdrv *pfdrv, guint domain)
-{
-    return g_hash_table_lookup(pfdrv->domains, GUINT_TO_POINTER(domain));
-}
-
-/* Forgets @sa (and frees it). */
-static void
-db_remove(VfsecPfdrv *pfdrv, VfsecPfdrvSa *sa)
-{
-    GTree *tree = db_domain(pfdrv, sa->domain);
-
-    g_tree_remove(tree, GUINT_TO_POINTER(sa->sa_index));
-    if (g_tree_nnodes(tree) == 0)
-        g_hash_table_remove(pfdrv->domains, GUINT_TO_POINTER(sa->domain));
-    g_hash_table_remove(pfdrv->by_index, GUINT_TO_POINTER(sa->sa_index));
-    g_hash_table_remove(pfdrv->sas, &sa->key);
+    if (!dom)
+        dom = db_domain(pfdrv, slot->sa.domain, FALSE);
+    vfsec_sa_keytab_remove(pfdrv->keys, slot->hash, slot->sa.sa_index);
+    pfdrv->n_sas--;
+    slot->used = FALSE;
+    if (--dom->count == 0) {
+        dom->lo = G_MAXUINT32;
+        dom->hi = 0;
+    }
 }
 
 static void
 db_clear(VfsecPfdrv *pfdrv)
 {
-    g_hash_table_remove_all(pfdrv->domains);
-    g_hash_table_remove_all(pfdrv->by_index);
-    g_hash_table_remove_all(pfdrv->sas);
+    GHashTableIter iter;
+    Domain *dom;
+
+    /* Slots stay (unused), so generations keep counting up. */
+    for (guint i = 0; i < pfdrv->slots->len; i++)
+        g_array_index(pfdrv->slots, Slot, i).used = FALSE;
+    vfsec_sa_keytab_clear(pfdrv->keys);
+    pfdrv->n_sas = 0;
+    g_hash_table_iter_init(&iter, pfdrv->domains);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&dom)) {
+        dom->count = 0;
+        dom->lo = G_MAXUINT32;
+        dom->hi = 0;
+    }
 }
 
-static void
-db_record(VfsecPfdrv *pfdrv, guint domain, const VfsecWireSaKey *key, VfsecWireDir dir,
-          guint32 sa_index)
+/* The most slots the database may need: the agent's capacity when a QUERY
+ * told it, else the fixed bound. */
+static guint32
+db_limit(VfsecPfdrv *pfdrv)
 {
-    VfsecPfdrvSa *sa = g_new0(VfsecPfdrvSa, 1);
-    VfsecPfdrvSa *old;
-    GTree *tree;
+    return pfdrv->capacity ? pfdrv->capacity : VFSEC_PFDRV_MAX_SAS;
+}
 
+/* Records the SA the agent just added at @sa_index. Fails when the index is
+ * beyond what the agent may hand out. */
+static gboolean
+db_record(VfsecPfdrv *pfdrv, guint domain, const VfsecWireSaKey *key, VfsecWireDir dir,
+          guint32 sa_index, GError **error)
+{
+    Domain *dom;
+    Slot *slot;
+
+    if (sa_index >= db_limit(pfdrv)) {
+        g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL,
+                    "port %s: the agent answered ADD_SA with SA index %u, not below its capacity %u",
+                    pfdrv->name, sa_index, db_limit(pfdrv));
+        return FALSE;
+    }
+    if (sa_index >= pfdrv->slots->len)
+        g_array_set_size(pfdrv->slots, MIN(MAX(sa_index + 1, pfdrv->slots->len * 2), db_limit(pfdrv)));
     /* The agent just gave out this index, so any record still holding it (or
      * this key) describes an SA the agent no longer has. */
-    if ((old = g_hash_table_lookup(pfdrv->by_index, GUINT_TO_POINTER(sa_index)))) {
+    slot = &g_array_index(pfdrv->slots, Slot, sa_index);
+    if (slot->used) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-        db_remove(pfdrv, old);
+        db_remove(pfdrv, slot, NULL);
     }
-    if ((old = g_hash_table_lookup(pfdrv->sas, key))) {
+    if ((slot = db_find_key(pfdrv, key))) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-        db_remove(pfdrv, old);
+        db_remove(pfdrv, slot, NULL);
     }
-    sa->domain = domain;
-    sa->sa_index = sa_index;
-    sa->key = *key;
-    sa->dir = dir;
-    g_hash_table_insert(pfdrv->sas, &sa->key, sa);
-    g_hash_table_insert(pfdrv->by_index, GUINT_TO_POINTER(sa_index), sa);
-    tree = db_domain(pfdrv, domain);
-    if (!tree) {
-        tree = g_tree_new_full(index_compare, NULL, NULL, NULL);
-        g_hash_table_insert(pfdrv->domains, GUINT_TO_POINTER(domain), tree);
-    }
-    g_tree_insert(tree, GUINT_TO_POINTER(sa_index), sa);
+    slot = &g_array_index(pfdrv->slots, Slot, sa_index);
+    slot->sa.domain = domain;
+    slot->sa.sa_index = sa_index;
+    slot->sa.key = *key;
+    slot->sa.dir = dir;
+    slot->hash = vfsec_wire_sa_key_hash(key);
+    slot->gen++;
+    slot->used = TRUE;
+    vfsec_sa_keytab_insert(pfdrv->keys, slot->hash, sa_index);
+    pfdrv->n_sas++;
+    dom = db_domain(pfdrv, domain, TRUE);
+    dom->count++;
+    dom->lo = MIN(dom->lo, sa_index);
+    dom->hi = MAX(dom->hi, sa_index);
+    return TRUE;
 }
 
-/* @domain's first SA with an sa_index above @after (any, without @has_after). */
-static GTreeNode *
-db_domain_after(VfsecPfdrv *pfdrv, guint domain, gboolean has_after, guint32 after)
+/* @domain's first SA at or after @from in index order, or NULL. */
+static Slot *
+db_domain_next(VfsecPfdrv *pfdrv, guint domain, guint32 from)
 {
-    GTree *tree = db_domain(pfdrv, domain);
+    Domain *dom = db_domain(pfdrv, domain, FALSE);
+    guint32 end;
 
-    if (!tree)
+    if (!dom || dom->count == 0)
         return NULL;
-    if (!has_after)
-        return g_tree_node_first(tree);
-    return g_tree_upper_bound(tree, GUINT_TO_POINTER(after));
-}
+    end = MIN(dom->hi, pfdrv->slots->len - 1);
+    for (guint32 i = MAX(from, dom->lo); i <= end; i++) {
+        Slot *slot = &g_array_index(pfdrv->slots, Slot, i);
 
-static gint
-sa_compare(gconstpointer a, gconstpointer b)
-{
-    const VfsecPfdrvSa *x = a;
-    const VfsecPfdrvSa *y = b;
-
-    return x->sa_index < y->sa_index ? -1 : x->sa_index > y->sa_index;
+        if (slot->used && slot->sa.domain == domain)
+            return slot;
+    }
+    return NULL;
 }
 
 GArray *
 vfsec_pfdrv_list_sas(VfsecPfdrv *pfdrv, guint domain)
 {
     GArray *out = g_array_new(FALSE, TRUE, sizeof(VfsecPfdrvSa));
-    GHashTableIter iter;
-    VfsecPfdrvSa *sa;
 
     if (domain != VFSEC_PFDRV_PORT) {
-        for (GTreeNode *node = db_domain_after(pfdrv, domain, FALSE, 0); node;
-             node = g_tree_node_next(node))
-            g_array_append_val(out, *(VfsecPfdrvSa *)g_tree_node_value(node));
+        for (Slot *slot = db_domain_next(pfdrv, domain, 0); slot;
+             slot = db_domain_next(pfdrv, domain, slot->sa.sa_index + 1))
+            g_array_append_val(out, slot->sa);
         return out;
     }
-    g_hash_table_iter_init(&iter, pfdrv->sas);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&sa))
-        g_array_append_val(out, *sa);
-    g_array_sort(out, sa_compare);
+    for (guint i = 0; i < pfdrv->slots->len; i++) {
+        const Slot *slot = &g_array_index(pfdrv->slots, Slot, i);
+
+        if (slot->used)
+            g_array_append_val(out, slot->sa);
+    }
     return out;
 }
 
 guint
 vfsec_pfdrv_sa_count(VfsecPfdrv *pfdrv, guint domain)
 {
-    GTree *tree;
+    Domain *dom;
 
     if (domain == VFSEC_PFDRV_PORT)
-        return g_hash_table_size(pfdrv->sas);
-    tree = db_domain(pfdrv, domain);
-    return tree ? (guint)g_tree_nnodes(tree) : 0;
+        return pfdrv->n_sas;
+    dom = db_domain(pfdrv, domain, FALSE);
+    return dom ? dom->count : 0;
 }
 
 /* ---- Requests and Ops ---- */
@@ -434,8 +532,7 @@ request_free(gpointer data)
     if (req->frame)
         explicit_bzero(req->frame, req->len);
     g_free(req->frame);
-    g_clear_pointer(&req->items, g_array_unref);
-    g_clear_pointer(&req->keys, g_array_unref);
+    g_free(req->targets);
     g_free(req);
 }
 
@@ -586,9 +683,10 @@ op_frame_start(Op *op)
     return seq;
 }
 
-/* The frame in op->builder as a Request carrying @items and @keys (taken). */
+/* The frame in op->builder as a Request carrying @n_items ops @opcode;
+ * @targets (taken) are the SAs of REMOVE_SA items. */
 static Request *
-request_new(Op *op, guint32 seq, GArray *items, GArray *keys)
+request_new(Op *op, guint32 seq, guint8 opcode, guint n_items, Target *targets)
 {
     Request *req = g_new0(Request, 1);
     gsize len = 0;
@@ -598,8 +696,9 @@ request_new(Op *op, guint32 seq, GArray *items, GArray *keys)
     req->seq = seq;
     req->frame = g_memdup2(data, len);
     req->len = len;
-    req->items = items;
-    req->keys = keys;
+    req->opcode = opcode;
+    req->n_items = n_items;
+    req->targets = targets;
     op->n_frames++;
     return req;
 }
@@ -620,7 +719,8 @@ single_request(Op *op, Request **out, GError **error)
     case VFSEC_WIRE_APPEND_INVALID:
         return FALSE;
     }
-    *out = request_new(op, seq, g_array_ref(op->items), op->keys ? g_array_ref(op->keys) : NULL);
+    *out = request_new(op, seq, item->opcode, 1,
+                       op->kind == OP_REMOVE_SA ? g_memdup2(&op->target, sizeof(Target)) : NULL);
     /* An ADD_SA frame holds key material: keep it in the Request alone. */
     g_clear_pointer(&op->builder, vfsec_wire_builder_free);
     return TRUE;
@@ -632,36 +732,41 @@ single_request(Op *op, Request **out, GError **error)
 static gboolean
 reclaim_request(Op *op, Request **out, GError **error)
 {
-    GTreeNode *node = db_domain_after(op->pfdrv, op->domain, op->has_cursor, op->cursor);
-    g_autoptr(GArray) items = NULL;
-    g_autoptr(GArray) keys = NULL;
-    guint32 seq;
+    VfsecPfdrv *pfdrv = op->pfdrv;
+    Domain *dom = db_domain(pfdrv, op->domain, FALSE);
+    Target targets[VFSEC_WIRE_REMOVE_SA_PER_FRAME];
+    guint max = MIN(op->per_frame, G_N_ELEMENTS(targets));
+    guint n = 0;
+    guint32 seq = 0;
+    guint32 end;
 
-    if (!node)
+    if (!dom || dom->count == 0)
         return TRUE;
-    seq = op_frame_start(op);
-    items = g_array_sized_new(FALSE, TRUE, sizeof(VfsecWireOp), VFSEC_WIRE_REMOVE_SA_PER_FRAME);
-    keys = g_array_sized_new(FALSE, FALSE, sizeof(VfsecWireSaKey), VFSEC_WIRE_REMOVE_SA_PER_FRAME);
-    for (; node && items->len < op->per_frame; node = g_tree_node_next(node)) {
-        const VfsecPfdrvSa *sa = g_tree_node_value(node);
-        VfsecWireOp item = { .opcode = VFSEC_WIRE_OP_REMOVE_SA };
+    /* The domain's SAs in index order: a scan of its [lo, hi] from the cursor. */
+    end = MIN(dom->hi, pfdrv->slots->len - 1);
+    for (guint32 i = MAX(op->has_cursor ? op->cursor + 1 : 0, dom->lo); i <= end && n < max; i++) {
+        const Slot *slot = &g_array_index(pfdrv->slots, Slot, i);
         VfsecWireAppend res;
 
-        item.remove_sa.sa_index = sa->sa_index;
-        item.remove_sa.spi = sa->key.spi;
-        res = vfsec_wire_builder_append(op->builder, &item, error);
-        if (res == VFSEC_WIRE_APPEND_FULL && items->len > 0)
+        if (!slot->used || slot->sa.domain != op->domain)
+            continue;
+        if (n == 0)
+            seq = op_frame_start(op);
+        res = vfsec_wire_builder_append_remove_sa(op->builder, i, slot->sa.key.spi, error);
+        if (res == VFSEC_WIRE_APPEND_FULL && n > 0)
             break;
         if (res == VFSEC_WIRE_APPEND_FULL)
-            g_propagate_error(error, too_large_error(op->pfdrv, item.opcode));
+            g_propagate_error(error, too_large_error(pfdrv, VFSEC_WIRE_OP_REMOVE_SA));
         if (res != VFSEC_WIRE_APPEND_OK)
             return FALSE;
-        g_array_append_val(items, item);
-        g_array_append_val(keys, sa->key);
-        op->cursor = sa->sa_index;
+        targets[n].sa_index = i;
+        targets[n].gen = slot->gen;
+        n++;
+        op->cursor = i;
         op->has_cursor = TRUE;
     }
-    *out = request_new(op, seq, g_steal_pointer(&items), g_steal_pointer(&keys));
+    if (n > 0)
+        *out = request_new(op, seq, VFSEC_WIRE_OP_REMOVE_SA, n, g_memdup2(targets, n * sizeof(Target)));
     return TRUE;
 }
 
@@ -821,12 +926,14 @@ start_add_sa(Op *op, GError **error)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
     VfsecWireOp *item = &g_array_index(op->items, VfsecWireOp, 0);
+    const Slot *slot;
     const VfsecPfdrvSa *old;
 
     if (!check_key(pfdrv, op->domain, &item->add_sa.key, error))
         return FALSE;
-    old = g_hash_table_lookup(pfdrv->sas, &item->add_sa.key);
-    if (old) {
+    slot = db_find_key(pfdrv, &item->add_sa.key);
+    if (slot) {
+        old = &slot->sa;
         g_autofree char *who = domain_label(pfdrv, old->domain);
         g_autofree char *desc = vfsec_wire_sa_key_describe(&old->key);
 
@@ -842,7 +949,8 @@ start_remove_sa(Op *op, GError **error)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
     const VfsecWireSaKey *key = &g_array_index(op->keys, VfsecWireSaKey, 0);
-    const VfsecPfdrvSa *sa = g_hash_table_lookup(pfdrv->sas, key);
+    const Slot *slot = db_find_key(pfdrv, key);
+    const VfsecPfdrvSa *sa = slot ? &slot->sa : NULL;
     g_autofree char *who = domain_label(pfdrv, op->domain);
     g_autofree char *desc = vfsec_wire_sa_key_describe(key);
     VfsecWireOp *item;
@@ -861,6 +969,8 @@ start_remove_sa(Op *op, GError **error)
     item = op_add_item(op, VFSEC_WIRE_OP_REMOVE_SA);
     item->remove_sa.sa_index = sa->sa_index;
     item->remove_sa.spi = sa->key.spi;
+    op->target.sa_index = sa->sa_index;
+    op->target.gen = slot->gen;
     return TRUE;
 }
 
@@ -975,20 +1085,29 @@ status_error(Op *op, guint status, guint32 value)
 
 /* Applies the answers to a frame of REMOVE_SA ops. */
 static void
-apply_removals(Op *op, const Request *req, const VfsecWireConfig *reply)
+apply_removals(Op *op, const Request *req, const VfsecWireReply *reply)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
+    /* Every target is an SA of the op's domain (its generation says so). */
+    Domain *dom = db_domain(pfdrv, op->domain, FALSE);
 
-    for (guint j = 0; j < req->items->len; j++) {
-        const VfsecWireOp *rop = &g_array_index(reply->ops, VfsecWireOp, j);
-        const VfsecWireSaKey *key = &g_array_index(req->keys, VfsecWireSaKey, j);
-        VfsecPfdrvSa *sa;
+    /* The key-table buckets of a frame's SAs are scattered: load them all
+     * at once rather than one miss per removal. */
+    for (guint j = 0; j < req->n_items; j++) {
+        const Slot *slot = db_target(pfdrv, &req->targets[j]);
+
+        if (slot)
+            vfsec_sa_keytab_prefetch(pfdrv->keys, slot->hash);
+    }
+    for (guint j = 0; j < req->n_items; j++) {
+        const VfsecWireReplyOp *rop = &reply->ops[j];
+        Slot *slot;
 
         if (rop->status == VFSEC_WIRE_STATUS_OK || rop->status == VFSEC_WIRE_STATUS_NO_SUCH_SA) {
             if (rop->status == VFSEC_WIRE_STATUS_NO_SUCH_SA && req->tries == 1)
                 pfdrv->counters[VFSEC_PFDRV_COUNTER_STALE_SAS]++;
-            if ((sa = g_hash_table_lookup(pfdrv->sas, key)))
-                db_remove(pfdrv, sa);
+            if ((slot = db_target(pfdrv, &req->targets[j])))
+                db_remove(pfdrv, slot, dom);
             op->reclaim.removed++;
         } else {
             op->reclaim.failed++;
@@ -999,11 +1118,11 @@ apply_removals(Op *op, const Request *req, const VfsecWireConfig *reply)
 }
 
 static void
-apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
+apply_reply(Op *op, const Request *req, const VfsecWireReply *reply)
 {
     VfsecPfdrv *pfdrv = op->pfdrv;
-    const VfsecWireOp *rop = &g_array_index(reply->ops, VfsecWireOp, 0);
-    const VfsecWireOp *item = &g_array_index(req->items, VfsecWireOp, 0);
+    const VfsecWireReplyOp *rop = &reply->ops[0];
+    const VfsecWireOp *item = op->items->len ? &g_array_index(op->items, VfsecWireOp, 0) : NULL;
 
     switch (op->kind) {
     case OP_REMOVE_SA:
@@ -1015,7 +1134,8 @@ apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
         if (rop->status == VFSEC_WIRE_STATUS_OK ||
             (rop->status == VFSEC_WIRE_STATUS_DUPLICATE_KEY && req->tries > 1)) {
             op->value = rop->value;
-            db_record(pfdrv, op->domain, &item->add_sa.key, item->add_sa.dir, rop->value);
+            db_record(pfdrv, op->domain, &item->add_sa.key, item->add_sa.dir, rop->value,
+                      &op->error);
             return;
         }
         break;
@@ -1038,6 +1158,9 @@ apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
     case OP_QUERY:
         if (rop->status == VFSEC_WIRE_STATUS_OK) {
             op->query = rop->query;
+            /* The bound on the indexes the agent hands out (see "The database"). */
+            if (rop->query.capacity)
+                pfdrv->capacity = MIN(rop->query.capacity, (guint32)VFSEC_PFDRV_MAX_SAS);
             return;
         }
         break;
@@ -1045,43 +1168,38 @@ apply_reply(Op *op, const Request *req, const VfsecWireConfig *reply)
     op->error = status_error(op, rop->status, rop->value);
 }
 
-/* Decodes @frame and finds the request it answers; counts what it ignores. */
+/* Decodes @frame into @reply and finds the request it answers; counts what
+ * it ignores. */
 static Request *
-reply_match(VfsecPfdrv *pfdrv, GBytes *frame, VfsecWireConfig **out)
+reply_match(VfsecPfdrv *pfdrv, GBytes *frame, VfsecWireReply *reply)
 {
     g_autoptr(GError) error = NULL;
     gsize len = 0;
     const guint8 *data = g_bytes_get_data(frame, &len);
-    g_autoptr(VfsecWireConfig) cfg = vfsec_wire_config_decode(&pfdrv->config.tags, data, len,
-                                                              VFSEC_WIRE_DECODE_STRICT, &error);
     Request *req;
 
-    if (!cfg || cfg->kind != VFSEC_WIRE_KIND_REPLY) {
+    if (!vfsec_wire_reply_decode(&pfdrv->config.tags, data, len, reply, &error)) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_REPLIES_INVALID]++;
-        g_debug("port %s: ignoring a frame from the agent: %s", pfdrv->name,
-                error ? error->message : "not a reply");
+        g_debug("port %s: ignoring a frame from the agent: %s", pfdrv->name, error->message);
         return NULL;
     }
-    req = g_hash_table_lookup(pfdrv->pending, GUINT_TO_POINTER(cfg->seq));
+    req = g_hash_table_lookup(pfdrv->pending, GUINT_TO_POINTER(reply->seq));
     if (!req) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_REPLIES_UNMATCHED]++;
-        g_debug("port %s: ignoring reply seq %u: no request waits for it", pfdrv->name, cfg->seq);
+        g_debug("port %s: ignoring reply seq %u: no request waits for it", pfdrv->name, reply->seq);
         return NULL;
     }
-    if (out)
-        *out = g_steal_pointer(&cfg);
     return req;
 }
 
 /* The last stage: decoded @reply reaches @req, the request it answers. */
 static void
-reply_accept(VfsecPfdrv *pfdrv, Request *req, const VfsecWireConfig *reply)
+reply_accept(VfsecPfdrv *pfdrv, Request *req, const VfsecWireReply *reply)
 {
     g_autoptr(GError) error = NULL;
     Op *op = req->op;
 
-    if (!vfsec_wire_reply_check((const VfsecWireOp *)req->items->data, req->items->len,
-                                req->seq, reply, &error)) {
+    if (!vfsec_wire_reply_answers(reply, req->seq, req->opcode, req->n_items, &error)) {
         pfdrv->counters[VFSEC_PFDRV_COUNTER_REPLIES_INVALID]++;
         g_debug("port %s: ignoring a reply: %s", pfdrv->name, error->message);
         return;
@@ -1101,11 +1219,11 @@ reply_accept(VfsecPfdrv *pfdrv, Request *req, const VfsecWireConfig *reply)
 static void
 reply_handle(VfsecPfdrv *pfdrv, GBytes *frame)
 {
-    g_autoptr(VfsecWireConfig) reply = NULL;
+    VfsecWireReply reply;
     Request *req = reply_match(pfdrv, frame, &reply);
 
     if (req)
-        reply_accept(pfdrv, req, reply);
+        reply_accept(pfdrv, req, &reply);
 }
 
 static gboolean
@@ -1180,7 +1298,7 @@ fault_take(VfsecPfdrv *pfdrv, guint scope, guint *delay_ms)
 static void
 reply_path(VfsecPfdrv *pfdrv, GBytes *frame)
 {
-    g_autoptr(VfsecWireConfig) reply = NULL;
+    VfsecWireReply reply;
     Request *req = reply_match(pfdrv, frame, &reply);
     guint scope;
     guint delay_ms = 0;
@@ -1195,7 +1313,7 @@ reply_path(VfsecPfdrv *pfdrv, GBytes *frame)
         /* The usual path: nothing happened since matching, so the decoded
          * reply is used as it is rather than decoded again. */
         if (!gated(pfdrv, scope))
-            reply_accept(pfdrv, req, reply);
+            reply_accept(pfdrv, req, &reply);
         else
             gate_stage(pfdrv, scope, frame);
         return;
@@ -1629,9 +1747,9 @@ vfsec_pfdrv_new(const VfsecPfdrvConfig *config, VfsecPfdrvSendFunc send,
     pfdrv->destroy = destroy;
     pfdrv->context = g_main_context_ref_thread_default();
     pfdrv->next_seq = 1;
-    pfdrv->sas = g_hash_table_new_full(vfsec_wire_sa_key_hash, vfsec_wire_sa_key_equal, NULL, sa_free);
-    pfdrv->by_index = g_hash_table_new(NULL, NULL);
-    pfdrv->domains = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_tree_unref);
+    pfdrv->slots = g_array_new(FALSE, TRUE, sizeof(Slot));
+    pfdrv->keys = vfsec_sa_keytab_new(db_key_at, pfdrv);
+    pfdrv->domains = g_hash_table_new_full(NULL, NULL, NULL, g_free);
     pfdrv->pending = g_hash_table_new(NULL, NULL);
     pfdrv->faults = g_hash_table_new_full(NULL, NULL, NULL, g_free);
     pfdrv->gates = g_hash_table_new(NULL, NULL);
@@ -1666,8 +1784,8 @@ vfsec_pfdrv_free(VfsecPfdrv *pfdrv)
     g_queue_clear_full(&pfdrv->delayed, parked_free);
     g_queue_clear_full(&pfdrv->inbox, (GDestroyNotify)g_bytes_unref);
     g_hash_table_destroy(pfdrv->domains);
-    g_hash_table_destroy(pfdrv->by_index);
-    g_hash_table_destroy(pfdrv->sas);
+    g_array_unref(pfdrv->slots);
+    vfsec_sa_keytab_free(pfdrv->keys);
     g_hash_table_destroy(pfdrv->pending);
     g_hash_table_destroy(pfdrv->faults);
     g_hash_table_destroy(pfdrv->gates);

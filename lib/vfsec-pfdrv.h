@@ -19,6 +19,10 @@ G_BEGIN_DECLS
 #define VFSEC_PFDRV_PORT (G_MAXUINT - 1)
 /* VF indexes are below this (PCIe SR-IOV TotalVFs is a 16-bit field). */
 #define VFSEC_PFDRV_MAX_VFS 65536
+/* The agent's SA indexes are below its SAD capacity (QUERY); until a QUERY
+ * has told it, the PF driver accepts indexes below this bound, and never
+ * more: an ADD_SA answered with a larger index fails (VFSEC_ERROR_PROTOCOL). */
+#define VFSEC_PFDRV_MAX_SAS (1u << 20)
 
 /* Defaults used when a VfsecPfdrvConfig field is 0. */
 #define VFSEC_PFDRV_DEFAULT_RETRY_MS 100       /* wait for one reply before resending */

@@ -939,12 +939,13 @@ request_body_decode(const guint8 *f, gsize op_off, gsize body_len, VfsecWireOp *
 }
 
 static gboolean
-reply_body_decode(const guint8 *f, gsize op_off, gsize body_len, VfsecWireOp *op, GError **error)
+reply_body_decode(const guint8 *f, gsize op_off, gsize body_len, VfsecWireReplyOp *op, GError **error)
 {
     gsize off = op_off + VFSEC_WIRE_OP_HLEN;
 
     /* Unknown statuses and opcodes are kept: a newer agent may use them, and
      * the PF treats every status but OK as failure anyway. */
+    op->opcode = f[op_off];
     op->status = f[op_off + 1];
     if (body_len < VFSEC_WIRE_REPLY_LEN)
         return proto_fail(error, "body_len %zu at offset %zu is below %d",
@@ -992,27 +993,39 @@ reply_op_size(guint8 opcode)
            (opcode == VFSEC_WIRE_OP_QUERY ? VFSEC_WIRE_QUERY_REPLY_LEN : VFSEC_WIRE_REPLY_LEN);
 }
 
+/* Writes a reply op (header and body, reply_op_size() bytes) at @p. */
+static void
+reply_op_write(guint8 *p, guint8 opcode, guint8 status, guint32 value, const VfsecWireQueryInfo *query)
+{
+    guint8 *b = p + VFSEC_WIRE_OP_HLEN;
+
+    p[0] = opcode;
+    p[1] = status;
+    if (opcode == VFSEC_WIRE_OP_QUERY) {
+        put16(p + 2, VFSEC_WIRE_QUERY_REPLY_LEN);
+        put32(b, query->capacity);
+        put32(b + 4, query->sa_count);
+        put32(b + 8, query->mac_count);
+        put32(b + 12, query->generation);
+    } else {
+        put16(p + 2, VFSEC_WIRE_REPLY_LEN);
+        put32(b, value);
+    }
+}
+
 /* Writes op header and body (body_size() bytes) at @p. */
 static void
 op_write(guint8 *p, const VfsecWireOp *op, VfsecWireKind kind, gsize blen)
 {
     guint8 *b = p + VFSEC_WIRE_OP_HLEN;
 
+    if (kind == VFSEC_WIRE_KIND_REPLY) {
+        reply_op_write(p, op->opcode, (guint8)op->status, op->value, &op->query);
+        return;
+    }
     memset(p, 0, VFSEC_WIRE_OP_HLEN + blen);
     p[0] = op->opcode;
     put16(p + 2, (guint16)blen);
-    if (kind == VFSEC_WIRE_KIND_REPLY) {
-        p[1] = (guint8)op->status;
-        if (op->opcode == VFSEC_WIRE_OP_QUERY) {
-            put32(b, op->query.capacity);
-            put32(b + 4, op->query.sa_count);
-            put32(b + 8, op->query.mac_count);
-            put32(b + 12, op->query.generation);
-        } else {
-            put32(b, op->value);
-        }
-        return;
-    }
     switch ((VfsecWireOpcode)op->opcode) {
     case VFSEC_WIRE_OP_ADD_SA:
         add_sa_write(b, &op->add_sa);
@@ -1055,7 +1068,7 @@ vfsec_wire_op_clear(VfsecWireOp *op)
 }
 
 /* Decodes one op (header at @op_off, body checked to be in the frame) into
- * @op. Request ops get status/error on a body error; the return value says
+ * @op, which the caller zeroed. Request ops get status/error on a body error; the return value says
  * whether the op decoded. Reply ops fail outright. */
 static gboolean
 op_decode(const guint8 *f, gsize op_off, gsize body_len, VfsecWireKind kind, guint index,
@@ -1063,10 +1076,15 @@ op_decode(const guint8 *f, gsize op_off, gsize body_len, VfsecWireKind kind, gui
 {
     g_autoptr(GError) local = NULL;
 
-    memset(op, 0, sizeof(*op));
     op->opcode = f[op_off];
     if (kind == VFSEC_WIRE_KIND_REPLY) {
-        if (reply_body_decode(f, op_off, body_len, op, &local))
+        VfsecWireReplyOp rop = { 0 };
+        gboolean ok = reply_body_decode(f, op_off, body_len, &rop, &local);
+
+        op->status = rop.status;
+        op->value = rop.value;
+        op->query = rop.query;
+        if (ok)
             return TRUE;
     } else {
         op->status = request_body_decode(f, op_off, body_len, op, &local);
@@ -1080,10 +1098,20 @@ op_decode(const guint8 *f, gsize op_off, gsize body_len, VfsecWireKind kind, gui
 
 /* ---- Configuration frames ---- */
 
+/* Frees what an op in a frame's array owns. Only ADD_SA carries key
+ * material, so only it is wiped: wiping every op of a 124-op reclaim frame
+ * (and of its reply) cost more than decoding them. */
 static void
 op_array_clear(gpointer data)
 {
-    vfsec_wire_op_clear(data);
+    VfsecWireOp *op = data;
+
+    if (op->opcode == VFSEC_WIRE_OP_ADD_SA) {
+        vfsec_wire_op_clear(op);
+        return;
+    }
+    g_clear_pointer(&op->mac_entries, g_array_unref);
+    g_clear_error(&op->error);
 }
 
 VfsecWireConfig *
@@ -1162,6 +1190,35 @@ config_header_decode(const VfsecWireTags *tags, const guint8 *f, gsize len, Vfse
     return TRUE;
 }
 
+/* Checks op #@i's header at @off and that its body is in the frame;
+ * *@body_len out. */
+static gboolean
+op_header_check(const guint8 *frame, gsize len, gsize off, guint i, guint op_count,
+                gsize *body_len, GError **error)
+{
+    if (len - off < VFSEC_WIRE_OP_HLEN)
+        return proto_fail(error, "config frame: op #%u header at offset %zu is cut off (%zu bytes left, op_count %u)",
+                          i, off, len - off, op_count);
+    *body_len = get16(frame + off + 2);
+    if (*body_len > len - off - VFSEC_WIRE_OP_HLEN)
+        return proto_fail(error, "config frame: op #%u body_len %zu exceeds the %zu bytes left at offset %zu",
+                          i, *body_len, len - off - VFSEC_WIRE_OP_HLEN, off + VFSEC_WIRE_OP_HLEN);
+    return TRUE;
+}
+
+/* The MAC pads short frames with zeros; anything else after the last op
+ * (ending at @off) means op_count and the ops disagree. */
+static gboolean
+padding_check(const guint8 *frame, gsize len, gsize off, guint op_count, GError **error)
+{
+    for (gsize i = off; i < len; i++) {
+        if (frame[i])
+            return proto_fail(error, "config frame: op_count %u but a non-zero byte follows the last op at offset %zu",
+                              op_count, i);
+    }
+    return TRUE;
+}
+
 VfsecWireConfig *
 vfsec_wire_config_decode(const VfsecWireTags *tags, const guint8 *frame, gsize len,
                          VfsecWireDecodeFlags flags, GError **error)
@@ -1180,17 +1237,8 @@ vfsec_wire_config_decode(const VfsecWireTags *tags, const guint8 *frame, gsize l
         g_autoptr(GError) local = NULL;
         gsize body_len;
 
-        if (len - off < VFSEC_WIRE_OP_HLEN) {
-            proto_fail(error, "config frame: op #%u header at offset %zu is cut off (%zu bytes left, op_count %u)",
-                       i, off, len - off, op_count);
+        if (!op_header_check(frame, len, off, i, op_count, &body_len, error))
             return NULL;
-        }
-        body_len = get16(frame + off + 2);
-        if (body_len > len - off - VFSEC_WIRE_OP_HLEN) {
-            proto_fail(error, "config frame: op #%u body_len %zu exceeds the %zu bytes left at offset %zu",
-                       i, body_len, len - off - VFSEC_WIRE_OP_HLEN, off + VFSEC_WIRE_OP_HLEN);
-            return NULL;
-        }
         if (!op_decode(frame, off, body_len, cfg->kind, i, op, &local)) {
             if (cfg->kind == VFSEC_WIRE_KIND_REPLY || !(flags & VFSEC_WIRE_DECODE_PER_OP)) {
                 g_propagate_error(error, g_steal_pointer(&local));
@@ -1201,21 +1249,66 @@ vfsec_wire_config_decode(const VfsecWireTags *tags, const guint8 *frame, gsize l
         reply_len += reply_op_size(op->opcode);
         off += VFSEC_WIRE_OP_HLEN + body_len;
     }
-    /* The MAC pads short frames with zeros; anything else after the last op
-     * means op_count and the ops disagree. */
-    for (gsize i = off; i < len; i++) {
-        if (frame[i]) {
-            proto_fail(error, "config frame: op_count %u but a non-zero byte follows the last op at offset %zu",
-                       op_count, i);
-            return NULL;
-        }
-    }
+    if (!padding_check(frame, len, off, op_count, error))
+        return NULL;
     if (cfg->kind == VFSEC_WIRE_KIND_REQUEST && reply_len > VFSEC_WIRE_MTU) {
         proto_fail(error, "config frame: the %u ops need a %zu-byte reply, over the %d-byte MTU",
                    op_count, reply_len, VFSEC_WIRE_MTU);
         return NULL;
     }
     return g_steal_pointer(&cfg);
+}
+
+gboolean
+vfsec_wire_reply_decode(const VfsecWireTags *tags, const guint8 *frame, gsize len,
+                        VfsecWireReply *reply, GError **error)
+{
+    VfsecWireConfig header = { 0 };
+    gsize off = VFSEC_WIRE_CONFIG_OFFSET + VFSEC_WIRE_CONFIG_HLEN;
+    guint op_count = 0;
+
+    if (!config_header_decode(tags, frame, len, &header, &op_count, error))
+        return FALSE;
+    if (header.kind != VFSEC_WIRE_KIND_REPLY)
+        return proto_fail(error, "config frame seq %u is a request, not a reply", header.seq);
+    /* More ops than fit a reply cannot all be in the frame: the checks below
+     * would fail on one of them, but the array must not overflow first. */
+    if (op_count > VFSEC_WIRE_REPLY_OPS_MAX)
+        return proto_fail(error, "config frame: op_count %u at offset 26 is above the %d ops a reply holds",
+                          op_count, VFSEC_WIRE_REPLY_OPS_MAX);
+    reply->seq = header.seq;
+    reply->n_ops = op_count;
+    for (guint i = 0; i < op_count; i++) {
+        g_autoptr(GError) local = NULL;
+        gsize body_len;
+
+        if (!op_header_check(frame, len, off, i, op_count, &body_len, error))
+            return FALSE;
+        memset(&reply->ops[i].query, 0, sizeof(reply->ops[i].query));
+        if (!reply_body_decode(frame, off, body_len, &reply->ops[i], &local)) {
+            g_prefix_error(&local, "config frame: op #%u %s: ", i, opcode_label(frame[off]));
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        off += VFSEC_WIRE_OP_HLEN + body_len;
+    }
+    return padding_check(frame, len, off, op_count, error);
+}
+
+gboolean
+vfsec_wire_reply_answers(const VfsecWireReply *reply, guint32 seq, guint8 opcode, guint n_ops,
+                         GError **error)
+{
+    if (reply->seq != seq)
+        return proto_fail(error, "reply seq %u does not answer request seq %u", reply->seq, seq);
+    if (reply->n_ops != n_ops)
+        return proto_fail(error, "reply seq %u has %u ops for %u request ops", seq, reply->n_ops, n_ops);
+    for (guint i = 0; i < n_ops; i++) {
+        if (reply->ops[i].opcode != opcode)
+            return proto_fail(error, "reply seq %u op #%u is %s, the request op was %s",
+                              seq, i, opcode_label(reply->ops[i].opcode), opcode_label(opcode));
+    }
+    return TRUE;
 }
 
 /* ---- Builder ---- */
@@ -1344,7 +1437,7 @@ vfsec_wire_builder_append(VfsecWireBuilder *b, const VfsecWireOp *op, GError **e
      * accepts. */
     op_write(b->buf + b->len, op, b->kind, blen);
     if (decoder_may_refuse(op, b->kind)) {
-        VfsecWireOp check;
+        VfsecWireOp check = { 0 };
         gboolean ok = op_decode(b->buf, b->len, blen, b->kind, b->count, &check, &local);
 
         vfsec_wire_op_clear(&check);
@@ -1356,6 +1449,51 @@ vfsec_wire_builder_append(VfsecWireBuilder *b, const VfsecWireOp *op, GError **e
     }
     b->len += need;
     b->reply_len += rneed;
+    b->count++;
+    return VFSEC_WIRE_APPEND_OK;
+}
+
+VfsecWireAppend
+vfsec_wire_builder_append_remove_sa(VfsecWireBuilder *b, guint32 sa_index, guint32 spi,
+                                    GError **error)
+{
+    const gsize need = VFSEC_WIRE_OP_HLEN + VFSEC_WIRE_REMOVE_SA_LEN;
+    const gsize rneed = VFSEC_WIRE_OP_HLEN + VFSEC_WIRE_REPLY_LEN;
+    guint8 *p = b->buf + b->len;
+
+    g_return_val_if_fail(b->kind == VFSEC_WIRE_KIND_REQUEST, VFSEC_WIRE_APPEND_INVALID);
+
+    if (spi == 0) {
+        proto_fail(error, "config frame: REMOVE_SA of index %u with SPI 0 (the decoder refuses it)",
+                   sa_index);
+        return VFSEC_WIRE_APPEND_INVALID;
+    }
+    if (b->count == G_MAXUINT16 || b->len + need > VFSEC_WIRE_FRAME_MAX ||
+        b->reply_len + rneed > VFSEC_WIRE_MTU)
+        return VFSEC_WIRE_APPEND_FULL;
+    /* op_write()'s layout; the bytes after b->len are zero already. */
+    p[0] = VFSEC_WIRE_OP_REMOVE_SA;
+    p[1] = 0;
+    put16(p + 2, VFSEC_WIRE_REMOVE_SA_LEN);
+    put32(p + VFSEC_WIRE_OP_HLEN, sa_index);
+    put32(p + VFSEC_WIRE_OP_HLEN + 4, spi);
+    b->len += need;
+    b->reply_len += rneed;
+    b->count++;
+    return VFSEC_WIRE_APPEND_OK;
+}
+
+VfsecWireAppend
+vfsec_wire_builder_append_reply(VfsecWireBuilder *b, const VfsecWireReplyOp *op)
+{
+    gsize need = reply_op_size(op->opcode);
+
+    g_return_val_if_fail(b->kind == VFSEC_WIRE_KIND_REPLY, VFSEC_WIRE_APPEND_INVALID);
+
+    if (b->count == G_MAXUINT16 || b->len + need > VFSEC_WIRE_FRAME_MAX)
+        return VFSEC_WIRE_APPEND_FULL;
+    reply_op_write(b->buf + b->len, op->opcode, op->status, op->value, &op->query);
+    b->len += need;
     b->count++;
     return VFSEC_WIRE_APPEND_OK;
 }
@@ -1409,10 +1547,13 @@ vfsec_wire_config_new_reply(const VfsecWireConfig *request)
     reply->l2.src = request->l2.dst;
     reply->l2.tpid = request->l2.tpid;
     reply->l2.pcp = request->l2.pcp;
+    /* One zeroed allocation, not one append (and its reallocations) per op. */
+    g_array_set_size(reply->ops, request->ops->len);
     for (guint i = 0; i < request->ops->len; i++) {
         const VfsecWireOp *req = &g_array_index(request->ops, VfsecWireOp, i);
-        VfsecWireOp *op = vfsec_wire_config_add(reply, req->opcode);
+        VfsecWireOp *op = &g_array_index(reply->ops, VfsecWireOp, i);
 
+        op->opcode = req->opcode;
         op->status = req->status;
     }
     return reply;

@@ -326,10 +326,14 @@ typedef struct {
  * for a reply, status/value/query) mean anything. */
 typedef struct {
     guint8 opcode;                 /* VfsecWireOpcode; a decoded unknown value is kept */
-    /* request bodies */
-    VfsecWireAddSa add_sa;
-    VfsecWireRemoveSa remove_sa;
-    VfsecWireMacEntry mac;         /* MAC_ADD, MAC_REMOVE */
+    /* request bodies: only the opcode's own member means anything. They
+     * share storage: an op is 160 bytes instead of 232, and a decoded frame
+     * of 124 REMOVE_SA ops has 9 KiB less to clear. */
+    union {
+        VfsecWireAddSa add_sa;
+        VfsecWireRemoveSa remove_sa;
+        VfsecWireMacEntry mac;     /* MAC_ADD, MAC_REMOVE */
+    };
     guint32 generation;            /* MAC_REPLACE */
     GArray *mac_entries;           /* MAC_REPLACE: VfsecWireMacEntry; owned */
     /* reply: the agent's answer. On a decoded request: the status the op
@@ -395,6 +399,39 @@ VfsecWireConfig *vfsec_wire_config_new_reply(const VfsecWireConfig *request);
  * seq, op count and every opcode in order. */
 gboolean vfsec_wire_reply_check(const VfsecWireOp *request_ops, guint n_ops, guint32 seq,
                                 const VfsecWireConfig *reply, GError **error);
+/* ---- Replies without allocation (the PF driver's hot path) ---- */
+
+/* Most ops one reply frame can hold: every reply op is at least its header
+ * and a 4-byte value. */
+#define VFSEC_WIRE_REPLY_OPS_MAX ((VFSEC_WIRE_MTU - VFSEC_WIRE_CONFIG_HLEN) / \
+                                  (VFSEC_WIRE_OP_HLEN + VFSEC_WIRE_REPLY_LEN))
+
+/* One op of a reply: what a VfsecWireOp of a decoded reply means, in 24 bytes. */
+typedef struct {
+    guint8 opcode;
+    guint8 status;                 /* VfsecWireStatus; unknown values are kept */
+    guint32 value;
+    VfsecWireQueryInfo query;      /* QUERY answered OK only */
+} VfsecWireReplyOp;
+
+/* A decoded reply frame. Big (about 4.5 KiB): meant for the stack, so that
+ * decoding a reply of 124 removals allocates nothing. */
+typedef struct {
+    guint32 seq;
+    guint n_ops;
+    VfsecWireReplyOp ops[VFSEC_WIRE_REPLY_OPS_MAX];
+} VfsecWireReply;
+
+/* Decodes a reply frame with the checks of vfsec_wire_config_decode() (same
+ * errors); a request frame fails with VFSEC_ERROR_PROTOCOL. @reply is only
+ * written up to its n_ops. */
+gboolean vfsec_wire_reply_decode(const VfsecWireTags *tags, const guint8 *frame, gsize len,
+                                 VfsecWireReply *reply, GError **error);
+/* Checks that @reply answers @n_ops request ops, all with @opcode, sent under
+ * @seq: seq, op count and every opcode (vfsec_wire_reply_check()'s errors). */
+gboolean vfsec_wire_reply_answers(const VfsecWireReply *reply, guint32 seq, guint8 opcode,
+                                  guint n_ops, GError **error);
+
 /* Multi-line summary of a frame for logs, without key material. */
 char *vfsec_wire_config_describe(const VfsecWireConfig *cfg);
 
@@ -419,6 +456,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfsecWireBuilder, vfsec_wire_builder_free)
 
 VfsecWireAppend vfsec_wire_builder_append(VfsecWireBuilder *builder, const VfsecWireOp *op,
                                           GError **error);
+/* vfsec_wire_builder_append() of a REMOVE_SA by index with the SPI guard,
+ * without a VfsecWireOp (a reclaim appends thousands). Request builders only;
+ * SPI 0 is INVALID, as the decoder refuses it. */
+VfsecWireAppend vfsec_wire_builder_append_remove_sa(VfsecWireBuilder *builder, guint32 sa_index,
+                                                    guint32 spi, GError **error);
+/* vfsec_wire_builder_append() of a reply op, without a VfsecWireOp: what an
+ * agent answers, op by op. Reply builders only. */
+VfsecWireAppend vfsec_wire_builder_append_reply(VfsecWireBuilder *builder, const VfsecWireReplyOp *op);
 guint vfsec_wire_builder_count(const VfsecWireBuilder *builder);
 /* Completes the frame (op_count, zero padding to 60 bytes) and returns it; the
  * bytes belong to the builder and stay valid until reset or free. */

@@ -1076,6 +1076,203 @@ test_reclaim_scale(void)
     }
 }
 
+/* ---- The SA database (flat array by sa_index, key table, domains) ---- */
+
+static void
+query(Fixture *fx, VfsecWireQueryInfo *info)
+{
+    g_auto(VfsecTestAsync) w = { 0 };
+    g_autoptr(GError) error = NULL;
+
+    vfsec_pfdrv_query_async(fx->pfdrv, NULL, vfsec_test_async_cb, &w);
+    g_assert_true(vfsec_pfdrv_query_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &w), info, &error));
+    g_assert_no_error(error);
+}
+
+/* The index an agent answers ADD_SA with bounds the database: below
+ * VFSEC_PFDRV_MAX_SAS until a QUERY told the capacity, below the capacity
+ * after. A larger one fails the add instead of growing the array. */
+static void
+test_db_index_bound(Fixture *fx, gconstpointer data)
+{
+    VfsecWireAddSa sa = vf_sa(fx, 0);
+    VfsecWireQueryInfo info = { 0 };
+    g_autoptr(GError) error = NULL;
+    guint32 index = 0;
+
+    fx->agent.next_index = VFSEC_PFDRV_MAX_SAS;
+    g_assert_false(add_sa(fx, 0, &sa, NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL);
+    g_assert_nonnull(strstr(error->message, "SA index 1048576, not below its capacity 1048576"));
+    g_clear_error(&error);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, VFSEC_PFDRV_PORT), ==, 0);
+
+    /* Far beyond the fake agent's capacity, but no QUERY said so yet. */
+    sa = vf_sa(fx, 0);
+    fx->agent.next_index = 5000;
+    g_assert_true(add_sa(fx, 0, &sa, &index, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(index, ==, 5000);
+
+    query(fx, &info);
+    g_assert_cmpuint(info.capacity, ==, 4096);
+    sa = vf_sa(fx, 0);
+    fx->agent.next_index = 4096;
+    g_assert_false(add_sa(fx, 0, &sa, NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL);
+    g_assert_nonnull(strstr(error->message, "SA index 4096, not below its capacity 4096"));
+    g_clear_error(&error);
+    sa = vf_sa(fx, 0);
+    fx->agent.next_index = 4095;
+    g_assert_true(add_sa(fx, 0, &sa, &index, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(index, ==, 4095);
+
+    /* Both recorded SAs (5000 stays: it was valid when the agent gave it)
+     * are reclaimed, in index order. */
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 0), ==, 2);
+    {
+        g_autoptr(GArray) list = vfsec_pfdrv_list_sas(fx->pfdrv, 0);
+        VfsecPfdrvReclaim r = { 0 };
+
+        g_assert_cmpuint(g_array_index(list, VfsecPfdrvSa, 0).sa_index, ==, 4095);
+        g_assert_cmpuint(g_array_index(list, VfsecPfdrvSa, 1).sa_index, ==, 5000);
+        g_assert_true(reclaim(fx, 0, 0, &r, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(r.removed, ==, 2);
+        g_assert_cmpuint(r.remaining, ==, 0);
+    }
+}
+
+/* Two domains whose indexes alternate, each over several frames: a reclaim
+ * takes exactly its domain's SAs, in as few frames as fit, leaves the other
+ * domain whole and in order, and forgets the keys it removed. */
+static void
+test_db_interleaved(Fixture *fx, gconstpointer data)
+{
+    const guint n = 2 * VFSEC_WIRE_REMOVE_SA_PER_FRAME + 52;
+    VfsecMac m0 = fx->vfs[0].mac;
+    VfsecMac m2 = fx->vfs[2].mac;
+    VfsecWireAddSa first = vf_sa(fx, 0);
+    VfsecPfdrvReclaim r = { 0 };
+    g_autoptr(GArray) list = NULL;
+    g_autoptr(GError) error = NULL;
+    guint frames;
+
+    g_assert_true(add_sa(fx, 0, &first, NULL, &error));
+    add_many(fx, 2, 1);
+    for (guint i = 1; i < n; i++) {
+        add_many(fx, 0, 1);
+        add_many(fx, 2, 1);
+    }
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 0), ==, n);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 2), ==, n);
+
+    fx->agent.defer = TRUE;
+    frames = agent_frames(fx);
+    g_assert_true(reclaim(fx, 0, 0, &r, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(agent_frames(fx) - frames, ==, 3);
+    g_assert_cmpuint(r.removed, ==, n);
+    g_assert_cmpuint(r.remaining, ==, 0);
+    g_assert_cmpuint(agent_count(fx, &m0), ==, 0);
+    g_assert_cmpuint(agent_count(fx, &m2), ==, n);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, VFSEC_PFDRV_PORT), ==, n);
+
+    list = vfsec_pfdrv_list_sas(fx->pfdrv, 2);
+    g_assert_cmpuint(list->len, ==, n);
+    for (guint i = 0; i < list->len; i++) {
+        const VfsecPfdrvSa *sa = &g_array_index(list, VfsecPfdrvSa, i);
+
+        g_assert_cmpuint(sa->domain, ==, 2);
+        if (i > 0)
+            g_assert_cmpuint(sa->sa_index, >, g_array_index(list, VfsecPfdrvSa, i - 1).sa_index);
+    }
+    g_clear_pointer(&list, g_array_unref);
+    list = vfsec_pfdrv_list_sas(fx->pfdrv, VFSEC_PFDRV_PORT);
+    g_assert_cmpuint(list->len, ==, n);
+
+    /* The removed keys are gone from the key table: the first one is new again. */
+    g_assert_true(add_sa(fx, 0, &first, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 0), ==, 1);
+}
+
+/* Adds queued while a reclaim is in flight: another domain's run at once,
+ * the reclaimed domain's own wait for the reclaim and survive it. */
+static void
+test_db_reclaim_with_adds(Fixture *fx, gconstpointer data)
+{
+    const guint n = VFSEC_WIRE_REMOVE_SA_PER_FRAME + 100;
+    g_auto(VfsecTestAsync) wr = { 0 };
+    VfsecTestAsync wa[4] = { { 0 } };
+    VfsecWireAddSa sas[4];
+    VfsecPfdrvReclaim r = { 0 };
+    g_autoptr(GError) error = NULL;
+    VfsecMac m0 = fx->vfs[0].mac;
+    VfsecMac m2 = fx->vfs[2].mac;
+
+    add_many(fx, 0, n);
+    add_many(fx, 2, 2);
+    fx->agent.defer = TRUE;
+    vfsec_pfdrv_reclaim_vf_async(fx->pfdrv, 0, 0, NULL, vfsec_test_async_cb, &wr);
+    for (guint i = 0; i < 4; i++) {
+        guint vf = i == 3 ? 0 : 2;
+
+        sas[i] = vf_sa(fx, vf);
+        vfsec_pfdrv_vf_add_sa_async(fx->pfdrv, vf, &sas[i], NULL, vfsec_test_async_cb, &wa[i]);
+    }
+    g_assert_true(vfsec_pfdrv_reclaim_vf_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &wr), &r,
+                                                &error));
+    g_assert_no_error(error);
+    for (guint i = 0; i < 4; i++) {
+        g_assert_true(vfsec_pfdrv_vf_add_sa_finish(fx->pfdrv, vfsec_test_async_wait(NULL, &wa[i]),
+                                                   NULL, &error));
+        g_assert_no_error(error);
+        vfsec_test_async_clear(&wa[i]);
+    }
+    g_assert_cmpuint(r.removed, ==, n);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 0), ==, 1);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 2), ==, 5);
+    g_assert_cmpuint(agent_count(fx, &m0), ==, 1);
+    g_assert_cmpuint(agent_count(fx, &m2), ==, 5);
+}
+
+/* The agent lost an SA and hands its index to another domain: the stale
+ * record goes, the new one takes the slot, and a reclaim of the first
+ * domain leaves the new SA alone. */
+static void
+test_db_stale_index(Fixture *fx, gconstpointer data)
+{
+    VfsecMac m2 = fx->vfs[2].mac;
+    VfsecWireAddSa sa;
+    VfsecPfdrvReclaim r = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) list = NULL;
+    guint32 lost;
+    guint32 index = 0;
+
+    add_many(fx, 0, 10);
+    list = vfsec_pfdrv_list_sas(fx->pfdrv, 0);
+    lost = g_array_index(list, VfsecPfdrvSa, 4).sa_index;
+    g_assert_true(g_hash_table_remove(fx->agent.by_index, GUINT_TO_POINTER(lost)));
+    fx->agent.next_index = lost;
+
+    sa = vf_sa(fx, 2);
+    g_assert_true(add_sa(fx, 2, &sa, &index, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(index, ==, lost);
+    g_assert_cmpuint(counter(fx, VFSEC_PFDRV_COUNTER_STALE_SAS), ==, 1);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 0), ==, 9);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 2), ==, 1);
+
+    g_assert_true(reclaim(fx, 0, 0, &r, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(r.removed, ==, 9);
+    g_assert_cmpuint(vfsec_pfdrv_sa_count(fx->pfdrv, 2), ==, 1);
+    g_assert_cmpuint(agent_count(fx, &m2), ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1094,6 +1291,10 @@ main(int argc, char **argv)
     ADD("/pfdrv/serialized", test_serialized);
     ADD("/pfdrv/port-ops", test_port_ops);
     ADD("/pfdrv/cancel-and-free", test_cancel_and_free);
+    ADD("/pfdrv/db/index-bound", test_db_index_bound);
+    ADD("/pfdrv/db/interleaved", test_db_interleaved);
+    ADD("/pfdrv/db/reclaim-with-adds", test_db_reclaim_with_adds);
+    ADD("/pfdrv/db/stale-index", test_db_stale_index);
 #undef ADD
     for (guint i = 0; i < G_N_ELEMENTS(fault_runs); i++) {
         const FaultRun *run = &fault_runs[i];

@@ -991,6 +991,148 @@ test_reply_check(void)
     g_assert_nonnull(strstr(error->message, "op #1 is ADD_SA, the request op was REMOVE_SA"));
 }
 
+/* The allocation-free paths against the general ones: the same bytes for a
+ * REMOVE_SA by index, the same reply decoded both ways, the same checks. */
+static void
+test_fast_paths(void)
+{
+    g_autoptr(VfsecWireBuilder) general = vfsec_wire_builder_new(NULL, &pf_l2, VFSEC_WIRE_KIND_REQUEST, 9);
+    g_autoptr(VfsecWireBuilder) fast = vfsec_wire_builder_new(NULL, &pf_l2, VFSEC_WIRE_KIND_REQUEST, 9);
+    g_autoptr(VfsecWireBuilder) reply = NULL;
+    g_autoptr(VfsecWireConfig) decoded = NULL;
+    g_autoptr(GError) error = NULL;
+    VfsecWireL2 agent_l2 = pf_l2;
+    VfsecWireReply view = { 0 };
+    VfsecWireReplyOp rop = { 0 };
+    const guint8 *a, *b;
+    gsize alen = 0, blen = 0;
+    guint n = 0;
+
+    /* Request: byte for byte what vfsec_wire_builder_append() writes, and
+     * FULL at the same op. */
+    for (;; n++) {
+        VfsecWireOp op = { .opcode = VFSEC_WIRE_OP_REMOVE_SA };
+        VfsecWireAppend x, y;
+
+        op.remove_sa.sa_index = 1000 + n;
+        op.remove_sa.spi = 0x100 + n;
+        x = vfsec_wire_builder_append(general, &op, &error);
+        y = vfsec_wire_builder_append_remove_sa(fast, 1000 + n, 0x100 + n, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(x, ==, y);
+        if (x == VFSEC_WIRE_APPEND_FULL)
+            break;
+    }
+    g_assert_cmpuint(n, ==, VFSEC_WIRE_REMOVE_SA_PER_FRAME);
+    a = vfsec_wire_builder_finish(general, &alen);
+    b = vfsec_wire_builder_finish(fast, &blen);
+    g_assert_cmpmem(a, alen, b, blen);
+    vfsec_wire_builder_reset(fast, 10);
+    g_assert_cmpint(vfsec_wire_builder_append_remove_sa(fast, 1, 0, &error), ==, VFSEC_WIRE_APPEND_INVALID);
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_PROTOCOL);
+    g_assert_nonnull(strstr(error->message, "REMOVE_SA of index 1 with SPI 0"));
+    g_clear_error(&error);
+    g_assert_cmpuint(vfsec_wire_builder_count(fast), ==, 0);
+
+    /* Reply: three ops written op by op, read by both decoders. */
+    agent_l2.src = pf_l2.dst;
+    agent_l2.dst = pf_l2.src;
+    reply = vfsec_wire_builder_new(NULL, &agent_l2, VFSEC_WIRE_KIND_REPLY, 9);
+    rop = (VfsecWireReplyOp){ .opcode = VFSEC_WIRE_OP_REMOVE_SA, .status = VFSEC_WIRE_STATUS_OK };
+    g_assert_cmpint(vfsec_wire_builder_append_reply(reply, &rop), ==, VFSEC_WIRE_APPEND_OK);
+    rop = (VfsecWireReplyOp){ .opcode = VFSEC_WIRE_OP_REMOVE_SA, .status = VFSEC_WIRE_STATUS_NO_SUCH_SA,
+                              .value = 77 };
+    g_assert_cmpint(vfsec_wire_builder_append_reply(reply, &rop), ==, VFSEC_WIRE_APPEND_OK);
+    rop = (VfsecWireReplyOp){ .opcode = VFSEC_WIRE_OP_QUERY, .status = VFSEC_WIRE_STATUS_OK,
+                              .value = 4096, .query = { 4096, 3, 2, 5 } };
+    g_assert_cmpint(vfsec_wire_builder_append_reply(reply, &rop), ==, VFSEC_WIRE_APPEND_OK);
+    a = vfsec_wire_builder_finish(reply, &alen);
+    g_assert_true(vfsec_wire_reply_decode(NULL, a, alen, &view, &error));
+    g_assert_no_error(error);
+    decoded = vfsec_wire_config_decode(NULL, a, alen, VFSEC_WIRE_DECODE_STRICT, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(view.seq, ==, decoded->seq);
+    g_assert_cmpuint(view.n_ops, ==, decoded->ops->len);
+    for (guint i = 0; i < view.n_ops; i++) {
+        const VfsecWireOp *op = &g_array_index(decoded->ops, VfsecWireOp, i);
+
+        g_assert_cmpuint(view.ops[i].opcode, ==, op->opcode);
+        g_assert_cmpuint(view.ops[i].status, ==, op->status);
+        g_assert_cmpuint(view.ops[i].value, ==, op->value);
+        g_assert_cmpmem(&view.ops[i].query, sizeof(view.ops[i].query), &op->query, sizeof(op->query));
+    }
+    g_assert_cmpuint(view.ops[2].query.generation, ==, 5);
+    g_assert_cmpuint(view.ops[1].value, ==, 77);
+
+    /* The checks of vfsec_wire_reply_check(), on the view. */
+    g_assert_false(vfsec_wire_reply_answers(&view, 9, VFSEC_WIRE_OP_REMOVE_SA, 3, &error));
+    g_assert_nonnull(strstr(error->message, "op #2 is QUERY, the request op was REMOVE_SA"));
+    g_clear_error(&error);
+    g_assert_false(vfsec_wire_reply_answers(&view, 8, VFSEC_WIRE_OP_REMOVE_SA, 3, &error));
+    g_assert_nonnull(strstr(error->message, "reply seq 9 does not answer request seq 8"));
+    g_clear_error(&error);
+    g_assert_false(vfsec_wire_reply_answers(&view, 9, VFSEC_WIRE_OP_REMOVE_SA, 2, &error));
+    g_assert_nonnull(strstr(error->message, "has 3 ops for 2 request ops"));
+    g_clear_error(&error);
+    view.n_ops = 2;
+    g_assert_true(vfsec_wire_reply_answers(&view, 9, VFSEC_WIRE_OP_REMOVE_SA, 2, &error));
+    g_assert_no_error(error);
+
+    /* A request is no reply; a request builder's frame says so. */
+    a = vfsec_wire_builder_finish(general, &alen);
+    g_assert_false(vfsec_wire_reply_decode(NULL, a, alen, &view, &error));
+    g_assert_nonnull(strstr(error->message, "is a request, not a reply"));
+    g_clear_error(&error);
+}
+
+/* What the allocation-free reply decoder refuses, as the general one does. */
+static void
+test_reply_decode_errors(void)
+{
+    g_autoptr(VfsecWireBuilder) reply = vfsec_wire_builder_new(NULL, &pf_l2, VFSEC_WIRE_KIND_REPLY, 4);
+    VfsecWireReplyOp rop = { .opcode = VFSEC_WIRE_OP_REMOVE_SA };
+    g_autoptr(GError) error = NULL;
+    g_autofree guint8 *f = NULL;
+    VfsecWireReply view;
+    const guint8 *frame;
+    gsize len = 0;
+    const gsize count_off = VFSEC_WIRE_CONFIG_OFFSET + 8;
+    const gsize end = VFSEC_WIRE_CONFIG_OFFSET + VFSEC_WIRE_CONFIG_HLEN + 2 * 8;
+
+    g_assert_cmpint(vfsec_wire_builder_append_reply(reply, &rop), ==, VFSEC_WIRE_APPEND_OK);
+    g_assert_cmpint(vfsec_wire_builder_append_reply(reply, &rop), ==, VFSEC_WIRE_APPEND_OK);
+    frame = vfsec_wire_builder_finish(reply, &len);
+    f = g_memdup2(frame, len);
+
+    /* More ops than a reply can hold: refused before any is read. */
+    vfsec_wire_put16(f + count_off, VFSEC_WIRE_REPLY_OPS_MAX + 1);
+    g_assert_false(vfsec_wire_reply_decode(NULL, f, len, &view, &error));
+    g_assert_nonnull(strstr(error->message, "above the 186 ops a reply holds"));
+    g_clear_error(&error);
+    /* One op more than the frame has: its header is cut off. */
+    vfsec_wire_put16(f + count_off, 3);
+    g_assert_false(vfsec_wire_reply_decode(NULL, f, end, &view, &error));
+    g_assert_nonnull(strstr(error->message, "op #2 header"));
+    g_clear_error(&error);
+    /* A body shorter than the value. */
+    vfsec_wire_put16(f + count_off, 2);
+    vfsec_wire_put16(f + end - 8 + 2, 2);
+    g_assert_false(vfsec_wire_reply_decode(NULL, f, len, &view, &error));
+    g_assert_nonnull(strstr(error->message, "op #1 REMOVE_SA: body_len 2"));
+    g_clear_error(&error);
+    /* Garbage after the last op. */
+    memcpy(f, frame, len);
+    f[end] = 1;
+    g_assert_false(vfsec_wire_reply_decode(NULL, f, len, &view, &error));
+    g_assert_nonnull(strstr(error->message, "non-zero byte follows the last op"));
+    g_clear_error(&error);
+    /* And the intact frame decodes. */
+    f[end] = 0;
+    g_assert_true(vfsec_wire_reply_decode(NULL, f, len, &view, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(view.n_ops, ==, 2);
+}
+
 /* The agent path for a request with a bad op among good ones. */
 static void
 test_agent_reply(void)
@@ -1548,6 +1690,8 @@ main(int argc, char **argv)
     g_test_add_func("/wire/fit-limits", test_fit_limits);
     g_test_add_func("/wire/batch", test_batch);
     g_test_add_func("/wire/reply-check", test_reply_check);
+    g_test_add_func("/wire/fast-paths", test_fast_paths);
+    g_test_add_func("/wire/reply-decode-errors", test_reply_decode_errors);
     g_test_add_func("/wire/agent-reply", test_agent_reply);
     g_test_add_func("/wire/classify", test_classify);
     g_test_add_func("/wire/classify-custom-tags", test_classify_custom_tags);
