@@ -37,6 +37,7 @@
  */
 #include "vfsec-engine.h"
 
+#include <malloc.h>
 #include <string.h>
 
 #include "vfsec-error.h"
@@ -2979,13 +2980,22 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     batch_release(b, NULL);
 }
 
+/* Domains in a reconcile from which its end gives freed heap back. */
+#define RECONCILE_TRIM_DOMAINS 64
+
 static void
 reconcile_data_free(gpointer data)
 {
     ReconcileStart *rs = data;
+    gboolean large = rs->domains && rs->domains->len >= RECONCILE_TRIM_DOMAINS;
 
     g_clear_pointer(&rs->domains, g_ptr_array_unref);
     g_free(rs);
+    /* A large reconcile's parsed domains, calls and replies are freed now,
+     * between the long-lived records made meanwhile; glibc keeps those pages
+     * (private memory) unless told to give back the free ones. */
+    if (large)
+        malloc_trim(0);
 }
 
 void
