@@ -12,6 +12,11 @@ G_BEGIN_DECLS
  * default reclaim bound (2000 ms), shorter than the hook's wait for vfsecd. */
 #define VFSEC_CONTRACT_CLIENT_DEFAULT_TIMEOUT_MS 3000
 
+/* Requests a client keeps sent and unanswered at once unless told otherwise:
+ * enough to keep a PF driver busy between round trips, few enough that one
+ * thread serving many connections answers each within its timeout. */
+#define VFSEC_CONTRACT_CLIENT_DEFAULT_MAX_IN_FLIGHT 8
+
 #define VFSEC_TYPE_CONTRACT_CLIENT (vfsec_contract_client_get_type())
 G_DECLARE_FINAL_TYPE(VfsecContractClient, vfsec_contract_client, VFSEC, CONTRACT_CLIENT, GObject)
 
@@ -46,6 +51,15 @@ void vfsec_contract_client_connect_async(VfsecContractClient *client, guint time
 gboolean vfsec_contract_client_connect_finish(VfsecContractClient *client, GAsyncResult *result,
                                               GError **error);
 
+/* At most @max_in_flight requests (0: no limit) are sent and unanswered at a
+ * time; later calls wait in the client, oldest first, and their timeout starts
+ * only when their line is written to the socket. May be changed at any time. */
+void vfsec_contract_client_set_max_in_flight(VfsecContractClient *client, guint max_in_flight);
+guint vfsec_contract_client_get_max_in_flight(VfsecContractClient *client);
+/* Calls not written to the socket yet: waiting for a slot, or for the write
+ * before them to end. */
+guint vfsec_contract_client_get_n_waiting(VfsecContractClient *client);
+
 /* The server's hello result once connected, else NULL. Owned by the client. */
 const VfsecContractHello *vfsec_contract_client_get_hello(VfsecContractClient *client);
 const char *vfsec_contract_client_get_path(VfsecContractClient *client);
@@ -57,8 +71,9 @@ gboolean vfsec_contract_client_is_open(VfsecContractClient *client);
  * request it already received still runs to its end there. */
 void vfsec_contract_client_close(VfsecContractClient *client);
 
-/* Sends one request. @args (NULL: {}) is not modified; @timeout_ms (0: the
- * default) bounds the wait for the reply, after which the call fails with
+/* Sends one request (when a slot is free, see set_max_in_flight). @args (NULL:
+ * {}) is not modified; @timeout_ms (0: the default) bounds the wait for the
+ * reply from when the request is sent, after which the call fails with
  * VFSEC_ERROR_TIMEOUT and a late reply is dropped. Error replies become GErrors
  * through vfsec_contract_error_code_to_vfsec(). Calls may overlap; each gets its
  * own reply, whatever order the server answers in. */

@@ -37,6 +37,7 @@
  */
 #include "vfsec-engine.h"
 
+#include <malloc.h>
 #include <string.h>
 
 #include "vfsec-error.h"
@@ -310,6 +311,25 @@ pf_find_vf(EnginePf *pf, guint index)
     return NULL;
 }
 
+/* @vf's state becomes a copy of @st, reusing its record and netdev string. */
+static void
+vf_state_update(EngineVf *vf, const VfsecContractVf *st)
+{
+    char *netdev;
+
+    if (!vf->state) {
+        vf->state = vfsec_contract_vf_copy(st);
+        return;
+    }
+    netdev = vf->state->netdev;
+    if (g_strcmp0(netdev, st->netdev) != 0) {
+        g_free(netdev);
+        netdev = g_strdup(st->netdev);
+    }
+    *vf->state = *st;
+    vf->state->netdev = netdev;
+}
+
 /* Takes the plugin's list: updates known VFs, adds new ones. */
 static void
 pf_update_vfs(EnginePf *pf, GPtrArray *listed)
@@ -326,12 +346,17 @@ pf_update_vfs(EnginePf *pf, GPtrArray *listed)
             g_queue_init(&vf->queue);
             g_ptr_array_add(pf->vfs, vf);
         }
-        g_free(vf->pci);
-        vf->pci = g_strdup(vfsec_pci_addr_format(&st->pci, buf));
-        g_free(vf->name);
-        vf->name = g_strdup_printf("VF %s", vf->pci);
-        g_clear_pointer(&vf->state, vfsec_contract_vf_free);
-        vf->state = vfsec_contract_vf_copy(st);
+        /* Updated in place: every reconcile lists every VF again, and new
+         * copies of these long-lived records, made amid the reconcile's
+         * short-lived allocations, would keep the heap from shrinking back. */
+        vfsec_pci_addr_format(&st->pci, buf);
+        if (!vf->pci || strcmp(vf->pci, buf) != 0) {
+            g_free(vf->pci);
+            vf->pci = g_strdup(buf);
+            g_free(vf->name);
+            vf->name = g_strdup_printf("VF %s", vf->pci);
+        }
+        vf_state_update(vf, st);
         vf->stale = FALSE;
     }
 }
@@ -3025,13 +3050,22 @@ reconcile_list_cb(GObject *source, GAsyncResult *result, const GError *expired, 
     batch_release(b, NULL);
 }
 
+/* Domains in a reconcile from which its end gives freed heap back. */
+#define RECONCILE_TRIM_DOMAINS 64
+
 static void
 reconcile_data_free(gpointer data)
 {
     ReconcileStart *rs = data;
+    gboolean large = rs->domains && rs->domains->len >= RECONCILE_TRIM_DOMAINS;
 
     g_clear_pointer(&rs->domains, g_ptr_array_unref);
     g_free(rs);
+    /* A large reconcile's parsed domains, calls and replies are freed now,
+     * between the long-lived records made meanwhile; glibc keeps those pages
+     * (private memory) unless told to give back the free ones. */
+    if (large)
+        malloc_trim(0);
 }
 
 void

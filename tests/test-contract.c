@@ -1411,6 +1411,153 @@ test_client_timeout(void)
     fixture_teardown(&fx);
 }
 
+/* Runs everything the context has to do now (both ends' reads and writes). */
+static void
+drain(Fixture *fx)
+{
+    while (g_main_context_pending(fx->context))
+        g_main_context_iteration(fx->context, FALSE);
+}
+
+static gboolean
+on_flag_timer(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+/* With a cap of 3, ten calls put 3 on the wire; each answer sends the next
+ * waiting one, in call order; every call gets its own reply. Without the cap
+ * all ten would reach the server at once. */
+static void
+test_client_max_in_flight(void)
+{
+    enum { N = 10, CAP = 3 };
+    Fixture fx;
+    GAsyncResult *res[N] = { NULL };
+    guint answered = 0;
+
+    fixture_setup(&fx, NULL, TRUE);
+    g_assert_cmpuint(vfsec_contract_client_get_max_in_flight(fx.client), ==,
+                     VFSEC_CONTRACT_CLIENT_DEFAULT_MAX_IN_FLIGHT);
+    vfsec_contract_client_set_max_in_flight(fx.client, CAP);
+    for (guint i = 0; i < N; i++)
+        vfsec_contract_client_get_switch_mode_async(fx.client, i, 2000, NULL, store_result, &res[i]);
+    while (answered < N) {
+        guint expect = MIN(answered + CAP, N);
+        VfsecContractRequest *req;
+
+        run_until_requests(&fx, expect);
+        drain(&fx);
+        /* Never more than CAP sent and unanswered. */
+        g_assert_cmpuint(fx.requests->len, ==, expect);
+        g_assert_cmpuint(vfsec_contract_client_get_n_waiting(fx.client), ==, N - expect);
+        req = request_at(&fx, answered);
+        g_assert_cmpuint(req->args.port, ==, answered);
+        server_reply(&fx, req->id, "{'mode':'veb'}");
+        answered++;
+    }
+    for (guint i = 0; i < N; i++) {
+        g_autoptr(GError) error = NULL;
+        VfsecContractSwitchMode mode;
+
+        run_until_result(&fx, &res[i]);
+        g_assert_true(vfsec_contract_client_get_switch_mode_finish(fx.client, res[i], &mode, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(mode, ==, VFSEC_CONTRACT_SWITCH_MODE_VEB);
+        g_clear_object(&res[i]);
+    }
+
+    /* 0 lifts the cap: everything waiting goes out at once. */
+    vfsec_contract_client_set_max_in_flight(fx.client, 1);
+    for (guint i = 0; i < 4; i++)
+        vfsec_contract_client_get_switch_mode_async(fx.client, i, 2000, NULL, store_result, &res[i]);
+    run_until_requests(&fx, N + 1);
+    drain(&fx);
+    g_assert_cmpuint(fx.requests->len, ==, N + 1);
+    vfsec_contract_client_set_max_in_flight(fx.client, 0);
+    run_until_requests(&fx, N + 4);
+    g_assert_cmpuint(vfsec_contract_client_get_n_waiting(fx.client), ==, 0);
+    for (guint i = 0; i < 4; i++)
+        server_reply(&fx, request_at(&fx, N + i)->id, "{'mode':'veb'}");
+    for (guint i = 0; i < 4; i++) {
+        run_until_result(&fx, &res[i]);
+        g_assert_true(vfsec_contract_client_call_finish(fx.client, res[i], NULL, NULL));
+        g_clear_object(&res[i]);
+    }
+    fixture_teardown(&fx);
+}
+
+/* A call that waits for a slot longer than its timeout does not time out:
+ * the timeout counts from the send. A waiting call that is cancelled fails at
+ * once and is never sent; closing fails the waiting calls too. */
+static void
+test_client_waiting_calls(void)
+{
+    Fixture fx;
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    g_autoptr(GAsyncResult) first = NULL;
+    g_autoptr(GAsyncResult) queued = NULL;
+    g_autoptr(GAsyncResult) cancelled = NULL;
+    g_autoptr(GAsyncResult) closed = NULL;
+    g_autoptr(GError) error = NULL;
+    gboolean waited = FALSE;
+    GSource *timer;
+
+    fixture_setup(&fx, NULL, TRUE);
+    vfsec_contract_client_set_max_in_flight(fx.client, 1);
+    vfsec_contract_client_list_ports_async(fx.client, 5000, NULL, store_result, &first);
+    vfsec_contract_client_get_switch_mode_async(fx.client, 1, 100, NULL, store_result, &queued);
+    vfsec_contract_client_get_switch_mode_async(fx.client, 2, 5000, cancellable, store_result,
+                                                &cancelled);
+    run_until_requests(&fx, 1);
+
+    /* Three times the queued call's timeout, with only the first one sent. */
+    timer = g_timeout_source_new(300);
+    g_source_set_callback(timer, on_flag_timer, &waited, NULL);
+    g_source_attach(timer, fx.context);
+    g_source_unref(timer);
+    run_until(&fx, &waited);
+    g_assert_null(queued);
+    g_assert_cmpuint(vfsec_contract_client_get_n_waiting(fx.client), ==, 2);
+
+    g_cancellable_cancel(cancellable);
+    run_until_result(&fx, &cancelled);
+    g_assert_false(vfsec_contract_client_call_finish(fx.client, cancelled, NULL, &error));
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error(&error);
+    g_assert_cmpuint(vfsec_contract_client_get_n_waiting(fx.client), ==, 1);
+
+    server_reply(&fx, request_at(&fx, 0)->id, "{'ports':[]}");
+    run_until_result(&fx, &first);
+    g_assert_true(vfsec_contract_client_call_finish(fx.client, first, NULL, &error));
+    g_assert_no_error(error);
+    run_until_requests(&fx, 2);
+    g_assert_cmpuint(request_at(&fx, 1)->args.port, ==, 1);
+    server_reply(&fx, request_at(&fx, 1)->id, "{'mode':'vepa'}");
+    run_until_result(&fx, &queued);
+    g_assert_true(vfsec_contract_client_call_finish(fx.client, queued, NULL, &error));
+    g_assert_no_error(error);
+    drain(&fx);
+    g_assert_cmpuint(fx.requests->len, ==, 2);   /* the cancelled call never went out */
+
+    g_clear_object(&first);
+    g_clear_object(&queued);
+    vfsec_contract_client_list_ports_async(fx.client, 5000, NULL, store_result, &first);
+    vfsec_contract_client_list_ports_async(fx.client, 5000, NULL, store_result, &closed);
+    g_assert_cmpuint(vfsec_contract_client_get_n_waiting(fx.client), ==, 1);
+    vfsec_contract_client_close(fx.client);
+    run_until_result(&fx, &first);
+    run_until_result(&fx, &closed);
+    g_assert_false(vfsec_contract_client_call_finish(fx.client, first, NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    g_clear_error(&error);
+    g_assert_false(vfsec_contract_client_call_finish(fx.client, closed, NULL, &error));
+    g_assert_error(error, VFSEC_ERROR, VFSEC_ERROR_IO);
+    g_assert_cmpuint(vfsec_contract_client_get_n_waiting(fx.client), ==, 0);
+    fixture_teardown(&fx);
+}
+
 /* The PF reclaim timeout must be shorter than the request's. */
 static void
 test_client_reclaim_deadline(void)
@@ -1846,6 +1993,8 @@ main(int argc, char **argv)
     g_test_add_func("/contract/client/out-of-order", test_client_out_of_order);
     g_test_add_func("/contract/client/timeout", test_client_timeout);
     g_test_add_func("/contract/client/reclaim-deadline", test_client_reclaim_deadline);
+    g_test_add_func("/contract/client/max-in-flight", test_client_max_in_flight);
+    g_test_add_func("/contract/client/waiting-calls", test_client_waiting_calls);
     g_test_add_func("/contract/client/cancel", test_client_cancel);
     g_test_add_func("/contract/client/server-closes", test_client_server_closes);
     g_test_add_func("/contract/client/owner-closes", test_client_owner_closes);
