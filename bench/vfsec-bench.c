@@ -13,7 +13,7 @@
  *   vfsec-bench hook    N XMLFILE HOOK [ARG...]   (runs HOOK N times, XML on stdin)
  *   vfsec-bench hook-pair N XMLFILE FLOOR HOOK [ARG...]
  *                       (N pairs: FLOOR and HOOK, alternating which goes first)
- *   vfsec-bench hook-rpc SOCKET N XMLFILE NAME TIMEOUT_MS
+ *   vfsec-bench hook-rpc SOCKET N XMLFILE NAME TIMEOUT_MS [GAP_US]
  *                       (vfsecd's service time for the front's hook request)
  *   vfsec-bench floor   URI                       (memory of a bare libvirt client)
  *   vfsec-bench parse   XMLFILE N                 (vfsec's domain-XML parse, for callgrind)
@@ -558,7 +558,10 @@ cmd_hook_pair(char **argv)
  * the codec the front mirrors, id 1, the same timeout_ms), sent N times,
  * each over a fresh connection as the front does. Timed from before
  * connect() to the reply's last byte; the reply is checked after the clock
- * stops (the front's own parse is part of the hook's time, not vfsecd's). */
+ * stops (the front's own parse is part of the hook's time, not vfsecd's).
+ * GAP_US (default 0) paces the requests, outside the clock: back to back,
+ * vfsecd never goes idle; a hook comes every few milliseconds at best, to
+ * a vfsecd (and a vCPU) that has gone to sleep since the last one. */
 static int
 cmd_hook_rpc(char **argv)
 {
@@ -569,6 +572,7 @@ cmd_hook_rpc(char **argv)
     g_autoptr(GString) reply = g_string_new(NULL);
     g_autofree char *line = NULL;
     gsize line_len = 0;
+    guint gap_us;
 
     req->id = 1;
     req->hook.kind = VFSEC_HOOK_KIND_QEMU;
@@ -578,6 +582,7 @@ cmd_hook_rpc(char **argv)
     req->hook.extra = g_strdup("-");
     req->hook.xml = bench_read_xml(argv[2], NULL);
     req->hook.timeout_ms = bench_uint(argv[4], "timeout_ms");
+    gap_us = argv[5] ? bench_uint(argv[5], "gap_us") : 0;
     line = vfsec_ctl_request_build(req, &line_len, &error);
     if (!line)
         bench_die("hook request for %s: %s", argv[2], error->message);
@@ -585,12 +590,16 @@ cmd_hook_rpc(char **argv)
     signal(SIGPIPE, SIG_IGN);
     printf("run,us\n");
     for (guint i = 0; i < n; i++) {
-        gint64 t0 = g_get_monotonic_time(), t1;
-        int fd = vfsec_ctl_connect(sock, t0 + BENCH_WAIT_US);
+        gint64 t0, t1;
+        int fd;
         g_autoptr(VfsecCtlReply) r = NULL;
         gsize off = 0;
         char *nl;
 
+        if (gap_us)
+            g_usleep(gap_us);
+        t0 = g_get_monotonic_time();
+        fd = vfsec_ctl_connect(sock, t0 + BENCH_WAIT_US);
         if (fd < 0)
             bench_die("cannot connect to %s: %s", sock, g_strerror(-fd));
         /* Blocking from here: the front polls on EAGAIN, the same wait. */
