@@ -11,6 +11,10 @@
  *   vfsec-bench reclaim URI CTL PORT VF NETDEV SAS REPS
  *   vfsec-bench scale   URI COUNT PORTS VFS FIRST (domains FIRST..COUNT-1, held until stdin closes)
  *   vfsec-bench hook    N XMLFILE HOOK [ARG...]   (runs HOOK N times, XML on stdin)
+ *   vfsec-bench hook-pair N XMLFILE FLOOR HOOK [ARG...]
+ *                       (N pairs: FLOOR and HOOK, alternating which goes first)
+ *   vfsec-bench hook-rpc SOCKET N XMLFILE NAME TIMEOUT_MS [GAP_US]
+ *                       (vfsecd's service time for the front's hook request)
  *   vfsec-bench floor   URI                       (memory of a bare libvirt client)
  *   vfsec-bench parse   XMLFILE N                 (vfsec's domain-XML parse, for callgrind)
  */
@@ -30,6 +34,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "vfsec-ctlproto.h"
 #include "vfsec-domain.h"
 
 #define BENCH_WAIT_US (60 * G_USEC_PER_SEC)
@@ -441,53 +446,189 @@ cmd_scale(char **argv)
     return 0;
 }
 
+/* Runs @argv[0] with @argv as libvirt runs a hook (@xml on stdin, stdout
+ * and stderr to /dev/null); returns exec-to-exit in µs, the exit status
+ * (or -1 for a signal) in *@status. SIGPIPE must be ignored. */
+static gint64
+bench_spawn_timed(char **argv, const char *xml, gsize xml_len, int *status)
+{
+    extern char **environ;
+    posix_spawn_file_actions_t fa;
+    int in[2], wstatus = 0;
+    pid_t pid;
+    gint64 t0, t1;
+    gsize off = 0;
+
+    if (pipe2(in, O_CLOEXEC) < 0)
+        bench_die("pipe: %s", g_strerror(errno));
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    t0 = g_get_monotonic_time();
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        bench_die("cannot run %s", argv[0]);
+    close(in[0]);
+    while (off < xml_len) {
+        ssize_t w = write(in[1], xml + off, xml_len - off);
+
+        if (w < 0 && errno != EINTR)
+            break;   /* a hook that does not read (EPIPE) is still timed */
+        off += w > 0 ? (gsize)w : 0;
+    }
+    close(in[1]);
+    if (waitpid(pid, &wstatus, 0) < 0)
+        bench_die("waitpid: %s", g_strerror(errno));
+    t1 = g_get_monotonic_time();
+    posix_spawn_file_actions_destroy(&fa);
+    *status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    return t1 - t0;
+}
+
+static char *
+bench_read_xml(const char *path, gsize *len)
+{
+    g_autoptr(GError) error = NULL;
+    char *xml = NULL;
+
+    if (!g_file_get_contents(path, &xml, len, &error))
+        bench_die("%s", error->message);
+    return xml;
+}
+
 /* Item 2: HOOK run N times as libvirt runs it (argv, XML on stdin, stdout
  * and stderr to /dev/null), exec to exit. */
 static int
 cmd_hook(char **argv)
 {
     guint n = bench_uint(argv[0], "n");
-    g_autofree char *xml = NULL;
     gsize xml_len = 0;
-    g_autoptr(GError) error = NULL;
-    extern char **environ;
+    g_autofree char *xml = bench_read_xml(argv[1], &xml_len);
 
-    if (!g_file_get_contents(argv[1], &xml, &xml_len, &error))
-        bench_die("%s", error->message);
     /* A hook may exit without reading its stdin (/bin/true): EPIPE, not death. */
     signal(SIGPIPE, SIG_IGN);
     printf("run,us,status\n");
     for (guint i = 0; i < n; i++) {
-        posix_spawn_file_actions_t fa;
-        int in[2], status = 0;
-        pid_t pid;
-        gint64 t0, t1;
-        gsize off = 0;
+        int status;
+        gint64 us = bench_spawn_timed(argv + 2, xml, xml_len, &status);
 
-        if (pipe2(in, O_CLOEXEC) < 0)
-            bench_die("pipe: %s", g_strerror(errno));
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+        printf("%u,%" G_GINT64_FORMAT ",%d\n", i, us, status);
+    }
+    return 0;
+}
+
+/* Item 2, the hook over its exec floor: N pairs of FLOOR (a program that
+ * does nothing, /bin/true) and HOOK, with the same arguments and stdin,
+ * back to back so both see the same machine state; which one runs first
+ * alternates, so neither always inherits the other's cache and scheduler
+ * state. bench/run compares the percentiles of the two columns and takes
+ * the per-pair differences. */
+static int
+cmd_hook_pair(char **argv)
+{
+    guint n = bench_uint(argv[0], "n");
+    gsize xml_len = 0;
+    g_autofree char *xml = bench_read_xml(argv[1], &xml_len);
+    /* FLOOR's argv: its own path, then HOOK's arguments. */
+    g_autofree char **floor_argv = g_memdup2(argv + 3, (g_strv_length(argv + 3) + 1) *
+                                             sizeof(char *));
+
+    floor_argv[0] = argv[2];
+    signal(SIGPIPE, SIG_IGN);
+    printf("run,hook_us,floor_us,hook_status,floor_status\n");
+    for (guint i = 0; i < n; i++) {
+        int hs, fs;
+        gint64 hook_us, floor_us;
+
+        if (i % 2) {
+            hook_us = bench_spawn_timed(argv + 3, xml, xml_len, &hs);
+            floor_us = bench_spawn_timed(floor_argv, xml, xml_len, &fs);
+        } else {
+            floor_us = bench_spawn_timed(floor_argv, xml, xml_len, &fs);
+            hook_us = bench_spawn_timed(argv + 3, xml, xml_len, &hs);
+        }
+        printf("%u,%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%d,%d\n", i, hook_us, floor_us,
+               hs, fs);
+    }
+    return 0;
+}
+
+/* Item 2, vfsecd's part alone: the "hook" request the front sends for
+ * "NAME prepare begin -" of kind qemu with XMLFILE on its stdin (built by
+ * the codec the front mirrors, id 1, the same timeout_ms), sent N times,
+ * each over a fresh connection as the front does. Timed from before
+ * connect() to the reply's last byte; the reply is checked after the clock
+ * stops (the front's own parse is part of the hook's time, not vfsecd's).
+ * GAP_US (default 0) paces the requests, outside the clock: back to back,
+ * vfsecd never goes idle; a hook comes every few milliseconds at best, to
+ * a vfsecd (and a vCPU) that has gone to sleep since the last one. */
+static int
+cmd_hook_rpc(char **argv)
+{
+    const char *sock = argv[0];
+    guint n = bench_uint(argv[1], "n");
+    g_autoptr(VfsecCtlRequest) req = vfsec_ctl_request_new(VFSEC_CTL_OP_HOOK);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GString) reply = g_string_new(NULL);
+    g_autofree char *line = NULL;
+    gsize line_len = 0;
+    guint gap_us;
+
+    req->id = 1;
+    req->hook.kind = VFSEC_HOOK_KIND_QEMU;
+    req->hook.op = VFSEC_HOOK_OP_QEMU_PREPARE;
+    req->hook.subop = VFSEC_HOOK_SUBOP_BEGIN;
+    req->hook.name = g_strdup(argv[3]);
+    req->hook.extra = g_strdup("-");
+    req->hook.xml = bench_read_xml(argv[2], NULL);
+    req->hook.timeout_ms = bench_uint(argv[4], "timeout_ms");
+    gap_us = argv[5] ? bench_uint(argv[5], "gap_us") : 0;
+    line = vfsec_ctl_request_build(req, &line_len, &error);
+    if (!line)
+        bench_die("hook request for %s: %s", argv[2], error->message);
+
+    signal(SIGPIPE, SIG_IGN);
+    printf("run,us\n");
+    for (guint i = 0; i < n; i++) {
+        gint64 t0, t1;
+        int fd;
+        g_autoptr(VfsecCtlReply) r = NULL;
+        gsize off = 0;
+        char *nl;
+
+        if (gap_us)
+            g_usleep(gap_us);
         t0 = g_get_monotonic_time();
-        if (posix_spawn(&pid, argv[2], &fa, NULL, argv + 2, environ) != 0)
-            bench_die("cannot run %s", argv[2]);
-        close(in[0]);
-        while (off < xml_len) {
-            ssize_t w = write(in[1], xml + off, xml_len - off);
+        fd = vfsec_ctl_connect(sock, t0 + BENCH_WAIT_US);
+        if (fd < 0)
+            bench_die("cannot connect to %s: %s", sock, g_strerror(-fd));
+        /* Blocking from here: the front polls on EAGAIN, the same wait. */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+            bench_die("fcntl: %s", g_strerror(errno));
+        while (off < line_len) {
+            ssize_t w = send(fd, line + off, line_len - off, MSG_NOSIGNAL);
 
             if (w < 0 && errno != EINTR)
-                break;   /* a hook that does not read (EPIPE) is still timed */
+                bench_die("send to %s: %s", sock, g_strerror(errno));
             off += w > 0 ? (gsize)w : 0;
         }
-        close(in[1]);
-        if (waitpid(pid, &status, 0) < 0)
-            bench_die("waitpid: %s", g_strerror(errno));
+        g_string_truncate(reply, 0);
+        while (!(nl = memchr(reply->str, '\n', reply->len))) {
+            char chunk[65536];
+            ssize_t r_n = recv(fd, chunk, sizeof(chunk), 0);
+
+            if (r_n < 0 && errno == EINTR)
+                continue;
+            if (r_n <= 0)
+                bench_die("%s closed the connection before replying", sock);
+            g_string_append_len(reply, chunk, r_n);
+        }
         t1 = g_get_monotonic_time();
-        posix_spawn_file_actions_destroy(&fa);
-        printf("%u,%" G_GINT64_FORMAT ",%d\n", i, t1 - t0,
-               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        close(fd);
+        r = vfsec_ctl_reply_from_line(sock, 1, reply->str, nl - reply->str, &error);
+        if (!r || !vfsec_ctl_reply_check(r, &error))
+            bench_die("hook request %u for %s: %s", i, argv[3], error->message);
+        printf("%u,%" G_GINT64_FORMAT "\n", i, t1 - t0);
     }
     return 0;
 }
@@ -547,7 +688,7 @@ main(int argc, char **argv)
         int n_args;
     } cmds[] = {
         { "events", 6 }, { "reclaim", 7 }, { "scale", 5 }, { "hook", 3 }, { "floor", 1 },
-        { "parse", 2 },
+        { "parse", 2 }, { "hook-pair", 4 }, { "hook-rpc", 5 },
     };
 
     for (gsize i = 0; argc > 1 && i < G_N_ELEMENTS(cmds); i++) {
@@ -564,9 +705,11 @@ main(int argc, char **argv)
         case 2: return cmd_scale(argv + 2);
         case 3: return cmd_hook(argv + 2);
         case 4: return cmd_floor(argv + 2);
-        default: return cmd_parse(argv + 2);
+        case 5: return cmd_parse(argv + 2);
+        case 6: return cmd_hook_pair(argv + 2);
+        default: return cmd_hook_rpc(argv + 2);
         }
     }
-    fprintf(stderr, "usage: vfsec-bench events|reclaim|scale|hook|floor|parse ARGS...\n");
+    fprintf(stderr, "usage: vfsec-bench events|reclaim|scale|hook|hook-pair|hook-rpc|floor|parse ARGS...\n");
     return 2;
 }
