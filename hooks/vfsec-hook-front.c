@@ -51,6 +51,10 @@
 #define VFSEC_FRONT_CONF_MAX (1024 * 1024)
 #define VFSEC_FRONT_SUN_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
 
+/* The nesting the codec allows (VFSEC_CTL_MAX_DEPTH, the reply object
+ * itself included); the front's reader stays within it. */
+#define VFSEC_FRONT_JSON_DEPTH 16
+
 /* Not yet decided: main() continues. */
 #define VFSEC_FRONT_CONTINUE (-1)
 
@@ -207,11 +211,15 @@ vfsec_front_kind_from_argv0(const char *argv0)
 static bool
 vfsec_front_parse_args(VfsecFront *f)
 {
-    int end = f->argc - 4;
-    char **pos = f->argv + end;
+    int end;
+    char **pos;
 
+    /* Before any pointer into argv is formed: argv + argc - 4 lies before
+     * argv itself for a short argv (undefined behaviour). */
     if (f->argc < 5)
         return false;
+    end = f->argc - 4;
+    pos = f->argv + end;
     f->kind = vfsec_front_kind_from_argv0(f->argv[0]);
     for (int i = 1; i < end; i++) {
         const char *value = NULL;
@@ -885,6 +893,96 @@ vfsec_front_json_string(VfsecFrontJson *j, VfsecFrontBuf *out)
     return false;
 }
 
+/* The member names one object has shown so far, to refuse a duplicate as
+ * the codec does (vfsec_json_parse_line()). */
+typedef struct {
+    const char *name[64];
+    size_t len[64];
+    unsigned count;
+} VfsecFrontNames;
+
+/* A member name at the cursor, then its ':'; copied into @key (@size bytes)
+ * when it fits, else @key is "". The codec refuses escaped member names, so
+ * a '\\' here is refused too (the raw bytes are the name), and so is a
+ * name @names has already seen, or an object with more members than it
+ * holds. */
+static bool
+vfsec_front_json_key(VfsecFrontJson *j, VfsecFrontNames *names, char *key, size_t size)
+{
+    const char *start;
+    size_t len;
+
+    if (!vfsec_front_json_lit(j, "\""))
+        return false;
+    for (start = j->p; j->p < j->end && *j->p != '"'; j->p++)
+        if (*j->p == '\\' || (unsigned char)*j->p < 0x20)
+            return false;
+    if (j->p == j->end)
+        return false;
+    len = (size_t)(j->p++ - start);
+    for (unsigned i = 0; i < names->count; i++)
+        if (names->len[i] == len && memcmp(names->name[i], start, len) == 0)
+            return false;
+    if (names->count == sizeof(names->name) / sizeof(names->name[0]))
+        return false;
+    names->name[names->count] = start;
+    names->len[names->count++] = len;
+    if (len < size) {
+        memcpy(key, start, len);
+        key[len] = '\0';
+    } else {
+        key[0] = '\0';
+    }
+    return vfsec_front_json_lit(j, ":");
+}
+
+static bool
+vfsec_front_json_digits(VfsecFrontJson *j)
+{
+    const char *start = j->p;
+
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    return j->p > start;
+}
+
+/* A number as the codec takes it: JSON's grammar, an integer within the
+ * signed 64-bit range. */
+static bool
+vfsec_front_json_number(VfsecFrontJson *j)
+{
+    bool negative = *j->p == '-';
+    bool integer = true;
+    const char *digits;
+    size_t ndigits;
+
+    if (negative)
+        j->p++;
+    digits = j->p;
+    if (j->p < j->end && *j->p == '0')
+        j->p++;
+    else if (!vfsec_front_json_digits(j))
+        return false;
+    ndigits = (size_t)(j->p - digits);
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (!vfsec_front_json_digits(j))
+            return false;
+        integer = false;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (!vfsec_front_json_digits(j))
+            return false;
+        integer = false;
+    }
+    return !integer || ndigits < 19 ||
+           (ndigits == 19 &&
+            memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) <= 0);
+}
+
 /* Skips any JSON value, nested at most @depth deep. */
 static bool
 vfsec_front_json_skip(VfsecFrontJson *j, int depth)
@@ -895,41 +993,39 @@ vfsec_front_json_skip(VfsecFrontJson *j, int depth)
     if (*j->p == '"')
         return vfsec_front_json_string(j, NULL);
     if (*j->p == '{' || *j->p == '[') {
-        char close = *j->p == '{' ? '}' : ']';
         bool object = *j->p == '{';
+        const char *close = object ? "}" : "]";
+        VfsecFrontNames names = { .count = 0 };
+        char key[1];
 
         j->p++;
-        if (vfsec_front_json_lit(j, close == '}' ? "}" : "]"))
+        if (vfsec_front_json_lit(j, close))
             return true;
         do {
-            if (object && (!vfsec_front_json_string(j, NULL) || !vfsec_front_json_lit(j, ":")))
+            if (object && !vfsec_front_json_key(j, &names, key, sizeof(key)))
                 return false;
             if (!vfsec_front_json_skip(j, depth - 1))
                 return false;
         } while (vfsec_front_json_lit(j, ","));
-        return vfsec_front_json_lit(j, close == '}' ? "}" : "]");
+        return vfsec_front_json_lit(j, close);
     }
     if (vfsec_front_json_lit(j, "true") || vfsec_front_json_lit(j, "false") ||
         vfsec_front_json_lit(j, "null"))
         return true;
-    /* Numbers: what vfsecd sends in results, without judging them. */
     if (!(*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
         return false;
-    while (j->p < j->end && strchr("+-.eE0123456789", *j->p))
-        j->p++;
-    return true;
+    return vfsec_front_json_number(j);
 }
 
-/* The member name at the cursor, then its ':'. */
+/* An error code as the codec takes it: 1..64 bytes of [a-z0-9._-]. */
 static bool
-vfsec_front_json_key(VfsecFrontJson *j, char *key, size_t size)
+vfsec_front_json_code(VfsecFrontJson *j)
 {
-    VfsecFrontBuf b = { 0 };
-    bool ok = vfsec_front_json_string(j, &b) && b.len < size && vfsec_front_json_lit(j, ":");
+    VfsecFrontBuf code = { 0 };
+    bool ok = vfsec_front_json_string(j, &code) && code.data && code.len <= 64 &&
+              strspn(code.data, "abcdefghijklmnopqrstuvwxyz0123456789._-") == code.len;
 
-    if (ok)
-        memcpy(key, b.data ? b.data : "", b.len + 1);
-    free(b.data);
+    free(code.data);
     return ok;
 }
 
@@ -937,6 +1033,7 @@ vfsec_front_json_key(VfsecFrontJson *j, char *key, size_t size)
 static bool
 vfsec_front_json_error(VfsecFrontJson *j, VfsecFrontBuf *message)
 {
+    VfsecFrontNames names = { .count = 0 };
     bool have_code = false;
 
     if (!vfsec_front_json_lit(j, "{"))
@@ -944,16 +1041,16 @@ vfsec_front_json_error(VfsecFrontJson *j, VfsecFrontBuf *message)
     do {
         char key[16];
 
-        if (!vfsec_front_json_key(j, key, sizeof(key)))
+        if (!vfsec_front_json_key(j, &names, key, sizeof(key)))
             return false;
         if (strcmp(key, "message") == 0 && !message->data) {
             if (!vfsec_front_json_string(j, message) || !message->data)
                 return false;
-        } else if (strcmp(key, "code") == 0 && !have_code) {
-            if (!vfsec_front_json_string(j, NULL))
+        } else if (strcmp(key, "code") == 0) {
+            if (!vfsec_front_json_code(j))
                 return false;
             have_code = true;
-        } else if (!vfsec_front_json_skip(j, 16)) {
+        } else if (!vfsec_front_json_skip(j, VFSEC_FRONT_JSON_DEPTH - 2)) {
             return false;
         }
     } while (vfsec_front_json_lit(j, ","));
@@ -966,25 +1063,30 @@ typedef enum {
     VFSEC_FRONT_REPLY_REFUSED,  /* @message holds vfsecd's sentence */
 } VfsecFrontReply;
 
-/* {"v":1,"id":1,"ok":true,"result":...} or {"v":1,"id":1,"ok":false,
+/* {"v":1,"id":1,"ok":true,"result":{...}} or {"v":1,"id":1,"ok":false,
  * "error":{"code":...,"message":...}}, members in any order, each once;
  * the message one line of 1..4096 bytes of UTF-8 as the codec checks it.
+ * Whatever this accepts, the codec (vfsec_ctl_reply_parse()) accepts with
+ * the same meaning: no duplicate or escaped member names, valid UTF-8,
+ * JSON numbers within 64 bits, depth within VFSEC_CTL_MAX_DEPTH.
  * Anything else is left to the full hook's codec, which says what is
  * wrong with it in today's words. */
 static VfsecFrontReply
 vfsec_front_parse_reply(const char *line, size_t len, VfsecFrontBuf *message)
 {
     VfsecFrontJson j = { line, line + len };
+    VfsecFrontNames names = { .count = 0 };
     int ok = -1;
     bool have_v = false, have_id = false, have_result = false;
     char check[16];
 
-    if (!vfsec_front_json_lit(&j, "{"))
+    /* The codec refuses a line that is not UTF-8 before reading it. */
+    if (!vfsec_hook_utf8_valid(line, len) || !vfsec_front_json_lit(&j, "{"))
         return VFSEC_FRONT_REPLY_UNSURE;
     do {
         char key[16];
 
-        if (!vfsec_front_json_key(&j, key, sizeof(key)))
+        if (!vfsec_front_json_key(&j, &names, key, sizeof(key)))
             return VFSEC_FRONT_REPLY_UNSURE;
         if (strcmp(key, "v") == 0 && !have_v) {
             have_v = vfsec_front_json_lit(&j, "1");
@@ -998,8 +1100,11 @@ vfsec_front_parse_reply(const char *line, size_t len, VfsecFrontBuf *message)
             ok = vfsec_front_json_lit(&j, "true") ? 1 : vfsec_front_json_lit(&j, "false") ? 0 : -2;
             if (ok == -2)
                 return VFSEC_FRONT_REPLY_UNSURE;
-        } else if (strcmp(key, "result") == 0 && !have_result) {
-            if (!vfsec_front_json_skip(&j, 15))
+        } else if (strcmp(key, "result") == 0) {
+            /* The codec wants an object. */
+            vfsec_front_json_space(&j);
+            if (j.p == j.end || *j.p != '{' ||
+                !vfsec_front_json_skip(&j, VFSEC_FRONT_JSON_DEPTH - 1))
                 return VFSEC_FRONT_REPLY_UNSURE;
             have_result = true;
         } else if (strcmp(key, "error") == 0 && !message->data) {
@@ -1014,7 +1119,8 @@ vfsec_front_parse_reply(const char *line, size_t len, VfsecFrontBuf *message)
     vfsec_front_json_space(&j);
     /* "1" must not have been the start of "12": the next byte was checked
      * by the ',' or '}' that followed. */
-    if (j.p != j.end || !have_v || !have_id || ok < 0 || (ok == 1) == (message->data != NULL))
+    if (j.p != j.end || !have_v || !have_id || ok < 0 || (ok == 1) == (message->data != NULL) ||
+        (ok == 1 && !have_result))
         return VFSEC_FRONT_REPLY_UNSURE;
     if (ok == 1)
         return VFSEC_FRONT_REPLY_OK;

@@ -124,7 +124,27 @@ typedef enum {
     DAEMON_OLD_REPLY, /* refuses in the envelope of earlier builds (code, message on top) */
     DAEMON_FLOOD,     /* answers a line longer than the protocol allows */
     DAEMON_ESCAPED,   /* refuses with a message full of JSON escapes, members reordered */
+    /* Accepts in a line the codec refuses (the front must not take it). */
+    DAEMON_NUL_NAME,  /* a member name "v\u0000" standing for "v" */
+    DAEMON_ESC_NAME,  /* a member name "\u0076" (escaped "v") */
+    DAEMON_NO_RESULT, /* "ok":true without "result" */
+    DAEMON_BAD_NUMBER,/* a number that is not JSON */
+    DAEMON_DUP_NAME,  /* a duplicate member name inside "result" */
+    DAEMON_BAD_UTF8,  /* a string that is not UTF-8 */
+    DAEMON_BAD_CODE,  /* refuses with a code that is not a token */
 } DaemonMode;
+
+/* The lines of the modes above, by mode. */
+static const char *const daemon_bad_lines[] = {
+    [DAEMON_NUL_NAME] = "{\"v\\u0000\":1,\"id\":1,\"ok\":true,\"result\":{}}\n",
+    [DAEMON_ESC_NAME] = "{\"\\u0076\":1,\"id\":1,\"ok\":true,\"result\":{}}\n",
+    [DAEMON_NO_RESULT] = "{\"v\":1,\"id\":1,\"ok\":true}\n",
+    [DAEMON_BAD_NUMBER] = "{\"v\":1,\"id\":1,\"ok\":true,\"result\":{\"n\":1e}}\n",
+    [DAEMON_DUP_NAME] = "{\"v\":1,\"id\":1,\"ok\":true,\"result\":{\"a\":1,\"a\":2}}\n",
+    [DAEMON_BAD_UTF8] = "{\"v\":1,\"id\":1,\"ok\":true,\"result\":{\"a\":\"\xff\"}}\n",
+    [DAEMON_BAD_CODE] = "{\"v\":1,\"id\":1,\"ok\":false,\"error\":{\"code\":\"No Way\","
+                        "\"message\":\"vfsecd: refused\"}}\n",
+};
 
 /* DAEMON_ESCAPED's reply, and the line the hook must print for it. */
 #define ESCAPED_REPLY "{ \"ok\" : false , \"error\":{\"message\":\"vfsecd: VF \\u00e9 \\\"x\\\" " \
@@ -233,6 +253,15 @@ fake_answer(FakeVfsecd *fake, int fd)
     }
     case DAEMON_ESCAPED:
         fake_send(fd, ESCAPED_REPLY);
+        return;
+    case DAEMON_NUL_NAME:
+    case DAEMON_ESC_NAME:
+    case DAEMON_NO_RESULT:
+    case DAEMON_BAD_NUMBER:
+    case DAEMON_DUP_NAME:
+    case DAEMON_BAD_UTF8:
+    case DAEMON_BAD_CODE:
+        fake_send(fd, daemon_bad_lines[fake->mode]);
         return;
     case DAEMON_SILENT:
         /* Until the hook gives up and its end of the socket closes. */
@@ -519,6 +548,22 @@ static const HookCase hook_cases[] = {
     /* The front's own reply reader and options. */
     { "front/escaped-refusal", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
       INPUT_FILE, SAMPLE_VF, DAEMON_ESCAPED, {}, 1, ESCAPED_LINE, NULL, TRUE },
+    /* Lines the codec refuses: the front hands them to the full hook, which
+     * fails closed saying what is wrong, instead of taking them as "ok". */
+    { "front/nul-member-name", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_NUL_NAME, {}, 1, NULL, "control reply", TRUE },
+    { "front/escaped-member-name", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_ESC_NAME, {}, 1, NULL, "control reply", TRUE },
+    { "front/no-result", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_NO_RESULT, {}, 1, NULL, "control reply", TRUE },
+    { "front/bad-number", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_BAD_NUMBER, {}, 1, NULL, "control reply", TRUE },
+    { "front/duplicate-member", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_DUP_NAME, {}, 1, NULL, "control reply", TRUE },
+    { "front/bad-utf8", "qemu.d", { SAMPLE_VF_NAME, "prepare", "begin", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_BAD_UTF8, {}, 1, NULL, "control reply", TRUE },
+    { "front/bad-code", "qemu.d", { SAMPLE_VF_NAME, "release", "end", "-" },
+      INPUT_FILE, SAMPLE_VF, DAEMON_BAD_CODE, {}, 0, NULL, "control reply", TRUE },
     { "front/options", NULL, { "--kind=qemu", "--socket=@SOCK@", "--timeout-ms=4321",
       SAMPLE_VF_NAME, "prepare", "begin", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_OK, {}, 0,
       NULL, NULL, TRUE },
