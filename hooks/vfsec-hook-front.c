@@ -663,28 +663,33 @@ vfsec_front_buf_add_json(VfsecFrontBuf *b, const char *text, size_t len)
     vfsec_front_buf_add(b, "\"", 1);
 }
 
+/* A NUL-terminated @text as it is. */
+static void
+vfsec_front_buf_add_str(VfsecFrontBuf *b, const char *text)
+{
+    vfsec_front_buf_add(b, text, strlen(text));
+}
+
 /* The request the full hook sends (lib/vfsec-ctlproto.c), id 1. */
 static bool
 vfsec_front_build_request(const VfsecFront *f, VfsecFrontBuf *b)
 {
     char num[32];
 
-    vfsec_front_buf_add(b, "{\"v\":1,\"id\":1,\"op\":\"hook\",\"args\":{\"kind\":\"", 42);
-    vfsec_front_buf_add(b, vfsec_hook_kind_to_string(f->kind),
-                        strlen(vfsec_hook_kind_to_string(f->kind)));
-    vfsec_front_buf_add(b, "\",\"name\":", 9);
+    vfsec_front_buf_add_str(b, "{\"v\":1,\"id\":1,\"op\":\"hook\",\"args\":{\"kind\":\"");
+    vfsec_front_buf_add_str(b, vfsec_hook_kind_to_string(f->kind));
+    vfsec_front_buf_add_str(b, "\",\"name\":");
     vfsec_front_buf_add_json(b, f->name, strlen(f->name));
-    vfsec_front_buf_add(b, ",\"op\":\"", 7);
-    vfsec_front_buf_add(b, vfsec_hook_op_to_string(f->op), strlen(vfsec_hook_op_to_string(f->op)));
-    vfsec_front_buf_add(b, "\",\"subop\":\"", 11);
-    vfsec_front_buf_add(b, vfsec_hook_subop_to_string(f->subop),
-                        strlen(vfsec_hook_subop_to_string(f->subop)));
-    vfsec_front_buf_add(b, "\",\"extra\":", 10);
+    vfsec_front_buf_add_str(b, ",\"op\":\"");
+    vfsec_front_buf_add_str(b, vfsec_hook_op_to_string(f->op));
+    vfsec_front_buf_add_str(b, "\",\"subop\":\"");
+    vfsec_front_buf_add_str(b, vfsec_hook_subop_to_string(f->subop));
+    vfsec_front_buf_add_str(b, "\",\"extra\":");
     vfsec_front_buf_add_json(b, f->extra, strlen(f->extra));
-    vfsec_front_buf_add(b, ",\"xml\":", 7);
+    vfsec_front_buf_add_str(b, ",\"xml\":");
     vfsec_front_buf_add_json(b, f->xml, f->xml_len);
     snprintf(num, sizeof(num), ",\"timeout_ms\":%u}}\n", f->timeout_ms);
-    vfsec_front_buf_add(b, num, strlen(num));
+    vfsec_front_buf_add_str(b, num);
     return !b->failed && b->len - 1 <= VFSEC_HOOK_REPLY_MAX;
 }
 

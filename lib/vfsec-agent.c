@@ -512,6 +512,16 @@ op_execute(VfsecAgent *agent, const VfsecWireOp *req, VfsecWireReplyOp *rep, gbo
     g_debug("agent: %s -> %s value %u", what, vfsec_wire_status_to_string(rep->status), rep->value);
 }
 
+/* The SA a REMOVE_SA-by-index op of a frame will remove, or NULL. */
+static const AgentSa *
+sad_prefetch_target(VfsecAgent *agent, const VfsecWireOp *op)
+{
+    if (op->opcode != VFSEC_WIRE_OP_REMOVE_SA || op->remove_sa.by_key ||
+        op->remove_sa.sa_index >= agent->slots->len)
+        return NULL;
+    return g_ptr_array_index(agent->slots, op->remove_sa.sa_index);
+}
+
 /* Loads what the REMOVE_SA-by-index ops of a frame will touch before the
  * first executes: each SA record (scattered on the heap), then its key-table
  * bucket (scattered by hash). One pass per level lets the cache misses of
@@ -520,26 +530,17 @@ static void
 sad_prefetch(VfsecAgent *agent, const GArray *ops)
 {
     for (guint i = 0; i < ops->len; i++) {
-        const VfsecWireOp *op = &g_array_index(ops, VfsecWireOp, i);
+        const char *sa = (const char *)sad_prefetch_target(agent,
+                                                           &g_array_index(ops, VfsecWireOp, i));
 
-        const char *sa;
-
-        if (op->opcode != VFSEC_WIRE_OP_REMOVE_SA || op->remove_sa.by_key ||
-            op->remove_sa.sa_index >= agent->slots->len)
-            continue;
         /* The whole record: removal reads its ESP context and wipes it. */
-        sa = g_ptr_array_index(agent->slots, op->remove_sa.sa_index);
         for (gsize off = 0; sa && off < sizeof(AgentSa); off += 64)
             __builtin_prefetch(sa + off, 1);
     }
     for (guint i = 0; i < ops->len; i++) {
-        const VfsecWireOp *op = &g_array_index(ops, VfsecWireOp, i);
-        const AgentSa *sa;
+        const AgentSa *sa = sad_prefetch_target(agent, &g_array_index(ops, VfsecWireOp, i));
 
-        if (op->opcode != VFSEC_WIRE_OP_REMOVE_SA || op->remove_sa.by_key ||
-            op->remove_sa.sa_index >= agent->slots->len)
-            continue;
-        if ((sa = g_ptr_array_index(agent->slots, op->remove_sa.sa_index)))
+        if (sa)
             vfsec_sa_keytab_prefetch(agent->keys, sa->hash);
     }
 }
