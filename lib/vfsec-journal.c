@@ -750,18 +750,23 @@ vfsec_journal_sync_file(const char *dir, const char *name, GError **error)
     return FALSE;
 }
 
-/* One round: the files, then the directory that names them. */
+/* One round: the files, then the directory that names them. Every file is
+ * tried, whatever one of them did; the first error is returned. */
 static gboolean
 vfsec_journal_flush_round(const char *dir, GHashTable *names, GError **error)
 {
+    g_autoptr(GError) first = NULL;
     GHashTableIter iter;
     gpointer name;
 
     g_hash_table_iter_init(&iter, names);
     while (g_hash_table_iter_next(&iter, &name, NULL))
-        if (!vfsec_journal_sync_file(dir, name, error))
-            return FALSE;
-    return vfsec_dir_sync(dir, error);
+        vfsec_journal_sync_file(dir, name, first ? NULL : &first);
+    vfsec_dir_sync(dir, first ? NULL : &first);
+    if (!first)
+        return TRUE;
+    g_propagate_error(error, g_steal_pointer(&first));
+    return FALSE;
 }
 
 static gpointer
@@ -774,8 +779,8 @@ vfsec_journal_flusher_main(gpointer data)
         g_autoptr(GHashTable) names = NULL;
         g_autoptr(GError) error = NULL;
         guint64 target;
-
         gint64 deadline;
+        gboolean failed;
 
         while (!f->quit && f->synced == f->requested)
             g_cond_wait(&f->cond, &f->lock);
@@ -796,13 +801,25 @@ vfsec_journal_flusher_main(gpointer data)
         f->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_mutex_unlock(&f->lock);
 
-        if (!vfsec_journal_flush_round(f->dir, names, &error))
-            /* Not retried: the disk refuses, and the next write's round
-             * tries again. The files are whole for vfsecd either way. */
+        failed = !vfsec_journal_flush_round(f->dir, names, &error);
+        if (failed)
+            /* Not retried at once (the disk refuses): the names go back to
+             * the set, and the next write's round tries them again. The
+             * files are whole for vfsecd either way. */
             g_warning("journal %s: cannot make the latest changes durable: %s", f->dir,
                       error->message);
 
         g_mutex_lock(&f->lock);
+        if (failed) {
+            GHashTableIter iter;
+            gpointer name;
+
+            g_hash_table_iter_init(&iter, names);
+            while (g_hash_table_iter_next(&iter, &name, NULL)) {
+                g_hash_table_iter_steal(&iter);
+                g_hash_table_add(f->dirty, name);
+            }
+        }
         f->synced = target;
         g_cond_broadcast(&f->cond);
     }
