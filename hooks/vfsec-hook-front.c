@@ -941,53 +941,6 @@ vfsec_front_json_key(VfsecFrontJson *j, VfsecFrontNames *names, char *key, size_
     return vfsec_front_json_lit(j, ":");
 }
 
-static bool
-vfsec_front_json_digits(VfsecFrontJson *j)
-{
-    const char *start = j->p;
-
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-        j->p++;
-    return j->p > start;
-}
-
-/* A number as the codec takes it: JSON's grammar, an integer within the
- * signed 64-bit range. */
-static bool
-vfsec_front_json_number(VfsecFrontJson *j)
-{
-    bool negative = *j->p == '-';
-    bool integer = true;
-    const char *digits;
-    size_t ndigits;
-
-    if (negative)
-        j->p++;
-    digits = j->p;
-    if (j->p < j->end && *j->p == '0')
-        j->p++;
-    else if (!vfsec_front_json_digits(j))
-        return false;
-    ndigits = (size_t)(j->p - digits);
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        if (!vfsec_front_json_digits(j))
-            return false;
-        integer = false;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (!vfsec_front_json_digits(j))
-            return false;
-        integer = false;
-    }
-    return !integer || ndigits < 19 ||
-           (ndigits == 19 &&
-            memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) <= 0);
-}
-
 /* Skips any JSON value, nested at most @depth deep. */
 static bool
 vfsec_front_json_skip(VfsecFrontJson *j, int depth)
@@ -1019,7 +972,8 @@ vfsec_front_json_skip(VfsecFrontJson *j, int depth)
         return true;
     if (!(*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
         return false;
-    return vfsec_front_json_number(j);
+    /* Numbers as the codec takes them. */
+    return vfsec_hook_json_number(&j->p, j->end) == 1;
 }
 
 /* An error code as the codec takes it: 1..64 bytes of [a-z0-9._-]. */

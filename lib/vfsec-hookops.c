@@ -158,6 +158,59 @@ vfsec_hook_utf8_valid(const char *text, size_t len)
     return true;
 }
 
+/* Moves *@p past the decimal digits there; whether there was one. */
+static bool
+vfsec_hook_json_digits(const char **p, const char *end)
+{
+    const char *start = *p;
+
+    while (*p < end && **p >= '0' && **p <= '9')
+        ++*p;
+    return *p > start;
+}
+
+int
+vfsec_hook_json_number(const char **p, const char *end)
+{
+    const char *begin = *p;
+    bool negative = *p < end && **p == '-';
+    bool integer = true;
+    const char *digits;
+    size_t ndigits;
+
+    if (negative)
+        ++*p;
+    digits = *p;
+    if (*p < end && **p == '0')
+        ++*p;
+    else if (!vfsec_hook_json_digits(p, end))
+        return 0;
+    ndigits = (size_t)(*p - digits);
+    if (*p < end && **p == '.') {
+        ++*p;
+        if (!vfsec_hook_json_digits(p, end))
+            return 0;
+        integer = false;
+    }
+    if (*p < end && (**p == 'e' || **p == 'E')) {
+        ++*p;
+        if (*p < end && (**p == '+' || **p == '-'))
+            ++*p;
+        if (!vfsec_hook_json_digits(p, end))
+            return 0;
+        integer = false;
+    }
+    /* No leading zeros: the digits compare as numbers of the same length. */
+    if (integer &&
+        (ndigits > 19 ||
+         (ndigits == 19 &&
+          memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) > 0))) {
+        *p = begin;
+        return -1;
+    }
+    return 1;
+}
+
 bool
 vfsec_hook_text_check(const char *what, const char *text, size_t max, bool allow_empty,
                       char *msg, size_t msg_size)

@@ -86,6 +86,13 @@ int vfsec_hook_subop_from_string(const char *str);
  * accepts, NUL bytes aside, which the callers refuse themselves. */
 bool vfsec_hook_utf8_valid(const char *text, size_t len);
 
+/* The JSON number at *@p (before @end), as vfsecd's and the hook's codec
+ * takes it (lib/vfsec-json.c): JSON's grammar, an integer (no fraction, no
+ * exponent) within the signed 64-bit range. 1: *@p moved past it; 0:
+ * malformed, *@p where it went wrong; -1: an integer out of range, *@p
+ * unchanged. */
+int vfsec_hook_json_number(const char **p, const char *end);
+
 /* Text printed on one line: 1..@max bytes (0..@max with @allow_empty) of
  * UTF-8 without C0 controls or DEL. On failure writes why, as one phrase
  * starting with @what, into @msg (@msg_size bytes, always terminated). */

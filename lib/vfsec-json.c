@@ -1,6 +1,7 @@
 /* vfsec-json.c: JSON forms of attachments (the inspect-domain contract) and
  * the strict line reader and writer of vfsec's JSON-lines protocols. */
 #include "vfsec-json.h"
+#include "vfsec-hookops.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -280,57 +281,20 @@ vfsec_json_scan_string(VfsecJsonScan *s, gboolean name, GError **error)
     return vfsec_json_scan_fail(s, error, "an unterminated string");
 }
 
-static gboolean
-vfsec_json_scan_digits(VfsecJsonScan *s)
-{
-    const guchar *begin = s->p;
-
-    while (s->p < s->end && g_ascii_isdigit(*s->p))
-        s->p++;
-    return s->p > begin;
-}
-
 /* A number; an integer (no fraction, no exponent) must fit 64 signed bits,
- * which json-glib would otherwise wrap without a word. */
+ * which json-glib would otherwise wrap without a word. The scanner is the
+ * hook front's too (vfsec-hookops.h), so both take the same numbers. */
 static gboolean
 vfsec_json_scan_number(VfsecJsonScan *s, GError **error)
 {
-    const guchar *begin = s->p;
-    gboolean negative = *s->p == '-';
-    gboolean integer = TRUE;
-    const guchar *digits;
-    gsize ndigits;
+    const char *p = (const char *)s->p;
+    int rc = vfsec_hook_json_number(&p, (const char *)s->end);
 
-    if (negative)
-        s->p++;
-    digits = s->p;
-    if (s->p < s->end && *s->p == '0')
-        s->p++;
-    else if (!vfsec_json_scan_digits(s))
+    s->p = (const guchar *)p;
+    if (rc == 0)
         return vfsec_json_scan_fail(s, error, "a malformed number");
-    ndigits = (gsize)(s->p - digits);
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (!vfsec_json_scan_digits(s))
-            return vfsec_json_scan_fail(s, error, "a malformed number");
-        integer = FALSE;
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            s->p++;
-        if (!vfsec_json_scan_digits(s))
-            return vfsec_json_scan_fail(s, error, "a malformed number");
-        integer = FALSE;
-    }
-    /* No leading zeros: the digits compare as numbers of the same length. */
-    if (integer &&
-        (ndigits > 19 ||
-         (ndigits == 19 &&
-          memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) > 0))) {
-        s->p = begin;
+    if (rc < 0)
         return vfsec_json_scan_fail(s, error, "an integer outside the signed 64-bit range");
-    }
     return TRUE;
 }
 
