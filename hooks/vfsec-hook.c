@@ -640,8 +640,16 @@ vfsec_hook_front_outcome(VfsecHookRun *run, VfsecCtlReply **reply, GError **erro
         g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO,
                     "receiving the answer to control request 1 from vfsecd at %s: %s",
                     run->socket_path, g_strerror((int)n));
-    } else if (g_str_has_prefix(o, "reply:") && (line = vfsec_hook_read_fd((int)n, &len))) {
-        *reply = vfsec_ctl_reply_from_line(run->socket_path, 1, line, len, error);
+    } else if (g_str_has_prefix(o, "reply:") && arg) {
+        /* The line is vfsecd's answer: one that cannot be read is a failed
+         * call (the op's own rules apply), not a usage error (exit 2, which
+         * for reconnect would kill the domain). */
+        if (!(line = vfsec_hook_read_fd((int)n, &len)))
+            g_set_error(error, VFSEC_ERROR, VFSEC_ERROR_IO,
+                        "cannot read the answer of vfsecd at %s that vfsec-hook kept in fd %d",
+                        run->socket_path, (int)n);
+        else
+            *reply = vfsec_ctl_reply_from_line(run->socket_path, 1, line, len, error);
     } else {
         return VFSEC_HOOK_EXIT_USAGE;
     }

@@ -588,6 +588,12 @@ static const HookCase hook_cases[] = {
       "begin", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_OK, {}, 2, NULL,
       "--front-outcome=bogus is not one vfsec-hook sends", FALSE },
 
+    /* The front's kept reply cannot be read (fd 99 is not open): a failed
+     * call, so a release goes on with a warning instead of a usage error. */
+    { "front/reply-unreadable", "qemu.d", { "--front-outcome=reply:99", SAMPLE_VF_NAME,
+      "release", "end", "-" }, INPUT_FILE, SAMPLE_VF, DAEMON_OK, {}, 0, NULL,
+      "cannot read the answer of vfsecd", FALSE },
+
     /* Garbage argv. */
     { "argv/none", "qemu.d", {}, INPUT_NULL, NULL, DAEMON_OK, {}, 2, NULL,
       "expected NAME OP SUBOP EXTRA, got 0 arguments", FALSE },
