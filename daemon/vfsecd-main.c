@@ -4,6 +4,7 @@
 #include <glib-unix.h>
 #include <libxml/parser.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vfsec-config.h"
@@ -26,6 +27,52 @@ vfsecd_log_event(const char *source, const char *event, const char *domain, cons
     };
 
     g_log_structured_array(G_LOG_LEVEL_INFO, fields, G_N_ELEMENTS(fields));
+}
+
+/* The log writer. GLib's default one costs, per line, an isatty() of
+ * stderr and (through localtime) a stat() of /etc/localtime; on the event
+ * path that is a dozen lines per VM start and stop. This one drops what
+ * the configured log-level hides (GLib alone would print every message at
+ * log-level = warning), decides journald and colour once, and leaves
+ * warnings and worse to GLib's writer, which also applies G_DEBUG's
+ * fatal-warnings. main() pins TZ for the timestamps. */
+static GLogWriterOutput
+vfsecd_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    VfsecdDaemon *daemon = data;
+    const char *domain = NULL;
+    g_autofree char *line = NULL;
+
+    if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+        return g_log_writer_default(level, fields, n_fields, NULL);
+    if (level & G_LOG_LEVEL_MESSAGE) {
+        if (g_atomic_int_get(&daemon->log_level) < VFSEC_LOG_LEVEL_MESSAGE)
+            return G_LOG_WRITER_HANDLED;
+    } else {
+        /* info and debug: shown at log-level info or debug, or when
+         * G_MESSAGES_DEBUG names the domain, as with GLib's writer. */
+        for (gsize i = 0; i < n_fields && !domain; i++) {
+            if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+                domain = fields[i].value;
+        }
+        if (g_log_writer_default_would_drop(level, domain))
+            return G_LOG_WRITER_HANDLED;
+    }
+    if (daemon->log_journald)
+        return g_log_writer_default(level, fields, n_fields, NULL);
+    line = g_log_writer_format_fields(level, fields, n_fields, daemon->log_color);
+    fputs(line, stderr);
+    fputc('\n', stderr);
+    fflush(stderr);
+    return G_LOG_WRITER_HANDLED;
+}
+
+/* Applies the configured log level (start-up and reload). */
+static void
+vfsecd_log_set_level(VfsecdDaemon *daemon, VfsecLogLevel level)
+{
+    g_atomic_int_set(&daemon->log_level, (gint)level);
+    g_log_set_debug_enabled(level >= VFSEC_LOG_LEVEL_INFO);
 }
 
 /* ---- Engine helpers shared by the control server and the watcher ---- */
@@ -266,7 +313,7 @@ vfsecd_on_reload(gpointer data)
         g_free(conf->libvirt_uri);
         conf->libvirt_uri = g_strdup(daemon->conf->libvirt_uri);
     }
-    g_log_set_debug_enabled(conf->log_level >= VFSEC_LOG_LEVEL_INFO);
+    vfsecd_log_set_level(daemon, conf->log_level);
     vfsec_conf_free(daemon->conf);
     daemon->conf = g_steal_pointer(&conf);
     vfsecd_reload_record(daemon, NULL);
@@ -341,6 +388,16 @@ main(int argc, char **argv)
      * thread (events): libxml2 wants its globals set up first, here. */
     xmlInitParser();
 
+    /* Before any thread: with TZ unset, glibc's localtime() stats
+     * /etc/localtime for every log line's timestamp; pinned, it reads the
+     * zone once (a changed zone is seen at the next restart). */
+    if (!g_getenv("TZ"))
+        g_setenv("TZ", ":/etc/localtime", TRUE);
+    daemon.log_level = VFSEC_LOG_LEVEL_MESSAGE;
+    daemon.log_journald = g_log_writer_is_journald(fileno(stderr));
+    daemon.log_color = g_log_writer_supports_color(fileno(stderr));
+    g_log_set_writer_func(vfsecd_log_writer, &daemon, NULL);
+
     daemon.config_path = config ? g_steal_pointer(&config) : vfsec_conf_default_path();
     daemon.ready_file = g_steal_pointer(&ready);
     daemon.plugins = g_ptr_array_new();
@@ -352,7 +409,7 @@ main(int argc, char **argv)
         vfsecd_daemon_clear(&daemon);
         return 1;
     }
-    g_log_set_debug_enabled(daemon.conf->log_level >= VFSEC_LOG_LEVEL_INFO);
+    vfsecd_log_set_level(&daemon, daemon.conf->log_level);
 
     g_unix_signal_add(SIGTERM, vfsecd_on_terminate, &daemon);
     g_unix_signal_add(SIGINT, vfsecd_on_terminate, &daemon);

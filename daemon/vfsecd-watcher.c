@@ -1,16 +1,16 @@
 /* vfsecd-watcher.c: vfsecd's libvirt event watcher — one connection,
  * lifecycle / reboot / device events mapped to engine operations.
  *
- * Theory of operation: libvirt's default event implementation runs on a
- * thread of its own (virEventRegisterDefaultImpl + virEventRunDefaultImpl).
- * Everything that talks to libvirt happens on that thread: connecting,
- * keepalive, the close callback, the event callbacks and the blocking
- * virDomainGetXMLDesc() they make. A callback turns what it learnt into a
- * parsed VfsecDomain and hands a job to the main context with
- * g_main_context_invoke(): the engine only ever runs on the main thread, and
- * the main loop never waits for libvirt. This is simpler than driving
- * libvirt's loop from GLib sources (virEventRegisterImpl), and it keeps a
- * slow libvirtd from stalling the control socket — where the hook waits.
+ * Theory of operation: a thread of its own connects and runs libvirt's
+ * default event implementation (virEventRegisterDefaultImpl +
+ * virEventRunDefaultImpl). Current libvirt builds that implementation on
+ * GLib's default main context, which vfsecd's main loop runs and holds: so
+ * the keepalive, the close callback, the event callbacks and the blocking
+ * virDomainGetXMLDesc() they make actually run on the main thread, and
+ * g_main_context_invoke() below runs the job at once (no thread hop). The
+ * engine only ever runs on the main thread either way. The cost: a slow
+ * libvirtd stalls the main loop — the control socket included — for one
+ * call (docs/vfsecd.md, "libvirt events").
  *
  * On a lost connection (close callback, or keepalive) the thread drops the
  * connection and retries with a back-off doubling from [timeouts]

@@ -32,6 +32,11 @@ typedef struct {
     char *last_reload;          /* ISO 8601, NULL before the first */
     char *reload_error;         /* why the last reload was refused; NULL if it applied */
     int exit_status;
+    /* Log writer (vfsecd-main.c): the configured VfsecLogLevel (atomic: the
+     * libvirt thread logs too) and what was learnt of stderr once at start. */
+    gint log_level;
+    gboolean log_journald;
+    gboolean log_color;
 } VfsecdDaemon;
 
 /* Structured audit line for one libvirt event or hook call (G_LOG_DOMAIN

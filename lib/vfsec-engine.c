@@ -1642,19 +1642,22 @@ job_unpublish(VfJob *job, JobStep next)
     }
     n = vfsec_mac_table_remove_vf(vf->pf->table, (int)vf->index);
     vf->published = FALSE;
-    audit(G_LOG_LEVEL_MESSAGE, "unpublish", vf, vf->own.name, n,
+    audit(G_LOG_LEVEL_MESSAGE, "unpublish", vf, job_owner_name(job), n,
           "%s: MAC of domain %s unpublished from PF %s", vf->name, job_owner_name(job),
           vf->pf->conf->label);
     job_sync(job, next);
 }
 
 static void
-release_quarantined(VfJob *job)
+release_unpublished(VfJob *job)
 {
     EngineVf *vf = job->vf;
 
-    /* A port that could not be re-quarantined keeps its intent pending
-     * for reconcile; the release itself is done. */
+    /* A port that could not be re-quarantined, a table that could not be
+     * pushed: logged, left to reconcile; the release itself is done. */
+    if (job->step_error)
+        audit(G_LOG_LEVEL_WARNING, "unpublish", vf, job->own.name, 0, "%s",
+              job->step_error->message);
     g_clear_error(&job->step_error);
     job_done_intent(job, job->op_intent, FALSE);
     audit(G_LOG_LEVEL_MESSAGE, "release", vf, job->own.name, 1, "%s released by domain %s",
@@ -1662,8 +1665,17 @@ release_quarantined(VfJob *job)
     job_finish(job);
 }
 
-/* After an unpublish (whose failure is logged and left to reconcile): the
- * VF has no owner any more. */
+/* The quarantine tag is back on (or its failure logged by the primitive):
+ * now the MAC leaves the table. */
+static void
+release_quarantined(VfJob *job)
+{
+    g_clear_error(&job->step_error);
+    job_unpublish(job, release_unpublished);
+}
+
+/* The VF has no owner any more: after a rollback's unpublish (whose
+ * failure is logged and left to reconcile), before a release's. */
 static void
 job_give_back(VfJob *job, const char *op)
 {
@@ -1680,8 +1692,13 @@ job_give_back(VfJob *job, const char *op)
     vf_save_or_log(vf, op);
 }
 
+/* The domain is gone and its SAs reclaimed: the VF is freed and
+ * quarantined first, its MAC unpublished after. The tag is what stops an
+ * unowned VF's frames (an unpublish only stops the agent's local delivery
+ * to it), so it goes back on one PF round trip sooner; nothing can claim
+ * the VF meanwhile, since this job holds its queue until the unpublish. */
 static void
-release_unpublished(VfJob *job)
+release_free(VfJob *job)
 {
     job_give_back(job, "release");
     job_apply_port(job, release_quarantined);
@@ -1709,7 +1726,7 @@ release_reclaimed(VfJob *job)
 {
     /* Logged by the reclaim; its intent stays pending for reconcile. */
     g_clear_error(&job->step_error);
-    job_unpublish(job, release_unpublished);
+    release_free(job);
 }
 
 static void
@@ -1731,7 +1748,7 @@ release_start(VfJob *job)
     /* Stopped before: its SAs were reclaimed then (a failure left pending
      * for reconcile), and nothing could add any since. */
     if (job->vf->releasing) {
-        job_unpublish(job, release_unpublished);
+        release_free(job);
         return;
     }
     job_reclaim(job, release_reclaimed);

@@ -34,7 +34,7 @@ daemon_write_config(DaemonFixture *fx, const char *extra, gboolean hairpin)
         "control-socket = %s\n"
         "state-dir = %s\n"
         "run-dir = %s\n"
-        "log-level = debug\n"
+        "log-level = %s\n"
         "[timeouts]\n"
         "reconnect-min = 100\n"
         "reconnect-max = 1000\n"
@@ -44,7 +44,8 @@ daemon_write_config(DaemonFixture *fx, const char *extra, gboolean hairpin)
         "socket = %s\n"
         "port = 0\n"
         "hairpin = %s\n",
-        fx->libvirt_uri, fx->control, fx->state_dir, fx->run_dir, extra ? extra : "",
+        fx->libvirt_uri, fx->control, fx->state_dir, fx->run_dir,
+        fx->log_level ? fx->log_level : "debug", extra ? extra : "",
         fx->contract_socket ? fx->contract_socket : fx->nic->contract,
         hairpin ? "true" : "false");
     g_autoptr(GError) error = NULL;
@@ -66,8 +67,17 @@ daemon_install_hook(DaemonFixture *fx, const char *kind)
 static void
 daemon_child_setup(gpointer data)
 {
+    const char *stderr_path = data;
+
     /* A test that aborts must not leave its vfsecd behind. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (stderr_path) {
+        int fd = open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+            _exit(127);
+        close(fd);
+    }
 }
 
 void
@@ -82,7 +92,7 @@ daemon_launch(DaemonFixture *fx)
     g_assert_cmpint(fx->pid, ==, 0);
     unlink(fx->ready);
     g_assert_true(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-                                daemon_child_setup, NULL, &fx->pid, &error));
+                                daemon_child_setup, fx->stderr_path, &fx->pid, &error));
     g_assert_no_error(error);
     if (!vfsec_test_wait_for_file(fx->ready, NICSIM_WAIT_MS * 2))
         g_error("vfsecd did not become ready within %u ms", NICSIM_WAIT_MS * 2);
@@ -172,6 +182,7 @@ daemon_stop(DaemonFixture *fx)
     g_free(fx->hook_dir);
     g_free(fx->libvirt_uri);
     g_free(fx->contract_socket);
+    g_free(fx->stderr_path);
     g_free(fx);
 }
 

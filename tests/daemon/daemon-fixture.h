@@ -22,6 +22,8 @@ typedef struct {
     char *libvirt_uri;
     GPid pid;                  /* vfsecd; 0 when not running */
     char *contract_socket;     /* NULL: the emulator's; else what [pf nic0] socket names */
+    const char *log_level;     /* [daemon] log-level; NULL: debug */
+    char *stderr_path;         /* NULL: vfsecd inherits stderr; else appended to this file */
 } DaemonFixture;
 
 /* Exits 77 unless root with namespaces and the built programs. */

@@ -783,6 +783,43 @@ test_reclaim_serialized(void)
     daemon_stop(fx);
 }
 
+/* vfsecd's stderr after a prepare and a release of vm-l at @level. */
+static char *
+log_of_prepare(DaemonFixture *fx, const char *level, const char *xml)
+{
+    char *text = NULL;
+    g_autoptr(GError) error = NULL;
+
+    fx->log_level = level;
+    daemon_write_config(fx, NULL, TRUE);
+    g_free(fx->stderr_path);
+    fx->stderr_path = g_strdup_printf("%s/vfsecd-%s.stderr", fx->dir, level);
+    daemon_launch(fx);
+    hook_ok(fx, "vm-l", "prepare", "begin", xml);
+    hook_ok(fx, "vm-l", "release", "end", xml);
+    g_assert_cmpint(daemon_kill(fx, SIGTERM), ==, 0);
+    g_assert_true(g_file_get_contents(fx->stderr_path, &text, NULL, &error));
+    g_assert_no_error(error);
+    return text;
+}
+
+/* log-level applies to messages too (the engine's audit entries): GLib's
+ * own writer printed them at any level, vfsecd's writer drops them below
+ * "message" and prints them from it on. */
+static void
+test_log_level(void)
+{
+    DaemonFixture *fx = daemon_new(NULL);
+    g_autofree char *xml = daemon_domain_xml(fx, "vm-l", UUID_A, 1, MAC_A);
+    g_autofree char *quiet = log_of_prepare(fx, "warning", xml);
+    g_autofree char *loud = log_of_prepare(fx, "message", xml);
+
+    g_assert_null(strstr(quiet, "-Message:"));
+    g_assert_nonnull(strstr(loud, "ready for domain vm-l"));
+    daemon_launch(fx);
+    daemon_stop(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -797,5 +834,6 @@ main(int argc, char **argv)
     g_test_add_func("/vfsecd/network-port", test_network_port);
     g_test_add_func("/vfsecd/stuck-pf-driver", test_stuck_pf_driver);
     g_test_add_func("/vfsecd/reclaim-serialized", test_reclaim_serialized);
+    g_test_add_func("/vfsecd/log-level", test_log_level);
     return g_test_run();
 }
