@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <libxml/parser.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -387,6 +390,16 @@ main(int argc, char **argv)
     /* Domain XML is parsed on the main thread (hooks) and on the libvirt
      * thread (events): libxml2 wants its globals set up first, here. */
     xmlInitParser();
+#ifdef __GLIBC__
+    /* Before any thread: one malloc arena for the whole daemon. glibc gives
+     * each thread that allocates (the libvirt watcher, the journal
+     * flusher, plugin workers) an arena of its own, and each keeps ~1 MiB
+     * of touched pages after use: measured, 4.4 -> 3.4 MiB private memory
+     * over the bare-client floor at 1000 domains (bench/README.md). These
+     * threads allocate rarely, so sharing one arena's lock costs nothing
+     * we can measure. */
+    mallopt(M_ARENA_MAX, 1);
+#endif
 
     /* Before any thread: with TZ unset, glibc's localtime() stats
      * /etc/localtime for every log line's timestamp; pinned, it reads the
