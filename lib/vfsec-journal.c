@@ -915,7 +915,11 @@ vfsec_journal_free(VfsecJournal *journal)
 
 /* The operation index: every id an entry holds (intents and its done one)
  * names the entry's file, so that marking an operation done and checking
- * ids at load are lookups, not a scan of every VF. */
+ * ids at load are lookups, not a scan of every VF. The 64-bit ids are the
+ * keys themselves, packed in the pointer: a build where they do not fit
+ * would make ids collide, so it does not compile. */
+G_STATIC_ASSERT(sizeof(gpointer) >= sizeof(guint64));
+
 static void
 vfsec_journal_index(VfsecJournal *journal, const VfsecJournalVf *entry, gboolean add)
 {
