@@ -321,6 +321,8 @@ vf_state_update(EngineVf *vf, const VfsecContractVf *st)
         vf->state = vfsec_contract_vf_copy(st);
         return;
     }
+    /* In place, no copy per listing (1024 VFs per reconcile): netdev is
+     * VfsecContractVf's only owned member; a new one must be handled here. */
     netdev = vf->state->netdev;
     if (g_strcmp0(netdev, st->netdev) != 0) {
         g_free(netdev);
