@@ -557,15 +557,15 @@ vfsec_front_xml_decl(const char *xml, size_t len)
  * '&' one of the five predefined references (which expand to & < > " '
  * only), and neither word in the bytes (compared without case, to be
  * safe). Such XML passes even when it is malformed or names another
- * object: it cannot name a VF, so there is nothing for vfsec to guard. */
+ * object: it cannot name a VF, so there is nothing for vfsec to guard.
+ * The caller has checked the first rule (UTF-8, no NUL). */
 static bool
 vfsec_front_cannot_name_vf(const char *xml, size_t len)
 {
     static const char *const refs[] = { "amp;", "lt;", "gt;", "quot;", "apos;" };
     long decl = vfsec_front_xml_decl(xml, len);
 
-    if (decl < 0 || memchr(xml, '\0', len) || !vfsec_hook_utf8_valid(xml, len) ||
-        vfsec_front_has_word(xml, len, "hostdev") || vfsec_front_has_word(xml, len, "direct") ||
+    if (decl < 0 || vfsec_front_has_word(xml, len, "hostdev") || vfsec_front_has_word(xml, len, "direct") ||
         memmem(xml + decl, len - (size_t)decl, "<?", 2))
         return false;
     for (const char *lt = memmem(xml, len, "<!", 2); lt;
@@ -1154,11 +1154,12 @@ vfsec_front_run(VfsecFront *f)
     vfsec_front_settle(f);
     if (vfsec_front_read_stdin(f) != 0)
         return vfsec_front_exec_full(f);
-    if (vfsec_front_cannot_name_vf(f->xml, f->xml_len))
-        return 0;
-    /* Bytes the request cannot carry as they are: the full hook judges. */
+    /* Bytes the prefilter cannot vouch for and the request cannot carry
+     * as they are: the full hook judges. Checked once, for both. */
     if (memchr(f->xml, '\0', f->xml_len) || !vfsec_hook_utf8_valid(f->xml, f->xml_len))
         return vfsec_front_exec_full(f);
+    if (vfsec_front_cannot_name_vf(f->xml, f->xml_len))
+        return 0;
     if ((rc = vfsec_front_ask_vfsecd(f)) != VFSEC_FRONT_CONTINUE)
         return rc;
     return vfsec_front_exec_full(f);
