@@ -90,7 +90,6 @@ struct _VfsecContractClient {
     guint64 sent_end;               /* every id below was sent or dropped unsent */
     GHashTable *pending;            /* &PendingCall.id -> PendingCall* (owned) */
     GQueue waiting;                 /* PendingCall* not sent yet, oldest first */
-    guint in_flight;                /* pending calls sent */
     guint max_in_flight;            /* 0: no cap */
     VfsecContractResult *hello;     /* once open */
 
@@ -166,12 +165,10 @@ call_take_and_complete(VfsecContractClient *client, PendingCall *call, JsonObjec
                        GError *error)
 {
     g_hash_table_steal(client->pending, &call->id);
-    if (call->line) {
+    if (call->line)
         g_queue_unlink(&client->waiting, &call->wait_link);
-    } else {
-        client->in_flight--;
+    else
         send_waiting(client);
-    }
     call_complete(call, result, error);
 }
 
@@ -292,7 +289,6 @@ close_connection(VfsecContractClient *client)
     }
     /* The calls themselves stay in the table, for the caller to fail. */
     g_queue_init(&client->waiting);
-    client->in_flight = 0;
 }
 
 /* Closes and fails every pending call with @reason (owned), or, when @reason is
@@ -370,6 +366,14 @@ on_written(GObject *source, GAsyncResult *res, gpointer data)
  * a write is under way (its end calls this again), and starts each one's
  * timeout now that its line goes to the socket: a line that waited here while
  * the owner's thread was busy did not wait for the PF driver. */
+/* Calls sent and not yet answered: every pending call not waiting to be
+ * sent (meaningful while the connection is open). */
+static guint
+client_in_flight(const VfsecContractClient *client)
+{
+    return g_hash_table_size(client->pending) - client->waiting.length;
+}
+
 static void
 send_waiting(VfsecContractClient *client)
 {
@@ -380,7 +384,7 @@ send_waiting(VfsecContractClient *client)
 
     if (client->writing || client->state == STATE_CLOSED || !client->conn)
         return;
-    while ((client->max_in_flight == 0 || client->in_flight < client->max_in_flight) &&
+    while ((client->max_in_flight == 0 || client_in_flight(client) < client->max_in_flight) &&
            (link = g_queue_pop_head_link(&client->waiting))) {
         PendingCall *call = link->data;
         g_autoptr(GBytes) own = g_steal_pointer(&call->line);
@@ -394,7 +398,6 @@ send_waiting(VfsecContractClient *client)
             g_byte_array_append(batch, g_bytes_get_data(own, NULL), g_bytes_get_size(own));
         else
             line = g_steal_pointer(&own);
-        client->in_flight++;
         client->sent_end = call->id + 1;
         call->timeout_source = g_timeout_source_new(call->timeout_ms);
         g_source_set_priority(call->timeout_source, TIMEOUT_PRIORITY);
